@@ -1,0 +1,21 @@
+// calm-bench: on-demand benchmarks (never run as unit tests).
+//   swift run -c release calm-bench kernels [--quick]
+//   swift run -c release calm-bench tokenizer [--data FILE]
+//   swift run -c release calm-bench decode [--dtype f32|bf16]
+import Foundation
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let usage = "usage: calm-bench kernels|tokenizer|decode [options]"
+guard let command = arguments.first else {
+    FileHandle.standardError.write(Data((usage + "\n").utf8))
+    exit(2)
+}
+let rest = Array(arguments.dropFirst())
+switch command {
+case "kernels": runKernelBenchmarks(rest)
+case "tokenizer": runTokenizerBenchmark(rest)
+case "decode": runDecodeBenchmark(rest)
+default:
+    FileHandle.standardError.write(Data((usage + "\n").utf8))
+    exit(2)
+}

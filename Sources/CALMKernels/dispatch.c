@@ -1,0 +1,1 @@
+#include "calm_kernels.h"

@@ -1,0 +1,155 @@
+/*
+ * CALMKernels: the numeric hot loops of swift-calm.
+ *
+ * Every kernel has AVX-512 and AVX2 variants (function target attributes, no build flags) and a
+ * portable C fallback; the variant is chosen once at start-up with __builtin_cpu_supports and can
+ * be forced lower for tests. Compute is always f32; weights may be stored as f32, f16 or bf16.
+ *
+ * Determinism contract (the engine's batch invariance rests on it): for a given ISA level, every
+ * output element of calm_linear / calm_linear_argmax is one FMA chain over k in increasing order,
+ * starting from 0, with the bias added last. A row's result never depends on m, on the other rows
+ * of x, on the panel split between threads, or on the pool size.
+ */
+#ifndef CALM_KERNELS_H
+#define CALM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- dtypes and dispatch */
+
+typedef enum { CALM_F32 = 0, CALM_F16 = 1, CALM_BF16 = 2 } calm_dtype;
+
+typedef enum { CALM_ISA_PORTABLE = 0, CALM_ISA_AVX2 = 1, CALM_ISA_AVX512 = 2 } calm_isa;
+
+/** Best ISA level this CPU supports. */
+calm_isa calm_isa_detected(void);
+/** ISA level the kernels currently use (initially the detected one). */
+calm_isa calm_isa_active(void);
+/** Use a lower ISA level (clamped to the detected one); for tests and benchmarks. */
+void calm_isa_force(calm_isa isa);
+/** "avx512", "avx2" or "portable". */
+const char *calm_isa_name(calm_isa isa);
+
+/** Bytes per element of a storage dtype. */
+size_t calm_dtype_size(calm_dtype dtype);
+/** Widens n elements of f32/f16/bf16 to f32. */
+void calm_convert_to_f32(const void *src, calm_dtype src_dtype, float *dst, size_t n);
+/** Narrows n f32 values to f32/f16/bf16 with round-to-nearest-even (NaN stays NaN). */
+void calm_convert_from_f32(const float *src, void *dst, calm_dtype dst_dtype, size_t n);
+
+/* ---------------------------------------------------------------- worker pool */
+
+/**
+ * A persistent pool: the calling thread plus (n_threads - 1) workers that spin briefly on an
+ * atomic after each run and then park. One run at a time per pool (concurrent callers are
+ * serialised by a mutex).
+ */
+typedef struct calm_pool calm_pool;
+typedef void (*calm_task_fn)(void *ctx, int task_index, int thread_index);
+
+/** n_threads <= 0 means one thread per online CPU. */
+calm_pool *calm_pool_create(int n_threads);
+void calm_pool_destroy(calm_pool *pool);
+/** Total threads that run tasks (the caller included); 1 for a NULL pool. */
+int calm_pool_size(const calm_pool *pool);
+/** Runs fn(ctx, i, thread) for i in [0, n_tasks) and returns when all are done. NULL pool: serial. */
+void calm_pool_run(calm_pool *pool, int n_tasks, calm_task_fn fn, void *ctx);
+
+/* ---------------------------------------------------------------- packed weight matrices */
+
+/** Columns per packed panel. */
+#define CALM_PANEL 32
+
+/**
+ * A weight matrix W of shape (n, k) (PyTorch Linear layout: out x in) packed for y = x * W^T.
+ * Layout: ceil(n / 32) panels; panel p stores columns [32p, 32p + 32) as k consecutive groups of
+ * 32 elements of `dtype` (group kk holds W[32p + c][kk] for c = 0..31; zero past n).
+ * `data` must be 64-byte aligned and calm_matrix_packed_bytes(n, k, dtype) long.
+ */
+typedef struct {
+    int32_t n;
+    int32_t k;
+    calm_dtype dtype;
+    void *data;
+} calm_matrix;
+
+size_t calm_matrix_packed_bytes(int32_t n, int32_t k, calm_dtype dtype);
+
+/**
+ * Packs row-major W (n rows of k elements of src_dtype, row stride src_row_stride elements) into
+ * dst, converting to dst->dtype (round to nearest even). dst->n, dst->k, dst->dtype, dst->data set
+ * by the caller.
+ */
+void calm_matrix_pack(calm_matrix *dst, const void *src, calm_dtype src_dtype, size_t src_row_stride);
+
+/** Reads back row j of a packed matrix as f32 (k values); for tests and embedding-style lookups. */
+void calm_matrix_unpack_row(const calm_matrix *w, int32_t j, float *out);
+
+/**
+ * y[i][j] (op)= sum_kk x[i][kk] * W[j][kk] + bias[j], for i < m, j < w->n.
+ * x rows have stride ldx floats, y rows stride ldy. bias may be NULL. accumulate != 0 adds the
+ * result to y (residual connections). Splits column panels across the pool (NULL: one thread).
+ * m == 1 and small m take a streaming path; all paths give bit-identical rows (see header note).
+ */
+void calm_linear(calm_pool *pool, const float *x, int32_t m, size_t ldx, const calm_matrix *w,
+                 const float *bias, float *y, size_t ldy, int accumulate);
+
+/**
+ * Row-wise argmax of x * W^T without materialising the product (the decoder's vocabulary
+ * projection). out_index[i] = smallest j attaining the maximum, exactly as argmax over the output of
+ * calm_linear (no bias) would give. out_max may be NULL.
+ */
+void calm_linear_argmax(calm_pool *pool, const float *x, int32_t m, size_t ldx, const calm_matrix *w,
+                        int32_t *out_index, float *out_max);
+
+/* ---------------------------------------------------------------- row-wise ops (rows contiguous, stride n) */
+
+/** y = x / sqrt(mean(x^2) + eps) * w, per row (Llama RMSNorm). y may alias x. */
+void calm_rmsnorm(const float *x, const float *w, float *y, int32_t rows, int32_t n, float eps);
+/** y = (x - mean) / sqrt(var + eps) * w + b, biased variance, per row. y may alias x. */
+void calm_layernorm(const float *x, const float *w, const float *b, float *y, int32_t rows, int32_t n, float eps);
+/** y = x * sigmoid(x). y may alias x. */
+void calm_silu(const float *x, float *y, size_t n);
+/** y = silu(gate) * up. y may alias gate or up. */
+void calm_swiglu(const float *gate, const float *up, float *y, size_t n);
+/** y = a + b. y may alias a or b. */
+void calm_add(const float *a, const float *b, float *y, size_t n);
+/** In-place softmax over n values (max-subtracted). */
+void calm_softmax(float *x, int32_t n);
+/** Index of the first maximum of x[0..n). */
+int32_t calm_argmax(const float *x, int32_t n);
+/** Argmax of each of `rows` rows of n floats. */
+void calm_argmax_rows(const float *x, int32_t rows, int32_t n, int32_t *out);
+/** sum a[i] * b[i]. */
+float calm_dot(const float *a, const float *b, int32_t n);
+/** y += alpha * x. */
+void calm_axpy(float alpha, const float *x, float *y, int32_t n);
+
+/**
+ * Half-split rotary embedding in place for n_heads heads of head_dim (even) at one position:
+ * x' = x * cos + rotate_half(x) * sin, rotate_half(x) = concat(-x[d/2:], x[:d/2]).
+ * cos and sin have head_dim entries (the reference's concat(freqs, freqs) tables).
+ */
+void calm_rope_half(float *x, int32_t n_heads, int32_t head_dim, const float *cos, const float *sin);
+
+/**
+ * Attention of one query head over n_keys cached positions (all visible; the caller applies the
+ * causal limit by passing n_keys). Position t lives in block t / block_len at row t % block_len;
+ * a row's key (value) starts at k_blocks[b] + row * pos_stride (v_blocks likewise) and has
+ * head_dim floats. scores is scratch of n_keys floats. out = softmax(q.K^T * scale) . V.
+ */
+void calm_attention_head(const float *q, int32_t head_dim, float scale,
+                         const float *const *k_blocks, const float *const *v_blocks,
+                         int32_t block_len, size_t pos_stride, int32_t n_keys,
+                         float *scores, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CALM_KERNELS_H */

@@ -1,0 +1,1 @@
+print("calm: not built yet")

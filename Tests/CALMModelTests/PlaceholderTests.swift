@@ -1,0 +1,2 @@
+import Testing
+@Test func placeholderCALMModelTests() { #expect(1 + 1 == 2) }
