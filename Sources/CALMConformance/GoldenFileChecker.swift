@@ -1,0 +1,132 @@
+import CALMModel
+import CALMTensor
+import Foundation
+
+/// Checks one golden file against the model folder it belongs to.
+struct GoldenFileChecker {
+    let fixtures: URL
+    let file: String
+    let manifest: Manifest
+
+    /// `golden_<name>.safetensors` → `<name>`; training goldens → (name, true).
+    var goldenName: (name: String, training: Bool) {
+        let stem = String(file.dropLast(".safetensors".count))
+        if stem.hasPrefix("golden_train_") { return (String(stem.dropFirst("golden_train_".count)), true) }
+        return (String(stem.dropFirst("golden_".count)), false)
+    }
+
+    /// The longest model folder name in the fixtures folder that the golden's name starts with.
+    func modelFolder(for name: String) -> URL? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: fixtures.path)) ?? []
+        let folders = entries.filter { entry in
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: fixtures.appendingPathComponent(entry).path, isDirectory: &isDir)
+                && isDir.boolValue && name.hasPrefix(entry)
+        }
+        return folders.max { $0.count < $1.count }.map { fixtures.appendingPathComponent($0) }
+    }
+
+    func run(_ emit: (ConformanceCheck) -> Void) {
+        let (name, training) = goldenName
+        if training {
+            emit(ConformanceCheck(file: file, name: "training golden", passed: false, detail: "training not implemented"))
+            return
+        }
+        guard let folder = modelFolder(for: name) else {
+            emit(ConformanceCheck(file: file, name: "model folder", passed: false, detail: "no model folder in \(fixtures.path) matches '\(name)'"))
+            return
+        }
+        let golden: SafetensorsFile
+        do { golden = try SafetensorsFile(url: fixtures.appendingPathComponent(file)) } catch {
+            emit(ConformanceCheck(file: file, name: "golden file", passed: false, detail: "\(error)"))
+            return
+        }
+        let groups = Dictionary(grouping: golden.tensorNames) { String($0.split(separator: ".", maxSplits: 1)[0]) }
+        let context = GoldenContext(file: file, golden: golden, manifestName: "golden_\(name)", manifest: manifest, emit: emit)
+        do {
+            if let json = try? ModelFolderKind.detect(folder), json == .autoencoder {
+                let ae = try Autoencoder.load(directory: folder)
+                for group in groups.keys.sorted() {
+                    let keys = groups[group]!.sorted()
+                    switch group {
+                    case "enc": AutoencoderChecks.encoder(ae, keys: keys, context)
+                    case "dec": AutoencoderChecks.decoder(ae, keys: keys, context)
+                    default: context.unknownGroup(group, keys: keys)
+                    }
+                }
+            } else {
+                let model = try CALMModel.load(directory: folder)
+                for group in groups.keys.sorted() {
+                    let keys = groups[group]!.sorted()
+                    switch group {
+                    case "bb": BackboneChecks.run(model, keys: keys, context, folder: folder)
+                    case "head": HeadChecks.run(model, keys: keys, context)
+                    case "ts_real": SamplerChecks.realPool(model, keys: keys, context)
+                    case "eval": EvaluationChecks.run(model, keys: keys, context)
+                    case let g where g == "gen" || g.hasPrefix("gen_"):
+                        GenerationChecks.run(model, group: g, keys: keys, context)
+                    default: context.unknownGroup(group, keys: keys)
+                    }
+                }
+            }
+        } catch {
+            emit(ConformanceCheck(file: file, name: "load \(folder.lastPathComponent)", passed: false, detail: "\(error)"))
+        }
+    }
+}
+
+enum ModelFolderKind: Equatable {
+    case autoencoder, calm
+    static func detect(_ folder: URL) throws -> ModelFolderKind {
+        let data = try Data(contentsOf: folder.appendingPathComponent("config.json"))
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        let arch = json["architectures"] as? [String] ?? []
+        if arch.contains("Autoencoder") || json["num_encoder_layers"] != nil { return .autoencoder }
+        return .calm
+    }
+}
+
+/// Shared helpers for a golden file's checks.
+struct GoldenContext {
+    let file: String
+    let golden: SafetensorsFile
+    let manifestName: String
+    let manifest: Manifest
+    let emit: (ConformanceCheck) -> Void
+
+    func floats(_ key: String) throws -> [Float] { try golden.tensor(key).floats() }
+    func ints(_ key: String) throws -> [Int] { try golden.tensor(key).int64s().map(Int.init) }
+    func shape(_ key: String) -> [Int] { golden.info(key)?.shape ?? [] }
+    func has(_ key: String) -> Bool { golden.info(key) != nil }
+
+    func check(_ key: String, floats ours: [Float]) {
+        do {
+            let r = Compare.floats(ours, try floats(key))
+            emit(ConformanceCheck(file: file, name: key, passed: r.passed, detail: r.detail))
+        } catch { fail(key, "\(error)") }
+    }
+
+    func check(_ key: String, ints ours: [Int]) {
+        do {
+            let r = Compare.ints(ours, try ints(key))
+            emit(ConformanceCheck(file: file, name: key, passed: r.passed, detail: r.detail))
+        } catch { fail(key, "\(error)") }
+    }
+
+    func fail(_ key: String, _ detail: String) {
+        emit(ConformanceCheck(file: file, name: key, passed: false, detail: detail))
+    }
+
+    func pass(_ key: String, _ detail: String) {
+        emit(ConformanceCheck(file: file, name: key, passed: true, detail: detail))
+    }
+
+    func unknownGroup(_ group: String, keys: [String]) {
+        fail("\(group).*", "key group not understood by this runner (\(keys.count) keys)")
+    }
+
+    /// Every key of a group that no check consumed is a failure, never a silent pass.
+    func reportUnchecked(_ keys: [String], checked: Set<String>) {
+        for key in keys where !checked.contains(key) { fail(key, "key not understood by this runner") }
+    }
+}

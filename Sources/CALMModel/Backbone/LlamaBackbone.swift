@@ -1,0 +1,210 @@
+import CALMKernels
+import CALMTensor
+import Foundation
+
+/// One sequence's share of a batched backbone pass: its cache and how many new positions
+/// (rows of the batch, in order) it contributes.
+public struct BackboneSlice {
+    public let cache: KVCache
+    public let rows: Int
+    public init(cache: KVCache, rows: Int) { self.cache = cache; self.rows = rows }
+}
+
+/// The Llama decoder stack (transformers 4.43 `LlamaModel` fed with `inputs_embeds`): pre-norm
+/// attention with half-split RoPE over chunk positions and grouped-query heads, SwiGLU MLP, final
+/// RMSNorm. Works on a batch of sequences with ragged cache lengths: every weight matrix is applied
+/// once to all new rows of all sequences.
+public final class LlamaBackbone: @unchecked Sendable {
+    struct Layer {
+        let inputNorm: RMSNorm
+        let q: Linear, k: Linear, v: Linear, o: Linear
+        let mlp: ResidualGatedMLP
+    }
+
+    public let hidden: Int
+    public let heads: Int
+    public let kvHeads: Int
+    public let headDim: Int
+    let layers: [Layer]
+    let finalNorm: RMSNorm
+    let rope: RotaryEmbedding
+
+    init(config: CALMConfig, reader: WeightReader) throws {
+        hidden = config.hiddenSize
+        heads = config.numAttentionHeads
+        kvHeads = config.kvHeads
+        headDim = config.headDim
+        let kvDim = kvHeads * headDim
+        layers = try (0..<config.numHiddenLayers).map { l in
+            let p = "transformer.layers.\(l)"
+            return Layer(
+                inputNorm: try reader.rmsNorm("\(p).input_layernorm", size: config.hiddenSize, eps: config.rmsNormEps),
+                q: try reader.linear("\(p).self_attn.q_proj", out: config.hiddenSize, in: config.hiddenSize, bias: false),
+                k: try reader.linear("\(p).self_attn.k_proj", out: kvDim, in: config.hiddenSize, bias: false),
+                v: try reader.linear("\(p).self_attn.v_proj", out: kvDim, in: config.hiddenSize, bias: false),
+                o: try reader.linear("\(p).self_attn.o_proj", out: config.hiddenSize, in: config.hiddenSize, bias: false),
+                mlp: try ResidualGatedMLP(reader: reader, prefix: p, normName: "post_attention_layernorm",
+                                          hidden: config.hiddenSize, intermediate: config.intermediateSize,
+                                          eps: config.rmsNormEps))
+        }
+        finalNorm = try reader.rmsNorm("transformer.norm", size: config.hiddenSize, eps: config.rmsNormEps)
+        rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
+    }
+
+    /// Number of decoder layers.
+    public var layerCount: Int { layers.count }
+
+    /// Bytes of weights one pass reads.
+    public var weightBytes: Int {
+        layers.reduce(0) { $0 + $1.q.weightBytes + $1.k.weightBytes + $1.v.weightBytes + $1.o.weightBytes + $1.mlp.weightBytes }
+    }
+
+    /// Rotary tables for a position (for conformance checks).
+    public func ropeTables(position: Int) -> (cos: [Float], sin: [Float]) { rope.tables(position: position) }
+
+    /// Runs the stack over `inputs` (Σ rows × hidden, sequences' rows in `slices` order), appending
+    /// each sequence's new keys/values to its cache, and returns the final-norm hidden states.
+    /// Every cache must already have room (`KVCache.reserve`) for its rows.
+    public func forward(_ inputs: [Float], slices: [BackboneSlice], pool: ComputePool,
+                        record: ActivationRecorder? = nil) -> [Float] {
+        let rows = slices.reduce(0) { $0 + $1.rows }
+        precondition(inputs.count == rows * hidden)
+        for s in slices { precondition(s.cache.capacity >= s.cache.count + s.rows, "KV cache not reserved") }
+        let kvDim = kvHeads * headDim
+        var x = inputs
+        var q = [Float](repeating: 0, count: rows * hidden)
+        var k = [Float](repeating: 0, count: rows * kvDim)
+        var v = [Float](repeating: 0, count: rows * kvDim)
+        var attn = [Float](repeating: 0, count: rows * hidden)
+        // Rotary tables per row (positions are chunk indices continuing each sequence's cache).
+        var cosTables = [[Float]](), sinTables = [[Float]]()
+        cosTables.reserveCapacity(rows); sinTables.reserveCapacity(rows)
+        for s in slices {
+            for i in 0..<s.rows {
+                let t = rope.tables(position: s.cache.count + i)
+                cosTables.append(t.cos); sinTables.append(t.sin)
+            }
+        }
+        for (l, layer) in layers.enumerated() {
+            record?("layer\(l)_input", x)
+            let normed = layer.inputNorm(x, rows: rows)
+            normed.withUnsafeBufferPointer { n in
+                q.withUnsafeMutableBufferPointer { layer.q.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+                k.withUnsafeMutableBufferPointer { layer.k.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+                v.withUnsafeMutableBufferPointer { layer.v.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+            }
+            // RoPE, then store keys/values into each sequence's cache.
+            q.withUnsafeMutableBufferPointer { qp in
+                k.withUnsafeMutableBufferPointer { kp in
+                    v.withUnsafeBufferPointer { vp in
+                        var row = 0
+                        for s in slices {
+                            for i in 0..<s.rows {
+                                let pos = s.cache.count + i
+                                cosTables[row].withUnsafeBufferPointer { c in
+                                    sinTables[row].withUnsafeBufferPointer { sn in
+                                        calm_rope_half(qp.baseAddress! + row * hidden, Int32(heads), Int32(headDim), c.baseAddress!, sn.baseAddress!)
+                                        calm_rope_half(kp.baseAddress! + row * kvDim, Int32(kvHeads), Int32(headDim), c.baseAddress!, sn.baseAddress!)
+                                    }
+                                }
+                                s.cache.keyRow(layer: l, position: pos).update(from: kp.baseAddress! + row * kvDim, count: kvDim)
+                                s.cache.valueRow(layer: l, position: pos).update(from: vp.baseAddress! + row * kvDim, count: kvDim)
+                                row += 1
+                            }
+                        }
+                    }
+                }
+            }
+            attention(layer: l, q: q, slices: slices, out: &attn, pool: pool)
+            attn.withUnsafeBufferPointer { a in
+                x.withUnsafeMutableBufferPointer { layer.o.apply(a.baseAddress!, rows: rows, into: $0.baseAddress!, accumulate: true, pool: pool) }
+            }
+            layer.mlp.apply(&x, rows: rows, pool: pool)
+            record?("layer\(l)_output", x)
+        }
+        for s in slices { s.cache.count += s.rows }
+        finalNorm.apply(&x, rows: rows)
+        return x
+    }
+
+    /// Causal attention of every new row over its own sequence's cache (row i of a sequence with
+    /// `past` cached positions sees positions 0…past+i).
+    private func attention(layer l: Int, q: [Float], slices: [BackboneSlice], out: inout [Float], pool: ComputePool) {
+        let group = heads / kvHeads
+        let scale = 1 / Float(headDim).squareRoot()
+        let kvDim = kvHeads * headDim
+        var tasks: [AttentionTask] = []
+        var row = 0
+        for s in slices {
+            let kPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: false, head: $0) }
+            let vPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: true, head: $0) }
+            for i in 0..<s.rows {
+                tasks.append(AttentionTask(row: row, keys: s.cache.count + i + 1, keyBlocks: kPtrs, valueBlocks: vPtrs))
+                row += 1
+            }
+        }
+        let maxKeys = tasks.map(\.keys).max() ?? 0
+        let totalWork = tasks.reduce(0) { $0 + $1.keys } * heads * headDim
+        let job = AttentionJob(tasks: tasks, heads: heads, group: group, headDim: headDim, hidden: hidden,
+                               scale: scale, blockPositions: slices.first?.cache.layout.blockPositions ?? 1,
+                               kvDim: kvDim, maxKeys: maxKeys, threads: pool.threadCount)
+        q.withUnsafeBufferPointer { qp in
+            out.withUnsafeMutableBufferPointer { op in
+                job.q = qp.baseAddress!
+                job.out = op.baseAddress!
+                let units = tasks.count * heads
+                if totalWork < 1 << 16 || pool.threadCount == 1 {
+                    for u in 0..<units { job.run(unit: u, thread: 0) }
+                } else {
+                    let ctx = Unmanaged.passUnretained(job).toOpaque()
+                    calm_pool_run(pool.raw, Int32(units), { ctx, unit, thread in
+                        Unmanaged<AttentionJob>.fromOpaque(ctx!).takeUnretainedValue().run(unit: Int(unit), thread: Int(thread))
+                    }, ctx)
+                }
+            }
+        }
+    }
+}
+
+struct AttentionTask {
+    let row: Int
+    let keys: Int
+    let keyBlocks: [[UnsafePointer<Float>?]]
+    let valueBlocks: [[UnsafePointer<Float>?]]
+}
+
+/// Shared state of one layer's attention, split into (row, head) units across the pool.
+final class AttentionJob: @unchecked Sendable {
+    let tasks: [AttentionTask]
+    let heads, group, headDim, hidden, blockPositions, kvDim: Int
+    let scale: Float
+    var q: UnsafePointer<Float>!
+    var out: UnsafeMutablePointer<Float>!
+    let scratch: UnsafeMutablePointer<Float>
+    let maxKeys: Int
+
+    init(tasks: [AttentionTask], heads: Int, group: Int, headDim: Int, hidden: Int, scale: Float,
+         blockPositions: Int, kvDim: Int, maxKeys: Int, threads: Int) {
+        self.tasks = tasks; self.heads = heads; self.group = group; self.headDim = headDim
+        self.hidden = hidden; self.scale = scale; self.blockPositions = blockPositions; self.kvDim = kvDim
+        self.maxKeys = max(maxKeys, 1)
+        scratch = .allocate(capacity: self.maxKeys * max(threads, 1))
+    }
+
+    deinit { scratch.deallocate() }
+
+    func run(unit: Int, thread: Int) {
+        let task = tasks[unit / heads]
+        let h = unit % heads
+        let g = h / group
+        let qRow = q + task.row * hidden + h * headDim
+        let o = out + task.row * hidden + h * headDim
+        task.keyBlocks[g].withUnsafeBufferPointer { kb in
+            task.valueBlocks[g].withUnsafeBufferPointer { vb in
+                calm_attention_head(qRow, Int32(headDim), scale, kb.baseAddress!, vb.baseAddress!,
+                                    Int32(blockPositions), kvDim, Int32(task.keys),
+                                    scratch + thread * maxKeys, o)
+            }
+        }
+    }
+}

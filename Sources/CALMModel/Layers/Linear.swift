@@ -1,0 +1,85 @@
+import CALMKernels
+import Foundation
+
+/// A linear layer y = x·Wᵀ + b whose weight is packed once, at load time, into the kernels'
+/// 32-column panel layout (f32, f16 or bf16 storage; compute is f32).
+public final class Linear: @unchecked Sendable {
+    /// Output features.
+    public let outFeatures: Int
+    /// Input features.
+    public let inFeatures: Int
+    /// Storage type of the packed weight.
+    public let dtype: calm_dtype
+    /// Bias, if the layer has one.
+    public let bias: [Float]?
+    private let storage: UnsafeMutableRawPointer
+    private(set) var matrix: calm_matrix
+
+    /// Packs `weight` (row-major `outFeatures × inFeatures` elements of `sourceDType`).
+    public init(weight: UnsafeRawPointer, sourceDType: calm_dtype, outFeatures: Int, inFeatures: Int,
+                bias: [Float]?, storageDType: calm_dtype) {
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        self.dtype = storageDType
+        self.bias = bias
+        let bytes = max(calm_matrix_packed_bytes(Int32(outFeatures), Int32(inFeatures), storageDType), 64)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        matrix = calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage)
+        calm_matrix_pack(&matrix, weight, sourceDType, inFeatures)
+    }
+
+    /// Packs an f32 weight given as an array (tests, random models).
+    public convenience init(weight: [Float], outFeatures: Int, inFeatures: Int, bias: [Float]?,
+                            storageDType: calm_dtype = CALM_F32) {
+        precondition(weight.count == outFeatures * inFeatures)
+        self.init(weight: weight.withUnsafeBytes { $0.baseAddress! }, sourceDType: CALM_F32,
+                  outFeatures: outFeatures, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Bytes of packed weight storage (what one full pass reads).
+    public var weightBytes: Int { outFeatures * inFeatures * calm_dtype_size(dtype) }
+
+    /// y[m × out] (+)= x[m × in]·Wᵀ + b.
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+                      accumulate: Bool = false, pool: ComputePool) {
+        guard rows > 0 else { return }
+        withUnsafePointer(to: &matrix) { w in
+            if let bias {
+                bias.withUnsafeBufferPointer { b in
+                    calm_linear(pool.raw, x, Int32(rows), inFeatures, w, b.baseAddress, y, outFeatures, accumulate ? 1 : 0)
+                }
+            } else {
+                calm_linear(pool.raw, x, Int32(rows), inFeatures, w, nil, y, outFeatures, accumulate ? 1 : 0)
+            }
+        }
+    }
+
+    /// Array convenience: returns x·Wᵀ + b for `rows` rows.
+    public func callAsFunction(_ x: [Float], rows: Int, pool: ComputePool) -> [Float] {
+        precondition(x.count == rows * inFeatures)
+        var y = [Float](repeating: 0, count: rows * outFeatures)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                apply(xp.baseAddress!, rows: rows, into: yp.baseAddress!, pool: pool)
+            }
+        }
+        return y
+    }
+
+    /// Row-wise argmax of x·Wᵀ (no bias) without materialising the product.
+    public func argmax(_ x: [Float], rows: Int, pool: ComputePool) -> [Int32] {
+        precondition(x.count == rows * inFeatures)
+        var out = [Int32](repeating: 0, count: rows)
+        guard rows > 0 else { return out }
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                withUnsafePointer(to: &matrix) { w in
+                    calm_linear_argmax(pool.raw, xp.baseAddress!, Int32(rows), inFeatures, w, op.baseAddress!, nil)
+                }
+            }
+        }
+        return out
+    }
+}

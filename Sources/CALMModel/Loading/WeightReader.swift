@@ -1,0 +1,108 @@
+import CALMKernels
+import CALMTensor
+import Foundation
+
+/// Reads named weights from a checkpoint with the reference's naming rules applied: a key prefix
+/// (`ae_model.` inside CALM files), alias groups (`generative_head.` ≡ `mlp_generator.`, the tied
+/// autoencoder matrix under either name), and shape checks that name the file and key at fault.
+struct WeightReader {
+    let source: any TensorSource
+    let prefix: String
+    /// Storage type for packed matrices; nil keeps each weight's own type.
+    let storageDType: DType?
+
+    var fileName: String { source.url.lastPathComponent }
+
+    func has(_ name: String) -> Bool { source.info(prefix + name) != nil }
+
+    /// The first of `names` (prefixed) present in the file, as a tensor with the expected shape.
+    func tensor(_ names: [String], shape: [Int]) throws -> TensorData {
+        for name in names {
+            let key = prefix + name
+            guard let info = source.info(key) else { continue }
+            guard info.shape == shape else {
+                throw ModelError.weightShapeMismatch(file: fileName, key: key, expected: shape, actual: info.shape)
+            }
+            guard info.dtype.isFloatingWeight else {
+                throw ModelError.unsupportedWeightDType(file: fileName, key: key, dtype: info.dtype.rawValue)
+            }
+            return try source.tensor(key)
+        }
+        throw ModelError.missingWeight(file: fileName, keys: names.map { prefix + $0 })
+    }
+
+    func floats(_ name: String, shape: [Int]) throws -> [Float] {
+        try tensor([name], shape: shape).floats()
+    }
+
+    func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool) throws -> Linear {
+        try linear([name], out: out, in: inFeatures, bias: bias)
+    }
+
+    /// A packed linear layer from `<name>.weight` (and `<name>.bias`), trying alias names in order.
+    func linear(_ names: [String], out: Int, in inFeatures: Int, bias: Bool) throws -> Linear {
+        let weight = try tensor(names.map { $0 + ".weight" }, shape: [out, inFeatures])
+        let stem = names.first { has($0 + ".weight") } ?? names[0]
+        let b: [Float]? = bias ? try tensor([stem + ".bias"], shape: [out]).floats() : nil
+        return try Self.pack(weight, out: out, in: inFeatures, bias: b, storage: storageDType)
+    }
+
+    func rmsNorm(_ name: String, size: Int, eps: Double) throws -> RMSNorm {
+        RMSNorm(weight: try floats(name + ".weight", shape: [size]), eps: Float(eps))
+    }
+
+    func layerNorm(_ names: [String], size: Int, eps: Float = 1e-6) throws -> LayerNorm {
+        let w = try tensor(names.map { $0 + ".weight" }, shape: [size])
+        let stem = names.first { has($0 + ".weight") } ?? names[0]
+        let b = try tensor([stem + ".bias"], shape: [size])
+        return LayerNorm(weight: try w.floats(), bias: try b.floats(), eps: eps)
+    }
+
+    static func pack(_ weight: TensorData, out: Int, in inFeatures: Int, bias: [Float]?, storage: DType?) throws -> Linear {
+        guard let source = weight.dtype.kernelDType else {
+            throw ModelError.unsupportedWeightDType(file: "", key: weight.name, dtype: weight.dtype.rawValue)
+        }
+        let target = storage?.kernelDType ?? source
+        return weight.withUnsafeBytes { raw in
+            Linear(weight: raw.baseAddress!, sourceDType: source, outFeatures: out, inFeatures: inFeatures,
+                   bias: bias, storageDType: target)
+        }
+    }
+}
+
+/// Row lookups into an embedding matrix kept in its file (memory-mapped, any float dtype), so a
+/// 128k-row table costs no memory until rows are used.
+public struct EmbeddingTable: @unchecked Sendable {
+    public let rows: Int
+    public let dim: Int
+    let tensor: TensorData
+    let dtype: calm_dtype
+
+    init(tensor: TensorData) throws {
+        guard tensor.shape.count == 2, let dtype = tensor.dtype.kernelDType else {
+            throw ModelError.unsupportedWeightDType(file: "", key: tensor.name, dtype: tensor.dtype.rawValue)
+        }
+        self.tensor = tensor
+        self.rows = tensor.shape[0]
+        self.dim = tensor.shape[1]
+        self.dtype = dtype
+    }
+
+    /// Writes row `id` as f32 into `out` (dim floats).
+    public func lookup(_ id: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(id >= 0 && id < rows, "token id \(id) outside the embedding table (\(rows) rows)")
+        let elementSize = calm_dtype_size(dtype)
+        tensor.withUnsafeBytes { raw in
+            calm_convert_to_f32(raw.baseAddress! + id * dim * elementSize, dtype, out, dim)
+        }
+    }
+
+    /// Embeds `ids` into a new array of ids.count × dim floats.
+    public func lookup(_ ids: [Int]) -> [Float] {
+        var out = [Float](repeating: 0, count: ids.count * dim)
+        out.withUnsafeMutableBufferPointer { p in
+            for (i, id) in ids.enumerated() { lookup(id, into: p.baseAddress! + i * dim) }
+        }
+        return out
+    }
+}
