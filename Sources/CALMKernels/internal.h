@@ -1,0 +1,55 @@
+/* Private declarations shared by the CALMKernels C files (not part of the public header). */
+#ifndef CALM_INTERNAL_H
+#define CALM_INTERNAL_H
+
+#include "calm_kernels.h"
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define CALM_X86 1
+#define CALM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define CALM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#else
+#define CALM_X86 0
+#endif
+
+/* The active ISA, read on every kernel call (relaxed; set at start-up or by calm_isa_force). */
+calm_isa calm__isa(void);
+
+/*
+ * GEMM tile kernel: rows [0, mr) of x (x points at x[i0][k0], row stride ldx) times one packed
+ * panel (b points at group k0 of the panel, elements of the kernel's dtype) over kc values of k.
+ * acc starts at cin[r*32 + c] when cin != NULL (a partial sum from earlier K blocks), else 0, and
+ * runs one FMA per k in increasing order. Then:
+ *   out[r*ldo + c] = accumulate ? out[r*ldo + c] + (acc + bias[c]) : acc + bias[c]   (bias optional)
+ * for c < ncols. cin may equal out (ldo must then be 32). mr <= the ISA's tile rows.
+ */
+typedef void (*calm_tile_fn)(int mr, int kc, const float *x, size_t ldx, const void *b, const float *cin,
+                             float *out, size_t ldo, const float *bias, int accumulate, int ncols);
+
+typedef struct {
+    int mr;                   /* rows per register tile */
+    int kc;                   /* K block for many-row products */
+    calm_tile_fn tile[3];     /* by calm_dtype */
+} calm_gemm_impl;
+
+extern const calm_gemm_impl calm__gemm_portable;
+#if CALM_X86
+extern const calm_gemm_impl calm__gemm_avx2;
+extern const calm_gemm_impl calm__gemm_avx512;
+#endif
+
+/* Scalar conversions shared by the portable paths. */
+static inline float calm__bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
+    return v.f;
+}
+float calm__f16_to_f32(uint16_t h);
+uint16_t calm__f32_to_f16(float f);
+uint16_t calm__f32_to_bf16(float f);
+
+/* NaN counts as larger than every number; among equals the earlier index wins. */
+static inline int calm__argmax_better(float v, float best) {
+    return v > best || (v != v && best == best);
+}
+
+#endif

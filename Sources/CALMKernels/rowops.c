@@ -1,0 +1,112 @@
+/* Row-wise ops: norms, activations, softmax, argmax, dot, axpy, rotary embedding (portable). */
+#include "internal.h"
+#include <math.h>
+
+void calm_rmsnorm(const float *x, const float *w, float *y, int32_t rows, int32_t n, float eps) {
+    for (int32_t r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *yr = y + (size_t)r * n;
+        float acc[16] = { 0 };
+        int32_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            for (int l = 0; l < 16; l++) acc[l] = fmaf(xr[i + l], xr[i + l], acc[l]);
+        for (int l = 0; i < n; i++, l++) acc[l] = fmaf(xr[i], xr[i], acc[l]);
+        float ss = 0;
+        for (int l = 0; l < 16; l++) ss += acc[l];
+        float inv = 1.0f / sqrtf(ss / (float)n + eps);
+        for (i = 0; i < n; i++) {
+            float v = xr[i] * inv;
+            yr[i] = v * w[i];
+        }
+    }
+}
+
+void calm_layernorm(const float *x, const float *w, const float *b, float *y, int32_t rows, int32_t n, float eps) {
+    for (int32_t r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *yr = y + (size_t)r * n;
+        double s = 0;
+        for (int32_t i = 0; i < n; i++) s += xr[i];
+        float mean = (float)(s / n);
+        double v = 0;
+        for (int32_t i = 0; i < n; i++) {
+            double d = (double)xr[i] - (double)mean;
+            v += d * d;
+        }
+        float inv = 1.0f / sqrtf((float)(v / n) + eps);
+        for (int32_t i = 0; i < n; i++) {
+            float t = (xr[i] - mean) * inv;
+            t = t * w[i];
+            yr[i] = b ? t + b[i] : t;
+        }
+    }
+}
+
+static inline float silu1(float x) { return x / (1.0f + expf(-x)); }
+
+void calm_silu(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = silu1(x[i]);
+}
+
+void calm_swiglu(const float *gate, const float *up, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = silu1(gate[i]) * up[i];
+}
+
+void calm_add(const float *a, const float *b, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void calm_softmax(float *x, int32_t n) {
+    if (n <= 0) return;
+    float mx = x[0];
+    for (int32_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int32_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        s += x[i];
+    }
+    float inv = (float)(1.0 / s);
+    for (int32_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+int32_t calm_argmax(const float *x, int32_t n) {
+    if (n <= 0) return 0;
+    float best = x[0];
+    int32_t idx = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (calm__argmax_better(x[i], best)) { best = x[i]; idx = i; }
+    return idx;
+}
+
+void calm_argmax_rows(const float *x, int32_t rows, int32_t n, int32_t *out) {
+    for (int32_t r = 0; r < rows; r++) out[r] = calm_argmax(x + (size_t)r * n, n);
+}
+
+float calm_dot(const float *a, const float *b, int32_t n) {
+    float acc[16] = { 0 };
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    for (int l = 0; i < n; i++, l++) acc[l] = fmaf(a[i], b[i], acc[l]);
+    float s = 0;
+    for (int l = 0; l < 16; l++) s += acc[l];
+    return s;
+}
+
+void calm_axpy(float alpha, const float *x, float *y, int32_t n) {
+    for (int32_t i = 0; i < n; i++) y[i] = fmaf(alpha, x[i], y[i]);
+}
+
+void calm_rope_half(float *x, int32_t n_heads, int32_t head_dim, const float *cos, const float *sin) {
+    const int32_t h = head_dim / 2;
+    for (int32_t hd = 0; hd < n_heads; hd++) {
+        float *v = x + (size_t)hd * head_dim;
+        for (int32_t i = 0; i < h; i++) {
+            float a = v[i], b = v[i + h];
+            float ca = a * cos[i], sb = b * sin[i];
+            float cb = b * cos[i + h], sa = a * sin[i + h];
+            v[i] = ca - sb;
+            v[i + h] = cb + sa;
+        }
+    }
+}
