@@ -1,1 +1,36 @@
-print("calm: not built yet")
+import Foundation
+
+/// `calm`: generate, tokenize, inspect and check CALM models from the command line.
+let commands: [String: (summary: String, run: ([String]) throws -> Void)] = [
+    "generate": ("stream a generation from a model", GenerateCommand.run),
+    "tokenize": ("text on stdin → token ids, one per line", TokenizeCommand.tokenize),
+    "detokenize": ("token ids on stdin → text", TokenizeCommand.detokenize),
+    "random-model": ("write a model folder with random weights", RandomModelCommand.run),
+    "inspect": ("config, parameter counts, dtypes and size of a model", InspectCommand.run),
+    "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
+]
+
+func topLevelHelp() -> String {
+    var s = "usage: calm <command> [options]   (calm <command> --help for details)\n\ncommands:\n"
+    for name in commands.keys.sorted() { s += "  \(name.padding(toLength: 14, withPad: " ", startingAt: 0))\(commands[name]!.summary)\n" }
+    return s
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+guard let name = args.first, name != "--help", name != "-h", name != "help" else {
+    writeStdout(topLevelHelp())
+    exit(args.isEmpty ? 2 : 0)
+}
+guard let command = commands[name] else {
+    printError("unknown command '\(name)'. Commands: \(commands.keys.sorted().joined(separator: ", "))")
+    exit(2)
+}
+do {
+    try command.run(Array(args.dropFirst()))
+} catch let error as UsageError {
+    printError(error.description)
+    exit(2)
+} catch {
+    printError("\(error)")
+    exit(1)
+}

@@ -1,0 +1,182 @@
+import CALMKernels
+import CALMTensor
+import Foundation
+
+/// Writes complete model folders with random weights in the paper's shapes, for benchmarks and
+/// tests: `config.json` + `model.safetensors` for the CALM model, and the autoencoder in
+/// `autoencoder/` (referenced by `ae_path`) or embedded under `ae_model.*`.
+public enum RandomModelWriter {
+    /// Named shapes.
+    public enum Shape: String, CaseIterable, Sendable {
+        case tiny, calmM = "calm-m", calmL = "calm-l", calmXL = "calm-xl"
+
+        /// (model config, autoencoder config) of this shape.
+        public var configs: (CALMConfig, AutoencoderConfig) {
+            var c = CALMConfig(), a = AutoencoderConfig()
+            switch self {
+            case .tiny:
+                c.vocabSize = 512; c.hiddenSize = 64; c.intermediateSize = 128; c.numHiddenLayers = 2
+                c.numAttentionHeads = 4; c.numKeyValueHeads = 2; c.latentSize = 16; c.noiseSize = 16; c.numMLPLayers = 2
+                a.hiddenSize = 64; a.intermediateSize = 128
+            case .calmM, .calmL, .calmXL:
+                c.vocabSize = 128257; c.latentSize = 128; c.noiseSize = 64; c.numMLPLayers = 4; c.numHiddenLayers = 16
+                a.hiddenSize = 512; a.intermediateSize = 1280
+                switch self {
+                case .calmM: c.hiddenSize = 1024; c.intermediateSize = 2752; c.numAttentionHeads = 16
+                case .calmL: c.hiddenSize = 1536; c.intermediateSize = 4096; c.numAttentionHeads = 16
+                default: c.hiddenSize = 2560; c.intermediateSize = 6880; c.numAttentionHeads = 20
+                }
+                c.numKeyValueHeads = c.numAttentionHeads
+            }
+            c.patchSize = 4
+            c.padTokenID = c.vocabSize - 1; c.eosTokenID = c.vocabSize - 256; c.bosTokenID = c.vocabSize - 257
+            if self == .tiny { c.eosTokenID = c.vocabSize - 2; c.bosTokenID = c.vocabSize - 3 }
+            a.vocabSize = c.vocabSize; a.latentSize = c.latentSize; a.patchSize = c.patchSize
+            a.padTokenID = c.padTokenID; a.eosTokenID = c.eosTokenID; a.bosTokenID = c.bosTokenID
+            return (c, a)
+        }
+    }
+
+    /// Every (name, shape) of an autoencoder with this config, in state-dict order (one tied name).
+    public static func autoencoderTensors(_ a: AutoencoderConfig) -> [(String, [Int])] {
+        let h = a.hiddenSize, i = a.intermediateSize, z = a.latentSize, k = a.patchSize
+        var t: [(String, [Int])] = [("encoder.embed_tokens.weight", [a.vocabSize, h])]
+        func layer(_ p: String) {
+            t += [("\(p).mlp.gate_proj.weight", [i, h]), ("\(p).mlp.up_proj.weight", [i, h]),
+                  ("\(p).mlp.down_proj.weight", [h, i]), ("\(p).layernorm.weight", [h])]
+        }
+        for l in 0..<a.numEncoderLayers { layer("encoder.encoder_layers.\(l)") }
+        t += [("encoder.hidden_to_latent.weight", [2 * z, h]), ("encoder.hidden_to_latent.bias", [2 * z]),
+              ("encoder.squeeze_layer.weight", [h, k * h]), ("encoder.squeeze_layer.bias", [h]),
+              ("encoder.norm.weight", [h]),
+              ("decoder.latent_to_hidden.weight", [h, z]), ("decoder.latent_to_hidden.bias", [h])]
+        for l in 0..<a.numDecoderLayers { layer("decoder.decoder_layers.\(l)") }
+        t += [("decoder.expand_layer.weight", [k * h, h]), ("decoder.expand_layer.bias", [k * h]),
+              ("decoder.norm.weight", [h])]
+        return t
+    }
+
+    /// Every (name, shape) a CALM checkpoint owns (no autoencoder, head under `mlp_generator.`).
+    public static func calmTensors(_ c: CALMConfig) -> [(String, [Int])] {
+        let h = c.hiddenSize, i = c.intermediateSize, kv = c.kvHeads * c.headDim
+        var t: [(String, [Int])] = [("transformer.embed_tokens.weight", [c.vocabSize, h])]
+        for l in 0..<c.numHiddenLayers {
+            let p = "transformer.layers.\(l)"
+            t += [("\(p).self_attn.q_proj.weight", [h, h]), ("\(p).self_attn.k_proj.weight", [kv, h]),
+                  ("\(p).self_attn.v_proj.weight", [kv, h]), ("\(p).self_attn.o_proj.weight", [h, h]),
+                  ("\(p).mlp.gate_proj.weight", [i, h]), ("\(p).mlp.up_proj.weight", [i, h]),
+                  ("\(p).mlp.down_proj.weight", [h, i]), ("\(p).input_layernorm.weight", [h]),
+                  ("\(p).post_attention_layernorm.weight", [h])]
+        }
+        t.append(("transformer.norm.weight", [h]))
+        let g = "mlp_generator"
+        t += [("\(g).noise_embd.weight", [h, c.noiseSize]), ("\(g).noise_embd.bias", [h]),
+              ("\(g).hidden_embd.weight", [h, h]), ("\(g).hidden_embd.bias", [h]),
+              ("\(g).norm_hidden.weight", [h]), ("\(g).norm_hidden.bias", [h]),
+              ("\(g).norm_noise.weight", [h]), ("\(g).norm_noise.bias", [h])]
+        for m in 0..<c.numMLPLayers {
+            let p = "\(g).mlp_blocks.\(m)"
+            t += [("\(p).in_ln.weight", [h]), ("\(p).in_ln.bias", [h]),
+                  ("\(p).linears.0.weight", [h, 2 * h]), ("\(p).linears.0.bias", [h]),
+                  ("\(p).linears.2.weight", [h, h]), ("\(p).linears.2.bias", [h]),
+                  ("\(p).linears.4.weight", [2 * h, h]), ("\(p).linears.4.bias", [2 * h]),
+                  ("\(p).down_proj.weight", [h, h]), ("\(p).down_proj.bias", [h])]
+        }
+        t += [("\(g).final_layer.in_ln.weight", [h]), ("\(g).final_layer.in_ln.bias", [h]),
+              ("\(g).final_layer.linears.0.weight", [h, h]), ("\(g).final_layer.linears.0.bias", [h]),
+              ("\(g).final_layer.linears.2.weight", [c.latentSize, h]), ("\(g).final_layer.linears.2.bias", [c.latentSize]),
+              ("embed_proj.0.weight", [2 * h, c.patchSize * h]), ("embed_proj.0.bias", [2 * h]),
+              ("embed_proj.2.weight", [h, 2 * h]), ("embed_proj.2.bias", [h]),
+              ("embed_proj.3.weight", [h]), ("embed_proj.3.bias", [h])]
+        return t
+    }
+
+    /// Writes a model folder. `embedAutoencoder` puts the autoencoder under `ae_model.*` in the
+    /// CALM file (as the reference saves it) instead of a separate `autoencoder/` folder.
+    public static func write(model c: CALMConfig, autoencoder a: AutoencoderConfig, dtype: DType, to directory: URL,
+                             seed: UInt64 = 0, embedAutoencoder: Bool = false) throws {
+        guard dtype.isFloatingWeight else {
+            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
+        }
+        try c.validate(file: "config"); try a.validate(file: "autoencoder config")
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let torchName = dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16"
+        var config = c
+        config.torchDType = torchName
+        var aeConfig = a
+        aeConfig.torchDType = torchName
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        var index: UInt64 = 0
+        func add(_ list: [(String, [Int])], prefix: String, to w: inout SafetensorsWriter) {
+            for (name, shape) in list {
+                index += 1
+                let tensorSeed = seed &* 0x9E37_79B9_7F4A_7C15 &+ index
+                let count = shape.reduce(1, *)
+                let kind: Init = name.hasSuffix("bias") ? .zero
+                    : shape.count == 1 ? .one
+                    : name.contains("embed_tokens") ? .normal(1)
+                    : .normal(1 / Float(shape[1]).squareRoot())
+                w.add(name: prefix + name, dtype: dtype, shape: shape) { byteOffset, chunk in
+                    fill(chunk, dtype: dtype, seed: tensorSeed, elementOffset: byteOffset / dtype.size, kind: kind)
+                }
+                _ = count
+            }
+        }
+        add(calmTensors(c), prefix: "", to: &writer)
+        if embedAutoencoder {
+            add(autoencoderTensors(a), prefix: "ae_model.", to: &writer)
+            config.aePath = nil
+        } else {
+            let aeDir = directory.appendingPathComponent("autoencoder")
+            try fm.createDirectory(at: aeDir, withIntermediateDirectories: true)
+            var aeWriter = SafetensorsWriter(metadata: ["format": "pt"])
+            add(autoencoderTensors(a), prefix: "", to: &aeWriter)
+            try aeWriter.write(to: aeDir.appendingPathComponent("model.safetensors"))
+            try writeJSON(aeConfig, architecture: "Autoencoder", to: aeDir.appendingPathComponent("config.json"))
+            config.aePath = "autoencoder"
+        }
+        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        try writeJSON(config, architecture: "EnergyTransformer", to: directory.appendingPathComponent("config.json"))
+    }
+
+    enum Init { case zero, one, normal(Float) }
+
+    static func writeJSON<T: Encodable>(_ value: T, architecture: String, to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var object = try JSONSerialization.jsonObject(with: try encoder.encode(value)) as! [String: Any]
+        object["architectures"] = [architecture]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: url)
+    }
+
+    /// Deterministic per-element values: element e of a tensor depends only on (seed, e), so
+    /// chunked writing gives the same file whatever the chunk size.
+    static func fill(_ chunk: UnsafeMutableRawBufferPointer, dtype: DType, seed: UInt64, elementOffset: Int, kind: Init) {
+        let count = chunk.count / dtype.size
+        var values = [Float](repeating: 0, count: count)
+        switch kind {
+        case .zero: break
+        case .one: for i in 0..<count { values[i] = 1 }
+        case let .normal(std):
+            for i in 0..<count {
+                // Counter-based: hash (seed, index) to two uniforms, Box–Muller.
+                let x = mix(seed &+ UInt64(elementOffset + i) &* 0xD1B5_4A32_D192_ED03)
+                let u1 = (Float(x >> 40) + 1) * 0x1p-24
+                let u2 = Float((x >> 16) & 0xFF_FFFF) * 0x1p-24
+                values[i] = std * (-2 * logf(u1)).squareRoot() * cosf(2 * .pi * u2)
+            }
+        }
+        values.withUnsafeBufferPointer { v in
+            calm_convert_from_f32(v.baseAddress!, chunk.baseAddress!, dtype.kernelDType!, count)
+        }
+    }
+
+    static func mix(_ v: UInt64) -> UInt64 {
+        var z = v &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
