@@ -36,6 +36,8 @@ public enum CheckpointError: Error, Equatable, Sendable {
     case missingStorage(file: String, key: String, entry: String)
     /// A shard named by a sharded checkpoint's index file does not exist.
     case missingShard(index: String, shard: String)
+    /// Writing a checkpoint failed (the destination is left untouched).
+    case writeFailed(file: String, reason: String)
     /// A folder holds none of the known checkpoint files.
     case noCheckpoint(directory: String)
 }
@@ -73,6 +75,8 @@ extension CheckpointError: CustomStringConvertible, LocalizedError {
             return "\(file): tensor '\(key)' refers to storage '\(entry)', which is not in the archive"
         case .missingShard(let index, let shard):
             return "\(index): shard '\(shard)' does not exist"
+        case .writeFailed(let file, let reason):
+            return "\(file): cannot write the file: \(reason)"
         case .noCheckpoint(let directory):
             return "\(directory): no model.safetensors, model.safetensors.index.json, pytorch_model.bin "
                 + "or pytorch_model.bin.index.json"
