@@ -27,6 +27,10 @@ struct GoldenFileChecker {
     }
 
     func run(_ emit: (ConformanceCheck) -> Void) {
+        withoutActuallyEscaping(emit) { check(emit: $0) }
+    }
+
+    private func check(emit: @escaping (ConformanceCheck) -> Void) {
         let (name, training) = goldenName
         if training {
             emit(ConformanceCheck(file: file, name: "training golden", passed: false, detail: "training not implemented"))

@@ -1,18 +1,21 @@
 import Foundation
 
 /// `calm`: generate, tokenize, inspect and check CALM models from the command line.
-let commands: [String: (summary: String, run: ([String]) throws -> Void)] = [
+enum Commands {
+    static let all: [String: (summary: String, run: @Sendable ([String]) throws -> Void)] = [
     "generate": ("stream a generation from a model", GenerateCommand.run),
     "tokenize": ("text on stdin → token ids, one per line", TokenizeCommand.tokenize),
     "detokenize": ("token ids on stdin → text", TokenizeCommand.detokenize),
     "random-model": ("write a model folder with random weights", RandomModelCommand.run),
     "inspect": ("config, parameter counts, dtypes and size of a model", InspectCommand.run),
     "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
-]
+    ]
+}
+let commands = Commands.all
 
 func topLevelHelp() -> String {
     var s = "usage: calm <command> [options]   (calm <command> --help for details)\n\ncommands:\n"
-    for name in commands.keys.sorted() { s += "  \(name.padding(toLength: 14, withPad: " ", startingAt: 0))\(commands[name]!.summary)\n" }
+    for name in Commands.all.keys.sorted() { s += "  \(name.padding(toLength: 14, withPad: " ", startingAt: 0))\(Commands.all[name]!.summary)\n" }
     return s
 }
 
