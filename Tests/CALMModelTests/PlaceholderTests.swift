@@ -1,2 +1,0 @@
-import Testing
-@Test func placeholderCALMModelTests() { #expect(1 + 1 == 2) }
