@@ -57,12 +57,21 @@ public final class CALMModel: @unchecked Sendable {
             autoencoder = try Autoencoder.load(directory: aeDir, options: options)
             try config.validate(autoencoder: autoencoder.config, file: path)
         }
+        return try CALMModel(config: config, autoencoder: autoencoder, source: source, options: options, directory: directory)
+    }
+
+    /// Builds a model from any tensor source (a checkpoint, or tensors made in memory) whose
+    /// autoencoder is already loaded.
+    public convenience init(config: CALMConfig, autoencoder: Autoencoder, source: any TensorSource,
+                            options: LoadOptions = LoadOptions(), directory: URL? = nil) throws {
+        try config.validate(file: source.url.path)
+        try config.validate(autoencoder: autoencoder.config, file: source.url.path)
         let reader = WeightReader(source: source, prefix: "", storageDType: options.weightDType)
-        return CALMModel(config: config, autoencoder: autoencoder,
-                         chunkEmbedding: try ChunkEmbedding(config: config, reader: reader),
-                         backbone: try LlamaBackbone(config: config, reader: reader),
-                         head: try EnergyHead(config: config, reader: reader),
-                         pool: options.pool, directory: directory)
+        self.init(config: config, autoencoder: autoencoder,
+                  chunkEmbedding: try ChunkEmbedding(config: config, reader: reader),
+                  backbone: try LlamaBackbone(config: config, reader: reader),
+                  head: try EnergyHead(config: config, reader: reader),
+                  pool: options.pool, directory: directory ?? source.url)
     }
 
     static func resolveAutoencoderDirectory(config: CALMConfig, directory: URL, override: URL?) -> URL? {
@@ -142,5 +151,11 @@ extension Autoencoder {
         try config.validate(file: path)
         let source = try ModelFolder.openWeights(directory)
         return try Autoencoder(config: config, source: source, prefix: "", storageDType: options.weightDType)
+    }
+
+    /// Builds an autoencoder from any tensor source; `prefix` is `ae_model.` for CALM checkpoints.
+    public convenience init(config: AutoencoderConfig, source: any TensorSource, prefix: String = "", options: LoadOptions = LoadOptions()) throws {
+        try config.validate(file: source.url.path)
+        try self.init(config: config, source: source, prefix: prefix, storageDType: options.weightDType)
     }
 }
