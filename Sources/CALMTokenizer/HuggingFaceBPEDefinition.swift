@@ -48,7 +48,7 @@ public enum UnicodeNormalization: String, Sendable, Hashable {
 /// let tokenizer = try HuggingFaceBPETokenizer(definition: definition)
 /// try definition.write(to: URL(fileURLWithPath: "out/tokenizer.json"))
 /// ```
-public struct HuggingFaceBPEDefinition: Sendable {
+public struct HuggingFaceBPEDefinition: Sendable, Equatable {
     /// Raw token bytes by id (`nil` for an unused id). Written as GPT-2 byte-level strings.
     public var vocabulary: [[UInt8]?]
     /// Merges in priority order (rank 0 first); each part and the concatenation must be tokens.
