@@ -18,8 +18,9 @@ struct RandomModelTests {
         #expect(r.tokens.count == 12)
         let inspection = try ModelInspection(directory: dir.url)
         #expect(inspection.dtypes.keys.sorted() == [dtype.rawValue])
-        let expected = RandomModelWriter.calmTensors(c).reduce(0) { $0 + $1.1.reduce(1, *) }
-            + RandomModelWriter.autoencoderTensors(a).reduce(0) { $0 + $1.1.reduce(1, *) }
+        let all: [(String, [Int])] = RandomModelWriter.calmTensors(c) + RandomModelWriter.autoencoderTensors(a)
+        var expected = 0
+        for (_, shape) in all { expected += shape.reduce(1, *) }
         #expect(inspection.parameters.values.reduce(0, +) == expected)
     }
 
