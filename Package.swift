@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "CALMTokenizer", targets: ["CALMTokenizer"]),
         .library(name: "CALMTensor", targets: ["CALMTensor"]),
         .library(name: "CALMConformance", targets: ["CALMConformance"]),
+        .library(name: "CALMEvaluation", targets: ["CALMEvaluation"]),
         .executable(name: "calm", targets: ["calm"]),
     ],
     targets: [
@@ -22,16 +23,18 @@ let package = Package(
         .target(name: "CALMTokenizer"),
         // Configs, autoencoder, backbone, energy head, samplers, single-sequence generation.
         .target(name: "CALMModel", dependencies: ["CALMKernels", "CALMTensor"]),
+        // BrierLM evaluation (reference protocol) for CALM and discrete Llama models.
+        .target(name: "CALMEvaluation", dependencies: ["CALMModel", "CALMTokenizer", "CALMKernels"]),
         // Golden-fixture conformance runner shared by the CLI and the tests.
         .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels"]),
         // The `calm` command-line tool.
         .executableTarget(
             name: "calm",
-            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels"]),
+            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation"]),
         // Benchmarks, run on demand: `swift run -c release calm-bench`.
         .executableTarget(
             name: "calm-bench",
-            dependencies: ["CALMKernels", "CALMTensor", "CALMModel", "CALMTokenizer"],
+            dependencies: ["CALMKernels", "CALMTensor", "CALMModel", "CALMTokenizer", "CALMEvaluation"],
             path: "Benchmarks/CALMBench"),
 
         // Test support: locating ../shared (or $CALM_SHARED) and skip/fail policy.
@@ -40,6 +43,7 @@ let package = Package(
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor", "CALMKernels", "CALMTestSupport"]),
         .testTarget(name: "CALMTokenizerTests", dependencies: ["CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMModelTests", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTestSupport"]),
+        .testTarget(name: "CALMEvaluationTests", dependencies: ["CALMEvaluation", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(
             name: "CALMConformanceTests",
             dependencies: ["CALMConformance", "CALMModel", "CALMTensor", "CALMTestSupport"]),

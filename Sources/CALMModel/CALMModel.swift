@@ -69,7 +69,7 @@ public final class CALMModel: @unchecked Sendable {
         let reader = WeightReader(source: source, prefix: "", storageDType: options.weightDType)
         self.init(config: config, autoencoder: autoencoder,
                   chunkEmbedding: try ChunkEmbedding(config: config, reader: reader),
-                  backbone: try LlamaBackbone(config: config, reader: reader),
+                  backbone: try LlamaBackbone(shape: config.backboneShape, reader: reader, prefix: "transformer"),
                   head: try EnergyHead(config: config, reader: reader),
                   pool: options.pool, directory: directory ?? source.url)
     }

@@ -2,6 +2,24 @@ import CALMKernels
 import CALMTensor
 import Foundation
 
+/// Sizes of a Llama decoder stack.
+public struct BackboneShape: Sendable, Equatable {
+    public var hidden: Int, intermediate: Int, layers: Int, heads: Int, kvHeads: Int
+    public var ropeTheta: Double, rmsNormEps: Double
+    public init(hidden: Int, intermediate: Int, layers: Int, heads: Int, kvHeads: Int, ropeTheta: Double, rmsNormEps: Double) {
+        self.hidden = hidden; self.intermediate = intermediate; self.layers = layers; self.heads = heads
+        self.kvHeads = kvHeads; self.ropeTheta = ropeTheta; self.rmsNormEps = rmsNormEps
+    }
+}
+
+extension CALMConfig {
+    /// The backbone's sizes.
+    public var backboneShape: BackboneShape {
+        BackboneShape(hidden: hiddenSize, intermediate: intermediateSize, layers: numHiddenLayers, heads: numAttentionHeads,
+                      kvHeads: kvHeads, ropeTheta: ropeTheta, rmsNormEps: rmsNormEps)
+    }
+}
+
 /// One sequence's share of a batched backbone pass: its cache and how many new positions
 /// (rows of the batch, in order) it contributes.
 public struct BackboneSlice {
@@ -29,26 +47,28 @@ public final class LlamaBackbone: @unchecked Sendable {
     let finalNorm: RMSNorm
     let rope: RotaryEmbedding
 
-    init(config: CALMConfig, reader: WeightReader) throws {
-        hidden = config.hiddenSize
-        heads = config.numAttentionHeads
-        kvHeads = config.kvHeads
-        headDim = config.headDim
+    /// Reads `<prefix>.layers.{l}.*` and `<prefix>.norm` (`transformer` in CALM checkpoints,
+    /// `model` in Hugging Face `LlamaForCausalLM` ones).
+    init(shape: BackboneShape, reader: WeightReader, prefix: String) throws {
+        hidden = shape.hidden
+        heads = shape.heads
+        kvHeads = shape.kvHeads
+        headDim = shape.hidden / shape.heads
         let kvDim = kvHeads * headDim
-        layers = try (0..<config.numHiddenLayers).map { l in
-            let p = "transformer.layers.\(l)"
+        layers = try (0..<shape.layers).map { l in
+            let p = "\(prefix).layers.\(l)"
             return Layer(
-                inputNorm: try reader.rmsNorm("\(p).input_layernorm", size: config.hiddenSize, eps: config.rmsNormEps),
-                q: try reader.linear("\(p).self_attn.q_proj", out: config.hiddenSize, in: config.hiddenSize, bias: false),
-                k: try reader.linear("\(p).self_attn.k_proj", out: kvDim, in: config.hiddenSize, bias: false),
-                v: try reader.linear("\(p).self_attn.v_proj", out: kvDim, in: config.hiddenSize, bias: false),
-                o: try reader.linear("\(p).self_attn.o_proj", out: config.hiddenSize, in: config.hiddenSize, bias: false),
+                inputNorm: try reader.rmsNorm("\(p).input_layernorm", size: shape.hidden, eps: shape.rmsNormEps),
+                q: try reader.linear("\(p).self_attn.q_proj", out: shape.hidden, in: shape.hidden, bias: false),
+                k: try reader.linear("\(p).self_attn.k_proj", out: kvDim, in: shape.hidden, bias: false),
+                v: try reader.linear("\(p).self_attn.v_proj", out: kvDim, in: shape.hidden, bias: false),
+                o: try reader.linear("\(p).self_attn.o_proj", out: shape.hidden, in: shape.hidden, bias: false),
                 mlp: try ResidualGatedMLP(reader: reader, prefix: p, normName: "post_attention_layernorm",
-                                          hidden: config.hiddenSize, intermediate: config.intermediateSize,
-                                          eps: config.rmsNormEps))
+                                          hidden: shape.hidden, intermediate: shape.intermediate,
+                                          eps: shape.rmsNormEps))
         }
-        finalNorm = try reader.rmsNorm("transformer.norm", size: config.hiddenSize, eps: config.rmsNormEps)
-        rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
+        finalNorm = try reader.rmsNorm("\(prefix).norm", size: shape.hidden, eps: shape.rmsNormEps)
+        rope = RotaryEmbedding(headDim: headDim, theta: shape.ropeTheta)
     }
 
     /// Number of decoder layers.
