@@ -56,6 +56,9 @@ public final class TorchCheckpointFile: TensorSource {
             throw CheckpointError.unsupportedFormat(
                 file: file, detail: "legacy (pre-1.6, non-zip) torch.save format; re-save it with a recent PyTorch")
         }
+        if head.count < 4 && [0x50, 0x4B, 0x03, 0x04].starts(with: head) {
+            throw CheckpointError.truncated(file: file, detail: "\(mapped.count) bytes, too short for a zip archive")
+        }
         guard head.starts(with: [0x50, 0x4B]) else {
             throw CheckpointError.unsupportedFormat(file: file, detail: "not a zip archive (torch.save format)")
         }
