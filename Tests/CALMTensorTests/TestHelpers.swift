@@ -6,6 +6,8 @@ import Testing
 /// (optionally with a ZIP64 end record and ZIP64 extra fields).
 struct StoredZipWriter {
     var entries: [(name: String, data: [UInt8])] = []
+    /// Compression method to claim per entry name (default 0, stored).
+    var methods: [String: Int] = [:]
 
     mutating func add(_ name: String, _ data: [UInt8]) { entries.append((name, data)) }
 
@@ -20,12 +22,13 @@ struct StoredZipWriter {
         for (name, data) in entries {
             let offset = out.count
             let nameBytes = Array(name.utf8)
-            u32(0x0403_4B50, &out); u16(20, &out); u16(0, &out); u16(0, &out); u16(0, &out); u16(0, &out)
+            let method = methods[name] ?? 0
+            u32(0x0403_4B50, &out); u16(20, &out); u16(0, &out); u16(method, &out); u16(0, &out); u16(0, &out)
             u32(0, &out); u32(data.count, &out); u32(data.count, &out)
             u16(nameBytes.count, &out); u16(0, &out)
             out += nameBytes
             out += data
-            u32(0x0201_4B50, &central); u16(45, &central); u16(45, &central); u16(0, &central); u16(0, &central)
+            u32(0x0201_4B50, &central); u16(45, &central); u16(45, &central); u16(0, &central); u16(method, &central)
             u16(0, &central); u16(0, &central); u32(0, &central)
             var extra: [UInt8] = []
             if zip64Extra {
