@@ -105,3 +105,19 @@ import Testing
                     != nil)
     }
 }
+
+@Suite struct TensorDataTests {
+    @Test func viewsOfSharedStorage() throws {
+        let storage = MemoryStorage(floatBytes([1, 2, 3, 4, 5, 6]))
+        let a = try TensorData(name: "a", dtype: .f32, shape: [2, 2], storage: storage)
+        let b = try TensorData(name: "b", dtype: .f32, shape: [2], storage: storage, byteOffset: 16)
+        #expect(try a.floats() == [1, 2, 3, 4])
+        #expect(try b.floats() == [5, 6])
+        #expect(!a.sharesBytes(with: b))
+        #expect(try a.sharesBytes(with: TensorData(name: "c", dtype: .f32, shape: [1], storage: storage, byteOffset: 12)))
+        #expect(expectCheckpointError { _ = try TensorData(name: "d", dtype: .f32, shape: [3], storage: storage, byteOffset: 16) }
+                    == .outOfBounds(file: "<memory>", key: "d", detail: "bytes [16, +12) exceed its storage (24 bytes)"))
+        #expect(a.description == "a F32 [2, 2]")
+        #expect(a.elementCount == 4 && a.byteCount == 16)
+    }
+}
