@@ -82,6 +82,7 @@ public final class SafetensorsFile: TensorSource {
         for key in object.keys {
             let value = object[key]!
             if key == "__metadata__" {
+                if case .null = value { continue }   // the reference reads `null` as no metadata
                 guard let map = value.objectValue else {
                     throw CheckpointError.malformedHeader(file: file, detail: "__metadata__ is \(value.kindName), not an object of strings")
                 }

@@ -97,6 +97,8 @@ import Testing
         #expect(open() == .malformedHeader(file: path, detail: "__metadata__ value 'total' is a number, not a string"))
         try file(header: #"{"__metadata__": ["pt"]}"#)
         #expect(open() == .malformedHeader(file: path, detail: "__metadata__ is an array, not an object of strings"))
+        try file(header: #"{"__metadata__": null}"#)
+        #expect(try SafetensorsFile(url: url).metadata.isEmpty)
         try file(header: #"{"x": [1]}"#)
         #expect(open() == .malformedHeader(file: path, detail: "tensor 'x': entry is an array, not an object"))
     }
