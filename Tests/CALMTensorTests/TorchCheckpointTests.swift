@@ -196,6 +196,40 @@ import Testing
         }
     }
 
+    /// Random corruption anywhere in the archive (headers, directory, ZIP64 records, data).
+    @Test(arguments: [false, true])
+    func fuzzedArchivesNeverCrash(zip64Extra: Bool) throws {
+        let original = sampleArchive(zip64Extra: zip64Extra)
+        var rng = SplitMix64(state: zip64Extra ? 11 : 12)
+        var failures = 0
+        for round in 0..<2000 {
+            var bytes = original
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                // Half of the edits hit the directory and end records at the tail.
+                let tail = round % 2 == 0 ? 0 : max(0, bytes.count - 400)
+                let i = tail + Int(rng.next() % UInt64(bytes.count - tail))
+                switch rng.next() % 3 {
+                case 0: bytes[i] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: bytes[i] = [0x00, 0xFF, 0x7F, 0x80, 0x50, 0x4B].randomElement(using: &rng)!
+                default: bytes[i] ^= 1 << UInt8(rng.next() % 8)
+                }
+            }
+            try writeBytes(bytes, to: url)
+            do {
+                let f = try TorchCheckpointFile(url: url)
+                for name in f.tensorNames {
+                    let t = try f.tensor(name)
+                    _ = t.bytes
+                    if t.dtype.isFloatingWeight { _ = try t.floats() } else { _ = try t.int64s() }
+                }
+            } catch let e as CheckpointError {
+                failures += 1
+                #expect(e.description.hasPrefix(path), "\(e)")
+            }
+        }
+        #expect(failures > 100)
+    }
+
     @Test func unsupportedArchives() throws {
         var zip = StoredZipWriter()
         zip.add("archive/data.pkl", PickleBuilder.stateDict([]))
