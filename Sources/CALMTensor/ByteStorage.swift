@@ -37,6 +37,7 @@ public final class MemoryStorage: ByteStorage, @unchecked Sendable {
 
     deinit { pointer.deallocate() }
 
+    /// Calls `body` with all the bytes (stable address, 64-byte aligned).
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: pointer, count: count))
     }

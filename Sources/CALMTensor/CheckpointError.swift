@@ -83,5 +83,6 @@ extension CheckpointError: CustomStringConvertible, LocalizedError {
         }
     }
 
+    /// Same as `description`.
     public var errorDescription: String? { description }
 }

@@ -27,8 +27,11 @@ public final class SafetensorsFile: TensorSource {
         var end: Int
     }
 
+    /// The file.
     public let url: URL
+    /// Tensor names in header order.
     public let tensorNames: [String]
+    /// The `__metadata__` map (empty when absent).
     public let metadata: [String: String]
     /// The mapping that every tensor of this file keeps alive.
     public let mappedFile: MappedFile
@@ -79,6 +82,7 @@ public final class SafetensorsFile: TensorSource {
         for key in object.keys {
             let value = object[key]!
             if key == "__metadata__" {
+                if case .null = value { continue }   // the reference reads `null` as no metadata
                 guard let map = value.objectValue else {
                     throw CheckpointError.malformedHeader(file: file, detail: "__metadata__ is \(value.kindName), not an object of strings")
                 }
@@ -141,10 +145,14 @@ public final class SafetensorsFile: TensorSource {
         return Entry(dtype: dtype, shape: shape, begin: begin, end: end)
     }
 
+    /// Dtype and shape of `name`, or nil when there is no such tensor.
     public func info(_ name: String) -> (dtype: DType, shape: [Int])? {
         entries[name].map { ($0.dtype, $0.shape) }
     }
 
+    /// The tensor called `name` (a zero-copy view of the mapped file).
+    ///
+    /// - Throws: `CheckpointError.missingKey(file:key:)` when there is no such tensor.
     public func tensor(_ name: String) throws -> TensorData {
         guard let e = entries[name] else { throw CheckpointError.missingKey(file: url.path, key: name) }
         return TensorData(name: name, dtype: e.dtype, shape: e.shape, file: url.path, storage: mappedFile,

@@ -5,6 +5,9 @@ import Foundation
 /// the header listing `__metadata__` (keys sorted) and then the tensors in that same order, compact
 /// JSON padded with spaces to a multiple of 8 bytes, and the little-endian u64 header length.
 ///
+/// The writer is a local builder (not `Sendable`): generators may capture mutable state such as a
+/// random number generator.
+///
 /// Data is streamed to the file tensor by tensor (large tensors in 4 MiB pieces), to a temporary
 /// file that is renamed over the destination at the end, so a failed write never leaves a
 /// half-written checkpoint.
@@ -18,18 +21,18 @@ import Foundation
 /// }
 /// try writer.write(to: URL(fileURLWithPath: "out.safetensors"))
 /// ```
-public struct SafetensorsWriter: Sendable {
+public struct SafetensorsWriter {
     /// Fills `chunk` with the bytes of a tensor starting at `byteOffset` within that tensor.
-    public typealias Generator = @Sendable (_ byteOffset: Int, _ chunk: UnsafeMutableRawBufferPointer) throws -> Void
+    public typealias Generator = (_ byteOffset: Int, _ chunk: UnsafeMutableRawBufferPointer) throws -> Void
 
-    enum Payload: Sendable {
+    enum Payload {
         case bytes([UInt8])
         case tensor(TensorData)
         case floats([Float])
         case generator(Generator)
     }
 
-    struct Pending: Sendable {
+    struct Pending {
         var name: String
         var dtype: DType
         var shape: [Int]

@@ -88,10 +88,14 @@ public final class ShardedCheckpoint: TensorSource {
         self.shardOfTensor = shardOfTensor
     }
 
+    /// Dtype and shape of `name`, or nil when there is no such tensor.
     public func info(_ name: String) -> (dtype: DType, shape: [Int])? {
         shardOfTensor[name].flatMap { shards[$0]?.info(name) }
     }
 
+    /// The tensor called `name` (a zero-copy view of the mapped file).
+    ///
+    /// - Throws: `CheckpointError.missingKey(file:key:)` when there is no such tensor.
     public func tensor(_ name: String) throws -> TensorData {
         guard let shard = shardOfTensor[name], let source = shards[shard] else {
             throw CheckpointError.missingKey(file: url.path, key: name)

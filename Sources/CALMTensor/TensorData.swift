@@ -43,6 +43,22 @@ public struct TensorData: Sendable {
         self.byteCount = byteCount
     }
 
+    /// A tensor viewing `product(shape) * dtype.size` bytes of `storage` from `byteOffset` (no copy).
+    ///
+    /// - Throws: `CheckpointError.outOfBounds` when the range does not fit in `storage`,
+    ///   `malformedHeader` for a negative dimension.
+    public init(name: String, dtype: DType, shape: [Int], storage: any ByteStorage, byteOffset: Int = 0) throws {
+        let count = try TensorData.byteCount(of: shape, dtype: dtype, file: "<memory>", key: name)
+        let available = storage.withUnsafeBytes { $0.count }
+        guard byteOffset >= 0, byteOffset <= available, count <= available - byteOffset else {
+            throw CheckpointError.outOfBounds(
+                file: "<memory>", key: name,
+                detail: "bytes [\(byteOffset), +\(count)) exceed its storage (\(available) bytes)")
+        }
+        self.init(name: name, dtype: dtype, shape: shape, file: "<memory>", storage: storage,
+                  byteOffset: byteOffset, byteCount: count)
+    }
+
     /// A tensor holding a copy of `bytes` (little-endian elements of `dtype`, row-major).
     ///
     /// - Throws: `CheckpointError.outOfBounds` when `bytes.count` is not

@@ -30,7 +30,9 @@ public final class TorchCheckpointFile: TensorSource {
         var storageKey: String
     }
 
+    /// The file.
     public let url: URL
+    /// Tensor names in state-dict (pickle) order.
     public let tensorNames: [String]
     /// Empty: PyTorch archives carry no string metadata.
     public let metadata: [String: String] = [:]
@@ -55,6 +57,9 @@ public final class TorchCheckpointFile: TensorSource {
         if head.first == 0x80 {
             throw CheckpointError.unsupportedFormat(
                 file: file, detail: "legacy (pre-1.6, non-zip) torch.save format; re-save it with a recent PyTorch")
+        }
+        if head.count < 4 && [0x50, 0x4B, 0x03, 0x04].starts(with: head) {
+            throw CheckpointError.truncated(file: file, detail: "\(mapped.count) bytes, too short for a zip archive")
         }
         guard head.starts(with: [0x50, 0x4B]) else {
             throw CheckpointError.unsupportedFormat(file: file, detail: "not a zip archive (torch.save format)")
@@ -129,10 +134,14 @@ public final class TorchCheckpointFile: TensorSource {
                      byteCount: byteCount, storageKey: t.storage.key)
     }
 
+    /// Dtype and shape of `name`, or nil when there is no such tensor.
     public func info(_ name: String) -> (dtype: DType, shape: [Int])? {
         entries[name].map { ($0.dtype, $0.shape) }
     }
 
+    /// The tensor called `name` (a zero-copy view of the mapped file).
+    ///
+    /// - Throws: `CheckpointError.missingKey(file:key:)` when there is no such tensor.
     public func tensor(_ name: String) throws -> TensorData {
         guard let e = entries[name] else { throw CheckpointError.missingKey(file: url.path, key: name) }
         return TensorData(name: name, dtype: e.dtype, shape: e.shape, file: url.path, storage: mappedFile,
