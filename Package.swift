@@ -7,6 +7,7 @@ import PackageDescription
 let package = Package(
     name: "swift-calm",
     products: [
+        .library(name: "CALMEngine", targets: ["CALMEngine"]),
         .library(name: "CALMModel", targets: ["CALMModel"]),
         .library(name: "CALMTokenizer", targets: ["CALMTokenizer"]),
         .library(name: "CALMTensor", targets: ["CALMTensor"]),
@@ -23,6 +24,8 @@ let package = Package(
         .target(name: "CALMTokenizer"),
         // Configs, autoencoder, backbone, energy head, samplers, single-sequence generation.
         .target(name: "CALMModel", dependencies: ["CALMKernels", "CALMTensor"]),
+        // The concurrent engine: scheduler actor, KV-cache pool, streams.
+        .target(name: "CALMEngine", dependencies: ["CALMModel", "CALMTokenizer"]),
         // BrierLM evaluation (reference protocol) for CALM and discrete Llama models.
         .target(name: "CALMEvaluation", dependencies: ["CALMModel", "CALMTokenizer", "CALMKernels"]),
         // Golden-fixture conformance runner shared by the CLI and the tests.
@@ -30,11 +33,11 @@ let package = Package(
         // The `calm` command-line tool.
         .executableTarget(
             name: "calm",
-            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation"]),
+            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation", "CALMEngine"]),
         // Benchmarks, run on demand: `swift run -c release calm-bench`.
         .executableTarget(
             name: "calm-bench",
-            dependencies: ["CALMKernels", "CALMTensor", "CALMModel", "CALMTokenizer", "CALMEvaluation"],
+            dependencies: ["CALMKernels", "CALMTensor", "CALMModel", "CALMTokenizer", "CALMEvaluation", "CALMEngine"],
             path: "Benchmarks/CALMBench"),
 
         // Test support: locating ../shared (or $CALM_SHARED) and skip/fail policy.
@@ -43,6 +46,7 @@ let package = Package(
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor", "CALMKernels", "CALMTestSupport"]),
         .testTarget(name: "CALMTokenizerTests", dependencies: ["CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMModelTests", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTestSupport"]),
+        .testTarget(name: "CALMEngineTests", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEvaluationTests", dependencies: ["CALMEvaluation", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(
             name: "CALMConformanceTests",

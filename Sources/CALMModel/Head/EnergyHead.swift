@@ -62,8 +62,18 @@ public final class EnergyHead: @unchecked Sendable {
     /// - Returns: (rows · samplesPerRow) × latentSize.
     public func sample(hiddenStates: [Float], rows: Int, samplesPerRow: Int, noise: [Float],
                        pool: ComputePool, record: ActivationRecorder? = nil) -> [Float] {
+        sample(hiddenStates: hiddenStates, sampleCounts: [Int](repeating: samplesPerRow, count: rows), noise: noise,
+               pool: pool, record: record)
+    }
+
+    /// Draws `sampleCounts[r]` latents for hidden row r (rows may ask for different counts, so
+    /// sequences with different samplers share one batch). Noise and output rows are the samples
+    /// of row 0, then row 1, and so on.
+    public func sample(hiddenStates: [Float], sampleCounts: [Int], noise: [Float],
+                       pool: ComputePool, record: ActivationRecorder? = nil) -> [Float] {
         let h = hidden
-        let n = rows * samplesPerRow
+        let rows = sampleCounts.count
+        let n = sampleCounts.reduce(0, +)
         precondition(hiddenStates.count == rows * h && noise.count == n * noiseSize)
         var e = noiseEmbed(noise, rows: n, pool: pool)
         record?("noise_embd_out", e)
@@ -79,9 +89,11 @@ public final class EnergyHead: @unchecked Sendable {
         var a = [Float](repeating: 0, count: n * 2 * h)
         a.withUnsafeMutableBufferPointer { ap in
             y.withUnsafeBufferPointer { yp in
+                var sample = 0
                 for r in 0..<rows {
-                    for j in 0..<samplesPerRow {
-                        (ap.baseAddress! + (r * samplesPerRow + j) * 2 * h + h).update(from: yp.baseAddress! + r * h, count: h)
+                    for _ in 0..<sampleCounts[r] {
+                        (ap.baseAddress! + sample * 2 * h + h).update(from: yp.baseAddress! + r * h, count: h)
+                        sample += 1
                     }
                 }
             }

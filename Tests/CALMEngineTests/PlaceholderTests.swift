@@ -1,0 +1,2 @@
+import Testing
+@Test func placeholderEngine() { #expect(1 + 1 == 2) }
