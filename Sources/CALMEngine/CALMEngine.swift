@@ -103,7 +103,7 @@ public final class CALMEngine: Sendable {
         let sequence = SequenceState(id: id, parameters: parameters, promptIDs: ids, paddedPrompt: padded, patchSize: k,
                                      reservedChunks: reserved, channel: channel, tokenizer: tokenizer)
         scheduler.submit(sequence)
-        let lifetime = StreamLifetime { [weak channel] in channel?.consumerLeft() }
+        let lifetime = StreamLifetime { channel.streamDropped() }
         return GenerationStream(channel: channel, lifetime: lifetime)
     }
 

@@ -19,11 +19,17 @@ public struct GenerationStream: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let channel: EventChannel
+        /// Leaving the loop drops the iterator, which cancels the request.
         let lifetime: StreamLifetime
         public mutating func next() async -> GenerationEvent? { await channel.next() }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(channel: channel, lifetime: lifetime) }
+    /// Streams have one consumer: iterate once.
+    public func makeAsyncIterator() -> AsyncIterator {
+        channel.markIterated()
+        let channel = self.channel
+        return AsyncIterator(channel: channel, lifetime: StreamLifetime { channel.consumerLeft() })
+    }
 
     /// The request's id (for logs).
     public var requestID: Int { channel.requestID }
@@ -44,6 +50,7 @@ final class EventChannel: Sendable {
         var waiter: CheckedContinuation<GenerationEvent?, Never>?
         var finished = false
         var consumerGone = false
+        var iterated = false
         var count: Int { buffer.count - head }
     }
 
@@ -64,6 +71,13 @@ final class EventChannel: Sendable {
 
     /// Whether the buffer is at its limit (the producer should pause this sequence).
     var isFull: Bool { state.withLock { $0.count >= limit } }
+
+    func markIterated() { state.withLock { $0.iterated = true } }
+
+    /// A stream dropped without ever being iterated cancels its request.
+    func streamDropped() {
+        if !state.withLock({ $0.iterated }) { consumerLeft() }
+    }
 
     /// Whether the consumer is gone (its sequence should be cancelled).
     var consumerGone: Bool { state.withLock { $0.consumerGone } }
