@@ -54,21 +54,20 @@ public struct ExactRejectionSampler<Outcome: Equatable>: Sendable where Outcome:
             if draws >= maxDraws { return star }
             return nil
         }
-        // Stage 1: early rejection on the first mismatch draws no fewer samples in distribution
-        // than drawing all n first, and never reuses a sample of a failed group.
-        if let first = stage1.first, first != x {
-            stage1.removeAll()
-            restarts += 1
-            if draws >= maxDraws { return x }
-            return nil
-        }
+        // Stage 1: n samples, accepted only if all are equal (drawn in full, as in the paper, so
+        // the expected number of draws is exactly Theorem 2's).
         stage1.append(x)
         if stage1.count == n {
             let star = stage1[0]
+            let allEqual = stage1.allSatisfy { $0 == star }
             stage1.removeAll()
-            if alpha == 0 { return star }
-            candidate = star
-            i = 1
+            if allEqual {
+                if alpha == 0 { return star }
+                candidate = star
+                i = 1
+            } else {
+                restarts += 1
+            }
         }
         if draws >= maxDraws { return candidate ?? x }
         return nil
