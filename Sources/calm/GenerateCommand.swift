@@ -1,9 +1,10 @@
+import CALMEngine
 import CALMModel
 import CALMTensor
 import CALMTokenizer
 import Foundation
 
-/// `calm generate`: streams a generation to stdout as chunks are produced.
+/// `calm generate`: streams a generation to stdout as chunks are produced (through the engine).
 enum GenerateCommand {
     static let help = """
     usage: calm generate --model DIR [--prompt TEXT | --prompt-ids 1,2,3] [options]
@@ -13,25 +14,37 @@ enum GenerateCommand {
       --prompt-ids LIST    prompt as comma-separated token ids
       --tokenizer DIR      tokenizer folder (tokenizer.json, or tokenizer.model + tokenizer_config.json)
       --max-tokens N       most tokens to generate (default 64)
-      --temperature T      in (0, 1]; T < 1 uses the batch approximation, so T = 1/n (default 0.5)
-      --samples N          head samples per step for T < 1 (default 200)
+      --temperature T      in (0, 1] (default 0.5)
+      --sampler NAME       batch (the reference's batch approximation, T = 1/n; default),
+                           exact (the paper's Algorithm 1, any T), or single (T = 1)
+      --samples N          head samples per step for the batch sampler (default 200)
+      --max-draws N        most draws per step for the exact sampler (default 10000)
       --seed S             random seed (default: random)
-      --weights-dtype D    store weights as f32, f16 or bf16 in memory (default: as in the file)
+      --stop TEXT          stop before this text (may be repeated)
+      --weights-dtype D    hold weights as f32, f16 or bf16 in memory (default: as in the file)
       --ids                print token ids instead of text
       --stats              print a JSON line of statistics on stderr at the end
     """
 
-    static func run(_ raw: [String]) throws {
+    static func run(_ raw: [String]) async throws {
         if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: ["stats", "ids"])
+        let (stops, rest) = extractRepeated("stop", from: raw)
+        var a = try Arguments(rest, switches: ["stats", "ids"])
         let modelDir = URL(fileURLWithPath: try a.required("model"))
         let promptText = a.string("prompt")
         let promptIDsText = a.string("prompt-ids")
         let tokenizerDir = a.string("tokenizer").map { URL(fileURLWithPath: $0) }
-        var parameters = GenerationParameters(maxTokens: 64)
+        var parameters = SamplingParameters(maxTokens: 64, stopSequences: stops)
         if let v = try a.int("max-tokens") { parameters.maxTokens = v }
         if let v = try a.double("temperature") { parameters.temperature = v }
-        if let v = try a.int("samples") { parameters.samples = v }
+        let samples = try a.int("samples") ?? 200
+        let maxDraws = try a.int("max-draws") ?? 10_000
+        switch a.string("sampler") ?? "batch" {
+        case "batch": parameters.sampler = .batchApproximation(samples: samples)
+        case "exact": parameters.sampler = .exactRejection(maxDraws: maxDraws)
+        case "single": parameters.sampler = .single
+        case let other: throw UsageError("option --sampler: '\(other)' is not batch, exact or single")
+        }
         if let v = a.string("seed") {
             guard let s = UInt64(v) else { throw UsageError("option --seed: '\(v)' is not a non-negative integer") }
             parameters.seed = s
@@ -42,7 +55,7 @@ enum GenerateCommand {
         try a.finish()
         if promptText != nil && promptIDsText != nil { throw UsageError("give either --prompt or --prompt-ids, not both") }
         guard promptText != nil || promptIDsText != nil else { throw UsageError("give a prompt with --prompt or --prompt-ids") }
-        _ = try parameters.samplingMethod()
+        try parameters.validate()
 
         var options = LoadOptions()
         if let dtypeName {
@@ -50,43 +63,41 @@ enum GenerateCommand {
             options.weightDType = d
         }
         let model = try CALMModel.load(directory: modelDir, options: options)
-        let tokenizer = try loadTokenizer(explicit: tokenizerDir, model: modelDir, required: promptText != nil && promptIDsText == nil)
-
-        let promptIDs: [Int]
+        let tokenizer = try loadTokenizer(explicit: tokenizerDir, model: modelDir, required: promptText != nil)
+        let engine = try CALMEngine(model: model, tokenizer: printIDs ? nil : tokenizer,
+                                    configuration: EngineConfiguration(kvCacheBytes: 256 << 20))
+        let prompt: Prompt
         if let promptIDsText {
-            promptIDs = try promptIDsText.split(separator: ",").map { part in
-                guard let id = Int(part.trimmingCharacters(in: .whitespaces)) else {
-                    throw UsageError("option --prompt-ids: '\(part)' is not an integer")
-                }
-                return id
-            }
+            prompt = .tokens(try parseIDs(promptIDsText, option: "prompt-ids"))
         } else {
-            promptIDs = tokenizer!.encode(promptText!, addBOS: true, allowSpecialTokens: true)
+            prompt = .tokens(tokenizer!.encode(promptText!, addBOS: true, allowSpecialTokens: true))
         }
-
-        var detokenizer = tokenizer.map { StreamingDetokenizer(tokenizer: $0) }
-        let result = try model.generate(promptIDs: promptIDs, parameters: parameters) { chunk in
-            if printIDs || detokenizer == nil {
-                writeStdout(chunk.map(String.init).joined(separator: " ") + (chunk.isEmpty ? "" : " "))
-            } else {
-                writeStdout(detokenizer!.append(chunk))
+        var info: CompletionInfo?
+        for await event in try engine.generate(prompt: prompt, parameters: parameters) {
+            switch event {
+            case let .chunk(c):
+                if engine.tokenizer == nil {
+                    writeStdout(c.tokens.map(String.init).joined(separator: " ") + (c.tokens.isEmpty ? "" : " "))
+                } else {
+                    writeStdout(c.text)
+                }
+            case let .completed(i): info = i
             }
-            return true
         }
-        if let tail = detokenizer?.finish(), !printIDs { writeStdout(tail) }
         writeStdout("\n")
-        if stats {
-            let generated = result.tokens.count
-            let decodeSeconds = max(result.seconds - result.timeToFirstChunk, 1e-9)
-            let decodeRate = result.steps > 1 ? Double(generated - min(generated, model.patchSize)) / decodeSeconds : 0
+        if case let .error(message)? = info?.reason { throw UsageError("generation failed: \(message)") }
+        if stats, let info {
+            let decodeSeconds = max(info.totalSeconds - (info.timeToFirstChunk ?? 0), 1e-9)
+            let firstChunkTokens = min(info.generatedTokens, model.patchSize)
             let json: [String: Any] = [
-                "prompt_tokens": result.promptTokens,
-                "generated_tokens": generated,
-                "steps": result.steps,
-                "time_to_first_chunk_s": result.timeToFirstChunk,
-                "decode_tokens_per_s": decodeRate,
-                "seconds": result.seconds,
-                "stop_reason": result.stopReason.rawValue,
+                "prompt_tokens": info.promptTokens,
+                "generated_tokens": info.generatedTokens,
+                "steps": info.chunks,
+                "time_to_first_chunk_s": info.timeToFirstChunk ?? 0,
+                "decode_tokens_per_s": info.chunks > 1 ? Double(info.generatedTokens - firstChunkTokens) / decodeSeconds : 0,
+                "seconds": info.totalSeconds,
+                "stop_reason": info.reason.description,
+                "samples_drawn": info.sampler.samplesDrawn,
             ]
             let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
             FileHandle.standardError.write(data + Data("\n".utf8))
@@ -104,4 +115,24 @@ enum GenerateCommand {
         if required { throw UsageError("no tokenizer in \(model.path): pass --tokenizer DIR or use --prompt-ids") }
         return nil
     }
+}
+
+func parseIDs(_ text: String, option: String) throws -> [Int] {
+    try text.split(separator: ",").map { part in
+        guard let id = Int(part.trimmingCharacters(in: .whitespaces)) else {
+            throw UsageError("option --\(option): '\(part)' is not an integer")
+        }
+        return id
+    }
+}
+
+/// Pulls every `--name VALUE` out of `args` (options that may be repeated).
+func extractRepeated(_ name: String, from args: [String]) -> ([String], [String]) {
+    var values: [String] = [], rest: [String] = []
+    var i = 0
+    while i < args.count {
+        if args[i] == "--\(name)", i + 1 < args.count { values.append(args[i + 1]); i += 2; continue }
+        rest.append(args[i]); i += 1
+    }
+    return (values, rest)
 }

@@ -2,13 +2,14 @@ import Foundation
 
 /// `calm`: generate, tokenize, inspect and check CALM models from the command line.
 enum Commands {
-    static let all: [String: (summary: String, run: @Sendable ([String]) throws -> Void)] = [
+    static let all: [String: (summary: String, run: @Sendable ([String]) async throws -> Void)] = [
     "generate": ("stream a generation from a model", GenerateCommand.run),
     "tokenize": ("text on stdin → token ids, one per line", TokenizeCommand.tokenize),
     "detokenize": ("token ids on stdin → text", TokenizeCommand.detokenize),
     "random-model": ("write a model folder with random weights", RandomModelCommand.run),
     "inspect": ("config, parameter counts, dtypes and size of a model", InspectCommand.run),
     "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
+    "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
     ]
 }
 let commands = Commands.all
@@ -29,7 +30,7 @@ guard let command = commands[name] else {
     exit(2)
 }
 do {
-    try command.run(Array(args.dropFirst()))
+    try await command.run(Array(args.dropFirst()))
 } catch let error as UsageError {
     printError(error.description)
     exit(2)
