@@ -38,6 +38,21 @@ extern const calm_gemm_impl calm__gemm_avx2;
 extern const calm_gemm_impl calm__gemm_avx512;
 #endif
 
+#if CALM_X86
+void calm__silu_avx2(const float *x, float *y, size_t n);
+void calm__swiglu_avx2(const float *gate, const float *up, float *y, size_t n);
+void calm__add_avx2(const float *a, const float *b, float *y, size_t n);
+float calm__dot_avx2(const float *a, const float *b, int32_t n);
+void calm__axpy_avx2(float alpha, const float *x, float *y, int32_t n);
+void calm__rmsnorm_avx2(const float *x, const float *w, float *y, int32_t rows, int32_t n, float eps);
+void calm__layernorm_avx2(const float *x, const float *w, const float *b, float *y, int32_t rows, int32_t n, float eps);
+void calm__softmax_avx2(float *x, int32_t n);
+int32_t calm__argmax_avx2(const float *x, int32_t n);
+#define CALM_USE_AVX2() (calm__isa() >= CALM_ISA_AVX2)
+#else
+#define CALM_USE_AVX2() 0
+#endif
+
 /* Scalar conversions shared by the portable paths. */
 static inline float calm__bf16_to_f32(uint16_t h) {
     union { uint32_t u; float f; } v = { (uint32_t)h << 16 };

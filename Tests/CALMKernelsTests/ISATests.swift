@@ -95,6 +95,7 @@ import Testing
         let x = rng.floats(rows * n, scale: 6), w = rng.floats(n), bb = rng.floats(n)
         var wide = rng.floats(1000, scale: 30)
         wide += [0, -0, 88.7, -88.7, 89, -104, -150, 1e-30, -1e-7, .infinity, -.infinity]
+        wide += (0..<20001).map { Float($0 - 10000) * 0.0107 } // dense sweep of [-107, 107]
         atEachISA { isa in
             // rmsnorm
             var y = [Float](repeating: 0, count: rows * n)
