@@ -58,7 +58,7 @@ func runKernelBenchmarks(_ arguments: [String]) {
     }
 
     log("\ncalm_linear (m x k x n)       dtype  thr   GFLOP/s  %peak   weights GB/s  %STREAM")
-    let shapes = [(1, 4096, 4096), (1, 2048, 2048), (16, 2048, 2048), (64, 2048, 2048), (128, 2048, 2048),
+    let shapes = [(1, 4096, 4096), (1, 8192, 8192), (1, 2048, 2048), (16, 2048, 2048), (64, 2048, 2048), (128, 2048, 2048),
                   (256, 2048, 2048)]
     for (m, k, n) in shapes {
         var gbs: [String: Double] = [:]

@@ -115,5 +115,70 @@ DEFINE_TILE(tile_f32, CALM_F32)
 DEFINE_TILE(tile_f16, CALM_F16)
 DEFINE_TILE(tile_bf16, CALM_BF16)
 
-const calm_gemm_impl calm__gemm_avx2 = { MR, 256, { tile_f32, tile_f16, tile_bf16 } };
+/* ---- one row, two panels: 8 accumulators (4 per panel), see calm_row2_fn */
+
+/* bf16: 16 weights from one 32-byte load, as even columns (shift) and odd columns (mask) */
+KERNEL_ATTR void load_bf16_eo(const uint16_t *p, __m256 *even, __m256 *odd) {
+    __m256i v = _mm256_load_si256((const __m256i *)p);
+    *even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    *odd = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xFFFF0000u)));
+}
+
+/* even/odd column vectors back to natural order: (E, O) -> columns [0,8) and [8,16) */
+KERNEL_ATTR void eo_to_natural(__m256 e, __m256 o, __m256 *lo8, __m256 *hi8) {
+    __m256 a = _mm256_unpacklo_ps(e, o), b = _mm256_unpackhi_ps(e, o);
+    *lo8 = _mm256_permute2f128_ps(a, b, 0x20);
+    *hi8 = _mm256_permute2f128_ps(a, b, 0x31);
+}
+
+KERNEL_ATTR void row2_impl(const int dt, int k, const float *x, const void *b0, const void *b1, float *out,
+                           const float *bias, int accumulate, int ncols) {
+    __m256 acc[8];
+    for (int q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps();
+    const size_t es = dt == CALM_F32 ? 4 : 2;
+    const char *p0 = (const char *)b0, *p1 = (const char *)b1;
+    for (int kk = 0; kk < k; kk++) {
+        __m256 w[8];
+        if (dt == CALM_BF16) {
+            const uint16_t *q0 = (const uint16_t *)b0 + (size_t)kk * 32, *q1 = (const uint16_t *)b1 + (size_t)kk * 32;
+            load_bf16_eo(q0, &w[0], &w[1]);
+            load_bf16_eo(q0 + 16, &w[2], &w[3]);
+            load_bf16_eo(q1, &w[4], &w[5]);
+            load_bf16_eo(q1 + 16, &w[6], &w[7]);
+        } else {
+            for (int q = 0; q < 4; q++) {
+                w[q] = load_w8(dt, b0, kk, q * 8);
+                w[q + 4] = load_w8(dt, b1, kk, q * 8);
+            }
+        }
+        _mm_prefetch(p0 + (size_t)(kk + PF_DIST) * 32 * es, _MM_HINT_T0);
+        _mm_prefetch(p1 + (size_t)(kk + PF_DIST) * 32 * es, _MM_HINT_T0);
+        if (es == 4) {
+            _mm_prefetch(p0 + (size_t)(kk + PF_DIST) * 32 * es + 64, _MM_HINT_T0);
+            _mm_prefetch(p1 + (size_t)(kk + PF_DIST) * 32 * es + 64, _MM_HINT_T0);
+        }
+        __m256 a = _mm256_broadcast_ss(x + kk);
+        for (int q = 0; q < 8; q++) acc[q] = _mm256_fmadd_ps(a, w[q], acc[q]);
+    }
+    if (dt == CALM_BF16)
+        for (int q = 0; q < 8; q += 2) eo_to_natural(acc[q], acc[q + 1], &acc[q], &acc[q + 1]);
+    store_row(acc, 4, out, bias, accumulate, ncols);
+    if (ncols > 32) store_row(acc + 4, 4, out + 32, bias ? bias + 32 : NULL, accumulate, ncols - 32);
+}
+
+CALM_TARGET_AVX2 void calm__row2_f32_avx2(int k, const float *x, const void *b0, const void *b1, float *out,
+                                          const float *bias, int accumulate, int ncols) {
+    row2_impl(CALM_F32, k, x, b0, b1, out, bias, accumulate, ncols);
+}
+CALM_TARGET_AVX2 void calm__row2_f16_avx2(int k, const float *x, const void *b0, const void *b1, float *out,
+                                          const float *bias, int accumulate, int ncols) {
+    row2_impl(CALM_F16, k, x, b0, b1, out, bias, accumulate, ncols);
+}
+CALM_TARGET_AVX2 void calm__row2_bf16_avx2(int k, const float *x, const void *b0, const void *b1, float *out,
+                                           const float *bias, int accumulate, int ncols) {
+    row2_impl(CALM_BF16, k, x, b0, b1, out, bias, accumulate, ncols);
+}
+
+const calm_gemm_impl calm__gemm_avx2 = { MR, 256, { tile_f32, tile_f16, tile_bf16 },
+                                         { calm__row2_f32_avx2, calm__row2_f16_avx2, calm__row2_bf16_avx2 } };
 #endif
