@@ -2,7 +2,8 @@ import CALMKernels
 import Foundation
 
 /// Matrix-kernel GFLOP/s, FMA peak and STREAM bandwidth.
-///   calm-bench kernels [--quick] [--json] [--isa avx512|avx2|portable]
+///   calm-bench kernels [--quick] [--json] [--isa avx512|avx2|portable] [--only peak|linear|argmax]
+///   [--m-min N] (only linear shapes with m >= N)
 func runKernelBenchmarks(_ arguments: [String]) {
     let quick = arguments.contains("--quick")
     let json = arguments.contains("--json")
@@ -14,6 +15,11 @@ func runKernelBenchmarks(_ arguments: [String]) {
         }
     }
     let seconds = quick ? 0.15 : 0.5
+    var only: String? = nil
+    if let i = arguments.firstIndex(of: "--only"), i + 1 < arguments.count { only = arguments[i + 1] }
+    var mMin = 0
+    if let i = arguments.firstIndex(of: "--m-min"), i + 1 < arguments.count { mMin = Int(arguments[i + 1]) ?? 0 }
+    func enabled(_ part: String) -> Bool { only == nil || only == part }
     var records: [[String: Any]] = []
     func log(_ s: String) { if !json { print(s) } }
 
@@ -60,7 +66,7 @@ func runKernelBenchmarks(_ arguments: [String]) {
     log("\ncalm_linear (m x k x n)       dtype  thr   GFLOP/s  %peak   weights GB/s  %STREAM")
     let shapes = [(1, 4096, 4096), (1, 8192, 8192), (1, 2048, 2048), (16, 2048, 2048), (64, 2048, 2048), (128, 2048, 2048),
                   (256, 2048, 2048)]
-    for (m, k, n) in shapes {
+    for (m, k, n) in shapes where enabled("linear") && m >= mMin {
         var gbs: [String: Double] = [:]
         let x = (0..<(m * k)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
         var y = [Float](repeating: 0, count: m * n)
@@ -104,7 +110,7 @@ func runKernelBenchmarks(_ arguments: [String]) {
     log("\ncalm_linear_argmax \(am) x \(ak) x \(an)")
     let ax = (0..<(am * ak)).map { Float(($0 * 104729) % 2000) / 1000 - 1 }
     var idx = [Int32](repeating: 0, count: am)
-    for dtype in quick ? [CALM_BF16] : [CALM_F32, CALM_BF16] {
+    for dtype in quick ? [CALM_BF16] : [CALM_F32, CALM_BF16] where enabled("argmax") {
         var (w, raw) = packed(n: an, k: ak, dtype: dtype, seed: 3)
         defer { raw.deallocate() }
         let dname = dtype == CALM_F32 ? "f32" : "bf16"

@@ -42,17 +42,42 @@ KERNEL_ATTR void store_row(const __m256 *v, int nvec, float *o, const float *bia
     }
 }
 
+/* bf16: 16 weights from one 32-byte load, as even columns (shift) and odd columns (mask) */
+KERNEL_ATTR void load_bf16_eo(const uint16_t *p, __m256 *even, __m256 *odd) {
+    __m256i v = _mm256_load_si256((const __m256i *)p);
+    *even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    *odd = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xFFFF0000u)));
+}
+
+/* even/odd column vectors back to natural order: (E, O) -> columns [0,8) and [8,16) */
+KERNEL_ATTR void eo_to_natural(__m256 e, __m256 o, __m256 *lo8, __m256 *hi8) {
+    __m256 a = _mm256_unpacklo_ps(e, o), b = _mm256_unpackhi_ps(e, o);
+    *lo8 = _mm256_permute2f128_ps(a, b, 0x20);
+    *hi8 = _mm256_permute2f128_ps(a, b, 0x31);
+}
+
+/* natural columns [0,8) and [8,16) -> even/odd column vectors (inverse of eo_to_natural) */
+KERNEL_ATTR void natural_to_eo(__m256 lo8, __m256 hi8, __m256 *e, __m256 *o) {
+    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo8, hi8, 0x88)), 0xD8));
+    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo8, hi8, 0xDD)), 0xD8));
+}
+
 /* rows [0, mr) x 16 columns starting at column c0 of the panel */
 KERNEL_ATTR void half_impl(const int dt, const int mr, int c0, int kc, const float *x, size_t ldx, const void *b,
                            const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols) {
+    /* bf16 keeps even / odd columns in acc[r][0] / acc[r][1] (cheaper widening), reordered at the end */
     __m256 acc[MR][2];
     for (int r = 0; r < mr; r++)
         for (int q = 0; q < 2; q++)
             acc[r][q] = cin ? _mm256_load_ps(cin + r * 32 + c0 + q * 8) : _mm256_setzero_ps();
+    if (dt == CALM_BF16 && cin)
+        for (int r = 0; r < mr; r++) natural_to_eo(acc[r][0], acc[r][1], &acc[r][0], &acc[r][1]);
     const size_t es = dt == CALM_F32 ? 4 : 2;
     const char *bp = (const char *)b;
     for (int kk = 0; kk < kc; kk++) {
-        __m256 w0 = load_w8(dt, b, kk, c0), w1 = load_w8(dt, b, kk, c0 + 8);
+        __m256 w0, w1;
+        if (dt == CALM_BF16) load_bf16_eo((const uint16_t *)b + (size_t)kk * 32 + c0, &w0, &w1);
+        else { w0 = load_w8(dt, b, kk, c0); w1 = load_w8(dt, b, kk, c0 + 8); }
         _mm_prefetch(bp + ((size_t)(kk + PF_DIST) * 32 + (size_t)c0) * es, _MM_HINT_T0);
         for (int r = 0; r < mr; r++) {
             __m256 a = _mm256_broadcast_ss(x + (size_t)r * ldx + (size_t)kk);
@@ -62,6 +87,8 @@ KERNEL_ATTR void half_impl(const int dt, const int mr, int c0, int kc, const flo
     }
     int nc = ncols - c0;
     if (nc <= 0) return;
+    if (dt == CALM_BF16)
+        for (int r = 0; r < mr; r++) eo_to_natural(acc[r][0], acc[r][1], &acc[r][0], &acc[r][1]);
     for (int r = 0; r < mr; r++)
         store_row(acc[r], 2, out + (size_t)r * ldo + c0, bias ? bias + c0 : NULL, accumulate, nc > 16 ? 16 : nc);
 }
@@ -116,20 +143,6 @@ DEFINE_TILE(tile_f16, CALM_F16)
 DEFINE_TILE(tile_bf16, CALM_BF16)
 
 /* ---- one row, two panels: 8 accumulators (4 per panel), see calm_row2_fn */
-
-/* bf16: 16 weights from one 32-byte load, as even columns (shift) and odd columns (mask) */
-KERNEL_ATTR void load_bf16_eo(const uint16_t *p, __m256 *even, __m256 *odd) {
-    __m256i v = _mm256_load_si256((const __m256i *)p);
-    *even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-    *odd = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xFFFF0000u)));
-}
-
-/* even/odd column vectors back to natural order: (E, O) -> columns [0,8) and [8,16) */
-KERNEL_ATTR void eo_to_natural(__m256 e, __m256 o, __m256 *lo8, __m256 *hi8) {
-    __m256 a = _mm256_unpacklo_ps(e, o), b = _mm256_unpackhi_ps(e, o);
-    *lo8 = _mm256_permute2f128_ps(a, b, 0x20);
-    *hi8 = _mm256_permute2f128_ps(a, b, 0x31);
-}
 
 KERNEL_ATTR void row2_impl(const int dt, int k, const float *x, const void *b0, const void *b1, float *out,
                            const float *bias, int accumulate, int ncols) {
