@@ -1,4 +1,132 @@
-/// Matrix-kernel GFLOP/s, FMA peak and STREAM bandwidth (filled in with the kernels work).
+import CALMKernels
+import Foundation
+
+/// Matrix-kernel GFLOP/s, FMA peak and STREAM bandwidth.
+///   calm-bench kernels [--quick] [--json] [--isa avx512|avx2|portable] [--only peak|linear|argmax]
+///   [--m-min N] (only linear shapes with m >= N)
 func runKernelBenchmarks(_ arguments: [String]) {
-    print("kernel benchmarks not written yet")
+    let quick = arguments.contains("--quick")
+    let json = arguments.contains("--json")
+    if let i = arguments.firstIndex(of: "--isa"), i + 1 < arguments.count {
+        switch arguments[i + 1] {
+        case "avx2": calm_isa_force(CALM_ISA_AVX2)
+        case "portable": calm_isa_force(CALM_ISA_PORTABLE)
+        default: calm_isa_force(CALM_ISA_AVX512)
+        }
+    }
+    let seconds = quick ? 0.15 : 0.5
+    var only: String? = nil
+    if let i = arguments.firstIndex(of: "--only"), i + 1 < arguments.count { only = arguments[i + 1] }
+    var mMin = 0
+    if let i = arguments.firstIndex(of: "--m-min"), i + 1 < arguments.count { mMin = Int(arguments[i + 1]) ?? 0 }
+    func enabled(_ part: String) -> Bool { only == nil || only == part }
+    var records: [[String: Any]] = []
+    func log(_ s: String) { if !json { print(s) } }
+
+    let pools: [Int: OpaquePointer?] = [1: nil, 2: calm_pool_create(2)]
+    defer { calm_pool_destroy(pools[2]!) }
+    log("ISA: \(String(cString: calm_isa_name(calm_isa_active())))")
+
+    var peak: [Int: Double] = [:], stream: [Int: Double] = [:]
+    for t in [1, 2] {
+        peak[t] = calm_bench_fma_peak(pools[t]!, quick ? 0.2 : 0.5)
+        stream[t] = calm_bench_stream_triad(pools[t]!, 32 << 20, quick ? 0.3 : 1.0)
+        log(String(format: "FMA peak %d thread(s): %7.1f GFLOP/s    STREAM triad: %5.1f GB/s", t, peak[t]!, stream[t]!))
+        records.append(["kind": "peak", "threads": t, "gflops": peak[t]!, "stream_gbs": stream[t]!])
+    }
+
+    func time(_ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity, total = 0.0, reps = 0
+        while reps < 3 || total < seconds {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            best = min(best, dt)
+            total += dt
+            reps += 1
+        }
+        return best
+    }
+
+    func packed(n: Int, k: Int, dtype: calm_dtype, seed: UInt64) -> (calm_matrix, UnsafeMutableRawPointer) {
+        var state = seed | 1
+        var src = [Float](repeating: 0, count: n * k)
+        for i in src.indices {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            src[i] = Float(Int32(truncatingIfNeeded: state >> 33)) / Float(1 << 31)
+        }
+        let bytes = calm_matrix_packed_bytes(Int32(n), Int32(k), dtype)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        var m = calm_matrix(n: Int32(n), k: Int32(k), dtype: dtype, data: raw)
+        src.withUnsafeBufferPointer { calm_matrix_pack(&m, $0.baseAddress, CALM_F32, k) }
+        return (m, raw)
+    }
+
+    log("\ncalm_linear (m x k x n)       dtype  thr   GFLOP/s  %peak   weights GB/s  %STREAM")
+    let shapes = [(1, 4096, 4096), (1, 8192, 8192), (1, 2048, 2048), (16, 2048, 2048), (64, 2048, 2048), (128, 2048, 2048),
+                  (256, 2048, 2048)]
+    for (m, k, n) in shapes where enabled("linear") && m >= mMin {
+        var gbs: [String: Double] = [:]
+        let x = (0..<(m * k)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
+        var y = [Float](repeating: 0, count: m * n)
+        for dtype in [CALM_F32, CALM_BF16] {
+            var (w, raw) = packed(n: n, k: k, dtype: dtype, seed: UInt64(n))
+            defer { raw.deallocate() }
+            let dname = dtype == CALM_F32 ? "f32" : "bf16"
+            for t in [1, 2] {
+                let pool = pools[t]!
+                let dt = x.withUnsafeBufferPointer { xp in
+                    time { calm_linear(pool, xp.baseAddress, Int32(m), k, &w, nil, &y, n, 0) }
+                }
+                let gflops = 2.0 * Double(m * n * k) / dt * 1e-9
+                var line = String(format: "%4d x %4d x %5d  %12@ %5d  %8.1f  %5.1f%%", m, k, n, dname as NSString,
+                                  t, gflops, 100 * gflops / peak[t]!)
+                var rec: [String: Any] = ["kind": "linear", "m": m, "k": k, "n": n, "dtype": dname, "threads": t,
+                                          "seconds": dt, "gflops": gflops, "pct_peak": 100 * gflops / peak[t]!]
+                if m == 1 {
+                    let bytes = Double(calm_matrix_packed_bytes(Int32(n), Int32(k), dtype))
+                    let g = bytes / dt * 1e-9
+                    gbs["\(dname)\(t)"] = dt
+                    line += String(format: "   %10.1f  %6.1f%%", g, 100 * g / stream[t]!)
+                    rec["weights_gbs"] = g
+                    rec["pct_stream"] = 100 * g / stream[t]!
+                }
+                log(line)
+                records.append(rec)
+            }
+        }
+        if m == 1 {
+            for t in [1, 2] {
+                let ratio = gbs["f321"].map { _ in gbs["f32\(t)"]! / gbs["bf16\(t)"]! } ?? 0
+                log(String(format: "   bf16 / f32 speed (weights per second), %d thread(s): %.2fx", t, ratio))
+                records.append(["kind": "bf16_ratio", "m": m, "k": k, "n": n, "threads": t, "ratio": ratio])
+            }
+        }
+    }
+
+    // Decoder vocabulary projection: 200 samples x K=4 rows, hidden 512, 128257 tokens.
+    let (am, ak, an) = (800, 512, 128257)
+    log("\ncalm_linear_argmax \(am) x \(ak) x \(an)")
+    let ax = (0..<(am * ak)).map { Float(($0 * 104729) % 2000) / 1000 - 1 }
+    var idx = [Int32](repeating: 0, count: am)
+    for dtype in quick ? [CALM_BF16] : [CALM_F32, CALM_BF16] where enabled("argmax") {
+        var (w, raw) = packed(n: an, k: ak, dtype: dtype, seed: 3)
+        defer { raw.deallocate() }
+        let dname = dtype == CALM_F32 ? "f32" : "bf16"
+        for t in [1, 2] {
+            let pool = pools[t]!
+            let dt = ax.withUnsafeBufferPointer { xp in
+                time { calm_linear_argmax(pool, xp.baseAddress, Int32(am), ak, &w, &idx, nil) }
+            }
+            let gflops = 2.0 * Double(am) * Double(ak) * Double(an) / dt * 1e-9
+            log(String(format: "  %5@ %d thread(s): %8.1f ms  %7.1f GFLOP/s  %5.1f%% of peak", dname as NSString, t,
+                       dt * 1e3, gflops, 100 * gflops / peak[t]!))
+            records.append(["kind": "linear_argmax", "m": am, "k": ak, "n": an, "dtype": dname, "threads": t,
+                            "seconds": dt, "gflops": gflops])
+        }
+    }
+    if json, let data = try? JSONSerialization.data(withJSONObject: records, options: [.prettyPrinted, .sortedKeys]) {
+        print(String(decoding: data, as: UTF8.self))
+    }
 }

@@ -56,19 +56,46 @@ uint16_t calm__f32_to_bf16(float f) {
 }
 
 #if CALM_X86
-CALM_TARGET_AVX512 static void f16_to_f32_avx512(const uint16_t *s, float *d, size_t n) {
+/* AVX2 + F16C paths (also used at the AVX-512 level: conversions are memory-bound) */
+CALM_TARGET_AVX2 static void f16_to_f32_avx2(const uint16_t *s, float *d, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(d + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
     for (; i < n; i++) d[i] = calm__f16_to_f32(s[i]);
 }
-CALM_TARGET_AVX512 static void bf16_to_f32_avx512(const uint16_t *s, float *d, size_t n) {
+CALM_TARGET_AVX2 static void bf16_to_f32_avx2(const uint16_t *s, float *d, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + i)));
-        _mm512_storeu_si512((void *)(d + i), _mm512_slli_epi32(v, 16));
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i)));
+        _mm256_storeu_si256((__m256i *)(d + i), _mm256_slli_epi32(v, 16));
     }
     for (; i < n; i++) d[i] = calm__bf16_to_f32(s[i]);
+}
+/* vcvtps2ph rounds to nearest even, handles subnormals and overflow; NaN stays NaN */
+CALM_TARGET_AVX2 static void f32_to_f16_avx2(const float *s, uint16_t *d, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) d[i] = calm__f32_to_f16(s[i]);
+}
+CALM_TARGET_AVX2 static void f32_to_bf16_avx2(const float *s, uint16_t *d, size_t n) {
+    size_t i = 0;
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7FFF);
+    const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    const __m256i quiet = _mm256_set1_epi32(0x00400000);
+    for (; i + 16 <= n; i += 16) {
+        __m256i r[2];
+        for (int h = 0; h < 2; h++) {
+            __m256i u = _mm256_loadu_si256((const __m256i *)(s + i + 8 * h));
+            __m256i isnan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absmask), inf);
+            __m256i rounded = _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+            __m256i v = _mm256_blendv_epi8(rounded, _mm256_or_si256(u, quiet), isnan);
+            r[h] = _mm256_srli_epi32(v, 16);
+        }
+        /* pack 2 x 8 u32 (<= 0xFFFF) to 16 u16, fixing the lane interleave */
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(r[0], r[1]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(d + i), p);
+    }
+    for (; i < n; i++) d[i] = calm__f32_to_bf16(s[i]);
 }
 #endif
 
@@ -80,9 +107,9 @@ void calm_convert_to_f32(const void *src, calm_dtype src_dtype, float *dst, size
     }
     const uint16_t *s = (const uint16_t *)src;
 #if CALM_X86
-    if (calm__isa() == CALM_ISA_AVX512) {
-        if (src_dtype == CALM_F16) f16_to_f32_avx512(s, dst, n);
-        else bf16_to_f32_avx512(s, dst, n);
+    if (CALM_USE_AVX2()) {
+        if (src_dtype == CALM_F16) f16_to_f32_avx2(s, dst, n);
+        else bf16_to_f32_avx2(s, dst, n);
         return;
     }
 #endif
@@ -99,6 +126,13 @@ void calm_convert_from_f32(const float *src, void *dst, calm_dtype dst_dtype, si
         return;
     }
     uint16_t *d = (uint16_t *)dst;
+#if CALM_X86
+    if (CALM_USE_AVX2()) {
+        if (dst_dtype == CALM_F16) f32_to_f16_avx2(src, d, n);
+        else f32_to_bf16_avx2(src, d, n);
+        return;
+    }
+#endif
     if (dst_dtype == CALM_F16)
         for (size_t i = 0; i < n; i++) d[i] = calm__f32_to_f16(src[i]);
     else

@@ -26,16 +26,46 @@ calm_isa calm__isa(void);
 typedef void (*calm_tile_fn)(int mr, int kc, const float *x, size_t ldx, const void *b, const float *cin,
                              float *out, size_t ldo, const float *bias, int accumulate, int ncols);
 
+/*
+ * One row over two consecutive panels and all of K (the decode path: twice the independent FMA
+ * chains of a one-panel tile). b0 / b1 point at the panels; out receives ncols (<= 64) columns:
+ * out[c] = accumulate ? out[c] + (acc + bias[c]) : acc + bias[c].
+ */
+typedef void (*calm_row2_fn)(int k, const float *x, const void *b0, const void *b1, float *out,
+                             const float *bias, int accumulate, int ncols);
+
 typedef struct {
     int mr;                   /* rows per register tile */
     int kc;                   /* K block for many-row products */
     calm_tile_fn tile[3];     /* by calm_dtype */
+    calm_row2_fn row2[3];     /* optional (NULL: one-panel tiles) */
 } calm_gemm_impl;
 
 extern const calm_gemm_impl calm__gemm_portable;
 #if CALM_X86
 extern const calm_gemm_impl calm__gemm_avx2;
 extern const calm_gemm_impl calm__gemm_avx512;
+void calm__row2_f32_avx2(int k, const float *x, const void *b0, const void *b1, float *out, const float *bias,
+                         int accumulate, int ncols);
+void calm__row2_f16_avx2(int k, const float *x, const void *b0, const void *b1, float *out, const float *bias,
+                         int accumulate, int ncols);
+void calm__row2_bf16_avx2(int k, const float *x, const void *b0, const void *b1, float *out, const float *bias,
+                          int accumulate, int ncols);
+#endif
+
+#if CALM_X86
+void calm__silu_avx2(const float *x, float *y, size_t n);
+void calm__swiglu_avx2(const float *gate, const float *up, float *y, size_t n);
+void calm__add_avx2(const float *a, const float *b, float *y, size_t n);
+float calm__dot_avx2(const float *a, const float *b, int32_t n);
+void calm__axpy_avx2(float alpha, const float *x, float *y, int32_t n);
+void calm__rmsnorm_avx2(const float *x, const float *w, float *y, int32_t rows, int32_t n, float eps);
+void calm__layernorm_avx2(const float *x, const float *w, const float *b, float *y, int32_t rows, int32_t n, float eps);
+void calm__softmax_avx2(float *x, int32_t n);
+int32_t calm__argmax_avx2(const float *x, int32_t n);
+#define CALM_USE_AVX2() (calm__isa() >= CALM_ISA_AVX2)
+#else
+#define CALM_USE_AVX2() 0
 #endif
 
 /* Scalar conversions shared by the portable paths. */

@@ -74,7 +74,7 @@ static void linear_task(void *ctx, int t, int thread_index) {
     const int32_t KC = rows <= mr ? K : J->impl->kc;
     const int32_t rows_r = (rows + mr - 1) / mr * mr;
     float stack_part[16 * CALM_PANEL] __attribute__((aligned(64)));
-    float stack_abuf[16 * CALM_PANEL] __attribute__((aligned(64)));
+    float stack_abuf[16 * CALM_PANEL] __attribute__((aligned(64))); /* >= 2 panels for one row */
     float *part = NULL, *abuf = NULL;
     if (K > KC) part = rows_r <= 16 ? stack_part : (float *)aligned_scratch((size_t)rows_r * CALM_PANEL);
     if (argmax) abuf = rows_r <= 16 ? stack_abuf : (float *)aligned_scratch((size_t)rows_r * CALM_PANEL);
@@ -83,8 +83,29 @@ static void linear_task(void *ctx, int t, int thread_index) {
     if (argmax)
         for (int32_t i = r0; i < r1; i++) { bv[i] = -INFINITY; bi[i] = p0 * CALM_PANEL; }
 
+    const calm_row2_fn row2 = rows == 1 ? J->impl->row2[w->dtype] : NULL;
     for (int32_t p = p0; p < p1; p++) {
         const unsigned char *panel = (const unsigned char *)w->data + (size_t)p * (size_t)K * CALM_PANEL * es;
+        if (row2 && p + 1 < p1) {
+            /* one row, two panels at a time */
+            const int nc2 = N - p * CALM_PANEL < 2 * CALM_PANEL ? N - p * CALM_PANEL : 2 * CALM_PANEL;
+            const unsigned char *panel1 = panel + (size_t)K * CALM_PANEL * es;
+            const float *xi = J->x + (size_t)r0 * J->ldx;
+            if (argmax) {
+                row2(K, xi, panel, panel1, abuf, NULL, 0, 2 * CALM_PANEL);
+                float best = bv[r0];
+                int32_t idx = bi[r0];
+                for (int c = 0; c < nc2; c++)
+                    if (calm__argmax_better(abuf[c], best)) { best = abuf[c]; idx = p * CALM_PANEL + c; }
+                bv[r0] = best;
+                bi[r0] = idx;
+            } else {
+                row2(K, xi, panel, panel1, J->y + (size_t)r0 * J->ldy + (size_t)p * CALM_PANEL,
+                     J->bias ? J->bias + (size_t)p * CALM_PANEL : NULL, J->accumulate, nc2);
+            }
+            p++;
+            continue;
+        }
         const int ncols = N - p * CALM_PANEL < CALM_PANEL ? N - p * CALM_PANEL : CALM_PANEL;
         for (int32_t k0 = 0; k0 < K; k0 += KC) {
             const int kc = K - k0 < KC ? K - k0 : KC;

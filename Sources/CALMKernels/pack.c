@@ -16,35 +16,49 @@ static inline float load_as_f32(const void *src, calm_dtype dt, size_t idx) {
     }
 }
 
+/*
+ * One panel, k-outer: the 32 source rows are read as 32 forward streams and the panel is written
+ * sequentially; conversions go through calm_convert_* in chunks so they use the SIMD paths.
+ */
 void calm_matrix_pack(calm_matrix *dst, const void *src, calm_dtype src_dtype, size_t src_row_stride) {
     const int32_t n = dst->n, k = dst->k;
     if (n <= 0 || k <= 0) return;
     const size_t panels = ((size_t)n + CALM_PANEL - 1) / CALM_PANEL;
-    const size_t es = calm_dtype_size(dst->dtype);
-    /* bf16 -> bf16 and f16 -> f16 copy the bits; everything else goes through f32 */
-    const int same16 = src_dtype == dst->dtype && src_dtype != CALM_F32;
+    const size_t es = calm_dtype_size(dst->dtype), ses = calm_dtype_size(src_dtype);
+    const int same = src_dtype == dst->dtype;
+    enum { KB = 64 }; /* k values per chunk */
+    float tmp[KB * CALM_PANEL];
     for (size_t p = 0; p < panels; p++) {
         unsigned char *panel = (unsigned char *)dst->data + p * (size_t)k * CALM_PANEL * es;
-        for (int c = 0; c < CALM_PANEL; c++) {
-            size_t j = p * CALM_PANEL + (size_t)c;
-            for (int32_t kk = 0; kk < k; kk++) {
-                size_t off = (size_t)kk * CALM_PANEL + (size_t)c;
-                if (j >= (size_t)n) {
-                    memset(panel + off * es, 0, es);
-                    continue;
+        const size_t j0 = p * CALM_PANEL;
+        const int cols = (size_t)n - j0 < CALM_PANEL ? (int)((size_t)n - j0) : CALM_PANEL;
+        for (int32_t k0 = 0; k0 < k; k0 += KB) {
+            const int kb = k - k0 < KB ? k - k0 : KB;
+            unsigned char *out = panel + (size_t)k0 * CALM_PANEL * es;
+            if (same) {
+                /* straight transpose of element bits */
+                if (cols < CALM_PANEL) memset(out, 0, (size_t)kb * CALM_PANEL * es);
+                for (int c = 0; c < cols; c++) {
+                    const unsigned char *row = (const unsigned char *)src + ((j0 + (size_t)c) * src_row_stride + (size_t)k0) * ses;
+                    if (es == 4)
+                        for (int kk = 0; kk < kb; kk++) ((uint32_t *)out)[kk * CALM_PANEL + c] = ((const uint32_t *)row)[kk];
+                    else
+                        for (int kk = 0; kk < kb; kk++) ((uint16_t *)out)[kk * CALM_PANEL + c] = ((const uint16_t *)row)[kk];
                 }
-                size_t si = j * src_row_stride + (size_t)kk;
-                if (same16) {
-                    ((uint16_t *)panel)[off] = ((const uint16_t *)src)[si];
-                    continue;
-                }
-                float v = load_as_f32(src, src_dtype, si);
-                switch (dst->dtype) {
-                case CALM_F16: ((uint16_t *)panel)[off] = calm__f32_to_f16(v); break;
-                case CALM_BF16: ((uint16_t *)panel)[off] = calm__f32_to_bf16(v); break;
-                default: ((float *)panel)[off] = v; break;
+                continue;
+            }
+            /* widen each source row chunk to f32, transpose into tmp, then narrow tmp into the panel */
+            float rowbuf[KB];
+            for (int c = 0; c < CALM_PANEL; c++) {
+                if (c < cols) {
+                    const unsigned char *row = (const unsigned char *)src + ((j0 + (size_t)c) * src_row_stride + (size_t)k0) * ses;
+                    calm_convert_to_f32(row, src_dtype, rowbuf, (size_t)kb);
+                    for (int kk = 0; kk < kb; kk++) tmp[kk * CALM_PANEL + c] = rowbuf[kk];
+                } else {
+                    for (int kk = 0; kk < kb; kk++) tmp[kk * CALM_PANEL + c] = 0.0f;
                 }
             }
+            calm_convert_from_f32(tmp, out, dst->dtype, (size_t)kb * CALM_PANEL);
         }
     }
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 
 void calm_rmsnorm(const float *x, const float *w, float *y, int32_t rows, int32_t n, float eps) {
+    if (CALM_USE_AVX2()) { calm__rmsnorm_avx2(x, w, y, rows, n, eps); return; }
     for (int32_t r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n;
@@ -22,6 +23,7 @@ void calm_rmsnorm(const float *x, const float *w, float *y, int32_t rows, int32_
 }
 
 void calm_layernorm(const float *x, const float *w, const float *b, float *y, int32_t rows, int32_t n, float eps) {
+    if (CALM_USE_AVX2()) { calm__layernorm_avx2(x, w, b, y, rows, n, eps); return; }
     for (int32_t r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n;
@@ -45,18 +47,22 @@ void calm_layernorm(const float *x, const float *w, const float *b, float *y, in
 static inline float silu1(float x) { return x / (1.0f + expf(-x)); }
 
 void calm_silu(const float *x, float *y, size_t n) {
+    if (CALM_USE_AVX2()) { calm__silu_avx2(x, y, n); return; }
     for (size_t i = 0; i < n; i++) y[i] = silu1(x[i]);
 }
 
 void calm_swiglu(const float *gate, const float *up, float *y, size_t n) {
+    if (CALM_USE_AVX2()) { calm__swiglu_avx2(gate, up, y, n); return; }
     for (size_t i = 0; i < n; i++) y[i] = silu1(gate[i]) * up[i];
 }
 
 void calm_add(const float *a, const float *b, float *y, size_t n) {
+    if (CALM_USE_AVX2()) { calm__add_avx2(a, b, y, n); return; }
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
 void calm_softmax(float *x, int32_t n) {
+    if (CALM_USE_AVX2()) { calm__softmax_avx2(x, n); return; }
     if (n <= 0) return;
     float mx = x[0];
     for (int32_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
@@ -71,6 +77,7 @@ void calm_softmax(float *x, int32_t n) {
 
 int32_t calm_argmax(const float *x, int32_t n) {
     if (n <= 0) return 0;
+    if (CALM_USE_AVX2()) return calm__argmax_avx2(x, n);
     float best = x[0];
     int32_t idx = 0;
     for (int32_t i = 1; i < n; i++)
@@ -83,6 +90,7 @@ void calm_argmax_rows(const float *x, int32_t rows, int32_t n, int32_t *out) {
 }
 
 float calm_dot(const float *a, const float *b, int32_t n) {
+    if (CALM_USE_AVX2()) { return calm__dot_avx2(a, b, n); }
     float acc[16] = { 0 };
     int32_t i = 0;
     for (; i + 16 <= n; i += 16)
@@ -94,6 +102,7 @@ float calm_dot(const float *a, const float *b, int32_t n) {
 }
 
 void calm_axpy(float alpha, const float *x, float *y, int32_t n) {
+    if (CALM_USE_AVX2()) { calm__axpy_avx2(alpha, x, y, n); return; }
     for (int32_t i = 0; i < n; i++) y[i] = fmaf(alpha, x[i], y[i]);
 }
 

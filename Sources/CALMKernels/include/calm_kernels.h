@@ -148,6 +148,20 @@ void calm_attention_head(const float *q, int32_t head_dim, float scale,
                          int32_t block_len, size_t pos_stride, int32_t n_keys,
                          float *scores, float *out);
 
+/* ---------------------------------------------------------------- benchmark helpers */
+
+/**
+ * Measured FMA throughput: every pool thread runs a register-only loop of independent vector FMAs
+ * (widest active ISA) for about `seconds`. Returns total GFLOP/s (2 flops per FMA lane).
+ */
+double calm_bench_fma_peak(calm_pool *pool, double seconds);
+
+/**
+ * STREAM triad a[i] = b[i] + s * c[i] over three arrays of n floats (allocated inside), split
+ * across the pool, repeated for about `seconds`; returns the best GB/s counting 12 bytes per i.
+ */
+double calm_bench_stream_triad(calm_pool *pool, size_t n, double seconds);
+
 #ifdef __cplusplus
 }
 #endif

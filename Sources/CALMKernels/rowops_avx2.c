@@ -1,0 +1,244 @@
+/*
+ * AVX2 row ops (also used at the AVX-512 level: these are memory- or latency-bound, and Zen 4
+ * splits 512-bit ops anyway). exp is a Cephes-style range reduction + degree-6 polynomial,
+ * relative error ~2e-7 over the whole range, with correct overflow / underflow to 0.
+ */
+#include "internal.h"
+#if CALM_X86
+#include <immintrin.h>
+#include <math.h>
+
+#define ATTR CALM_TARGET_AVX2
+#define INL CALM_TARGET_AVX2 __attribute__((always_inline)) static inline
+
+INL float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* e^x for 8 lanes. NaN -> NaN, +inf -> inf, -inf -> 0. */
+INL __m256 exp8(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.72283935546875f), lo = _mm256_set1_ps(-103.972084045410f);
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi); /* NaN becomes lo here; patched below */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    /* scale by 2^n in two steps so n down to -150 works: 2^(n - n/2) * 2^(n/2) */
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+    __m256 res = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    res = _mm256_blendv_ps(res, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+    res = _mm256_blendv_ps(res, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+    res = _mm256_blendv_ps(res, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    return res;
+}
+
+INL __m256 silu8(__m256 x) {
+    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+/* the tail (n % 8 elements) through the same vector code via a zero-padded buffer */
+#define TAIL_LOAD(p, n) ({ float _t[8] = {0}; for (size_t _i = 0; _i < (n); _i++) _t[_i] = (p)[_i]; _mm256_loadu_ps(_t); })
+#define TAIL_STORE(p, n, v) do { float _t[8]; _mm256_storeu_ps(_t, v); for (size_t _i = 0; _i < (n); _i++) (p)[_i] = _t[_i]; } while (0)
+
+ATTR void calm__silu_avx2(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, silu8(_mm256_loadu_ps(x + i)));
+    if (i < n) TAIL_STORE(y + i, n - i, silu8(TAIL_LOAD(x + i, n - i)));
+}
+
+ATTR void calm__swiglu_avx2(const float *gate, const float *up, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
+    if (i < n) TAIL_STORE(y + i, n - i, _mm256_mul_ps(silu8(TAIL_LOAD(gate + i, n - i)), TAIL_LOAD(up + i, n - i)));
+}
+
+ATTR void calm__add_avx2(const float *a, const float *b, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    for (; i < n; i++) y[i] = a[i] + b[i];
+}
+
+ATTR float calm__dot_avx2(const float *a, const float *b, int32_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int32_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    if (i < n) s1 = _mm256_fmadd_ps(TAIL_LOAD(a + i, (size_t)(n - i)), TAIL_LOAD(b + i, (size_t)(n - i)), s1);
+    return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+ATTR void calm__axpy_avx2(float alpha, const float *x, float *y, int32_t n) {
+    const __m256 a = _mm256_set1_ps(alpha);
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] = fmaf(alpha, x[i], y[i]);
+}
+
+INL float sum_sq(const float *x, int32_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        s0 = _mm256_fmadd_ps(a, a, s0);
+        s1 = _mm256_fmadd_ps(b, b, s1);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_loadu_ps(x + i);
+        s0 = _mm256_fmadd_ps(a, a, s0);
+    }
+    if (i < n) {
+        __m256 a = TAIL_LOAD(x + i, (size_t)(n - i));
+        s1 = _mm256_fmadd_ps(a, a, s1);
+    }
+    return hsum8(_mm256_add_ps(s0, s1));
+}
+
+ATTR void calm__rmsnorm_avx2(const float *x, const float *w, float *y, int32_t rows, int32_t n, float eps) {
+    for (int32_t r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *yr = y + (size_t)r * n;
+        float inv = 1.0f / sqrtf(sum_sq(xr, n) / (float)n + eps);
+        const __m256 vi = _mm256_set1_ps(inv);
+        int32_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(yr + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xr + i), vi), _mm256_loadu_ps(w + i)));
+        for (; i < n; i++) {
+            float v = xr[i] * inv;
+            yr[i] = v * w[i];
+        }
+    }
+}
+
+ATTR void calm__layernorm_avx2(const float *x, const float *w, const float *b, float *y, int32_t rows, int32_t n,
+                               float eps) {
+    for (int32_t r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n;
+        float *yr = y + (size_t)r * n;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+        int32_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            s0 = _mm256_add_ps(s0, _mm256_loadu_ps(xr + i));
+            s1 = _mm256_add_ps(s1, _mm256_loadu_ps(xr + i + 8));
+        }
+        float tail = 0;
+        for (; i < n; i++) tail += xr[i];
+        const float mean = (hsum8(_mm256_add_ps(s0, s1)) + tail) / (float)n;
+        const __m256 vm = _mm256_set1_ps(mean);
+        s0 = _mm256_setzero_ps();
+        s1 = s0;
+        for (i = 0; i + 16 <= n; i += 16) {
+            __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(xr + i), vm), d1 = _mm256_sub_ps(_mm256_loadu_ps(xr + i + 8), vm);
+            s0 = _mm256_fmadd_ps(d0, d0, s0);
+            s1 = _mm256_fmadd_ps(d1, d1, s1);
+        }
+        tail = 0;
+        for (; i < n; i++) tail = fmaf(xr[i] - mean, xr[i] - mean, tail);
+        const float var = (hsum8(_mm256_add_ps(s0, s1)) + tail) / (float)n;
+        const float inv = 1.0f / sqrtf(var + eps);
+        const __m256 vi = _mm256_set1_ps(inv);
+        for (i = 0; i + 8 <= n; i += 8) {
+            __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + i), vm), vi), _mm256_loadu_ps(w + i));
+            if (b) t = _mm256_add_ps(t, _mm256_loadu_ps(b + i));
+            _mm256_storeu_ps(yr + i, t);
+        }
+        for (; i < n; i++) {
+            float t = (xr[i] - mean) * inv;
+            t = t * w[i];
+            yr[i] = b ? t + b[i] : t;
+        }
+    }
+}
+
+ATTR void calm__softmax_avx2(float *x, int32_t n) {
+    if (n <= 0) return;
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float mx = _mm_cvtss_f32(m4);
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 s = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    if (i < n) {
+        size_t t = (size_t)(n - i);
+        __m256 e = exp8(_mm256_sub_ps(TAIL_LOAD(x + i, t), vm));
+        /* zero the padding lanes before summing */
+        float tmp[8];
+        _mm256_storeu_ps(tmp, e);
+        for (size_t j = t; j < 8; j++) tmp[j] = 0;
+        e = _mm256_loadu_ps(tmp);
+        TAIL_STORE(x + i, t, e);
+        s = _mm256_add_ps(s, e);
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / hsum8(s));
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    const float finv = 1.0f / hsum8(s);
+    for (; i < n; i++) x[i] *= finv;
+}
+
+ATTR int32_t calm__argmax_avx2(const float *x, int32_t n) {
+    if (n < 16) {
+        float best = x[0];
+        int32_t idx = 0;
+        for (int32_t i = 1; i < n; i++)
+            if (calm__argmax_better(x[i], best)) { best = x[i]; idx = i; }
+        return idx;
+    }
+    __m256 vmax = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        vmax = _mm256_max_ps(vmax, v);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    int has_nan = _mm256_movemask_ps(nan) != 0;
+    float t[8];
+    _mm256_storeu_ps(t, vmax);
+    float mx = t[0];
+    for (int j = 1; j < 8; j++) mx = t[j] > mx ? t[j] : mx;
+    for (int32_t j = i; j < n; j++) {
+        if (x[j] != x[j]) has_nan = 1;
+        else if (x[j] > mx) mx = x[j];
+    }
+    if (has_nan) {
+        for (int32_t j = 0; j < n; j++)
+            if (x[j] != x[j]) return j;
+    }
+    const __m256 vm = _mm256_set1_ps(mx);
+    for (i = 0; i + 8 <= n; i += 8) {
+        int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vm, _CMP_EQ_OQ));
+        if (mask) return i + __builtin_ctz((unsigned)mask);
+    }
+    for (; i < n; i++)
+        if (x[i] == mx) return i;
+    return 0;
+}
+#endif
