@@ -40,6 +40,9 @@ let package = Package(
             dependencies: ["CALMKernels", "CALMTensor", "CALMModel", "CALMTokenizer", "CALMEvaluation", "CALMEngine"],
             path: "Benchmarks/CALMBench"),
 
+        // Examples: several generations streamed at once from one engine.
+        .executableTarget(name: "concurrent-streams", dependencies: ["CALMEngine"], path: "Examples/ConcurrentStreams"),
+
         // Test support: locating ../shared (or $CALM_SHARED) and skip/fail policy.
         .target(name: "CALMTestSupport", path: "Tests/CALMTestSupport"),
         .testTarget(name: "CALMKernelsTests", dependencies: ["CALMKernels", "CALMTestSupport"]),

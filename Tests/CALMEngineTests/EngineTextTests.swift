@@ -1,0 +1,78 @@
+import CALMEngine
+import CALMModel
+import CALMTestSupport
+import CALMTokenizer
+import Foundation
+import Testing
+
+/// Text-level behaviour with the Llama 3 tokenizer: stop sequences cut exactly (also across
+/// chunks) and streamed text never splits a UTF-8 character.
+@Suite("Engine text", .enabled(if: SharedFixtures.enabled, Comment(rawValue: SharedFixtures.skipMessage)))
+struct EngineTextTests {
+    let tokenizer: any TextTokenizer
+
+    init() throws {
+        tokenizer = try TokenizerLoader.load(directory: try SharedFixtures.require().appendingPathComponent("data/llama3"))
+    }
+
+    func engine() throws -> CALMEngine {
+        try CALMEngine(model: EngineFixtures.model, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: 32 << 20))
+    }
+
+    func run(_ engine: CALMEngine, _ p: SamplingParameters) async throws -> (chunks: [GeneratedChunk], info: CompletionInfo?) {
+        var chunks: [GeneratedChunk] = [], info: CompletionInfo?
+        for await e in try engine.generate(prompt: .tokens([1, 2, 3, 4, 5]), parameters: p) {
+            switch e { case let .chunk(c): chunks.append(c); case let .completed(i): info = i }
+        }
+        return (chunks, info)
+    }
+
+    @Test func stopSequenceSpanningTwoChunksIsCutExactly() async throws {
+        let engine = try engine()
+        let base = SamplingParameters(maxTokens: 64, temperature: 1, seed: 11, stopAtEndToken: false, sampler: .single)
+        let free = try await run(engine, base)
+        let texts = free.chunks.map(\.text)
+        let full = texts.joined()
+        // A stop string made of the end of one chunk's text and the start of the next.
+        guard let i = texts.indices.dropFirst(2).first(where: { texts[$0 - 1].count >= 2 && texts[$0].count >= 2 }) else {
+            Issue.record("no two consecutive non-trivial chunks in \(texts)"); return
+        }
+        let stop = String(texts[i - 1].suffix(2)) + String(texts[i].prefix(2))
+        var p = base
+        p.stopSequences = [stop]
+        let stopped = try await run(engine, p)
+        let streamed = stopped.chunks.map(\.text).joined()
+        let expected = String(full[..<full.range(of: stop)!.lowerBound])
+        #expect(streamed == expected)
+        #expect(!streamed.contains(stop))
+        #expect(stopped.info?.reason == .stopSequence(stop))
+    }
+
+    @Test func streamedTextNeverSplitsACharacter() async throws {
+        // A tiny vocabulary of Llama 3 ids below 512 includes lone UTF-8 lead and continuation
+        // bytes, so random generations exercise the hold-back of incomplete characters.
+        let engine = try engine()
+        for seed in 0..<6 {
+            let r = try await run(engine, SamplingParameters(maxTokens: 96, temperature: 1, seed: UInt64(seed), stopAtEndToken: false, sampler: .single))
+            let tokens = r.chunks.flatMap(\.tokens)
+            let whole = tokenizer.decode(tokens)
+            #expect(r.chunks.map(\.text).joined() == whole)
+            // Every piece is valid UTF-8 on its own (a split character would have been replaced).
+            for c in r.chunks { #expect(Array(c.text.utf8) == Array(String(decoding: Array(c.text.utf8), as: UTF8.self).utf8)) }
+        }
+        // Emoji and CJK: the ids of a multi-byte text, streamed one id at a time.
+        let ids = tokenizer.encode("日本語のテキスト 🎉👩‍👩‍👧 ok", addBOS: false, allowSpecialTokens: false)
+        var d = StreamingDetokenizer(tokenizer: tokenizer)
+        var pieces: [String] = []
+        for id in ids { pieces.append(d.append([id])) }
+        pieces.append(d.finish())
+        #expect(pieces.joined() == "日本語のテキスト 🎉👩‍👩‍👧 ok")
+        #expect(!pieces.joined().contains("\u{FFFD}"))
+    }
+
+    @Test func textPromptsAreTokenizedWithBOS() async throws {
+        let engine = try CALMEngine(model: EngineFixtures.model, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: 32 << 20))
+        // Llama 3 BOS (128000) is outside the tiny model's vocabulary: a clear error at the call.
+        #expect(throws: EngineError.self) { try engine.generate(prompt: "Hello", parameters: SamplingParameters()) }
+    }
+}
