@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CALMTensor", targets: ["CALMTensor"]),
         .library(name: "CALMConformance", targets: ["CALMConformance"]),
         .library(name: "CALMEvaluation", targets: ["CALMEvaluation"]),
+        .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .executable(name: "calm", targets: ["calm"]),
     ],
     targets: [
@@ -28,12 +29,14 @@ let package = Package(
         .target(name: "CALMEngine", dependencies: ["CALMModel", "CALMTokenizer"]),
         // BrierLM evaluation (reference protocol) for CALM and discrete Llama models.
         .target(name: "CALMEvaluation", dependencies: ["CALMModel", "CALMTokenizer", "CALMKernels"]),
+        // Training: gradients, optimiser, recipes, corpus building.
+        .target(name: "CALMTraining", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTokenizer"]),
         // Golden-fixture conformance runner shared by the CLI and the tests.
-        .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels"]),
+        .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTraining"]),
         // The `calm` command-line tool.
         .executableTarget(
             name: "calm",
-            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation", "CALMEngine"]),
+            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation", "CALMEngine", "CALMTraining"]),
         // Benchmarks, run on demand: `swift run -c release calm-bench`.
         .executableTarget(
             name: "calm-bench",
@@ -49,6 +52,7 @@ let package = Package(
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor", "CALMKernels", "CALMTestSupport"]),
         .testTarget(name: "CALMTokenizerTests", dependencies: ["CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMModelTests", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTestSupport"]),
+        .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEngineTests", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEvaluationTests", dependencies: ["CALMEvaluation", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(

@@ -64,6 +64,11 @@ public final class CALMEngine: Sendable {
     /// KV blocks in the pool, and free now.
     public var kvBlocksTotal: Int { scheduler.pool.totalBlocks }
     public var kvBlocksFree: Int { scheduler.pool.freeBlocks }
+    /// Where the time went since the engine started (or the last `resetStatistics()`).
+    public var statistics: EngineStatistics { scheduler.statistics.snapshot }
+    /// Starts the statistics afresh (benchmarks call this between runs).
+    public func resetStatistics() { scheduler.statistics.reset() }
+
     /// Most KV blocks in use at once so far.
     public var kvBlocksPeak: Int { scheduler.pool.peakBlocksInUse }
 

@@ -13,6 +13,7 @@ actor Scheduler {
     let configuration: EngineConfiguration
     let pool: KVBlockPool
     let compute = ComputeThread()
+    let statistics = EngineStatisticsRecorder()
 
     /// Submissions and cancellations arrive synchronously (FIFO) and are drained at step boundaries.
     private nonisolated let inbox = Mutex<[SequenceState]>([])
@@ -66,7 +67,10 @@ actor Scheduler {
             }
             let model = self.model
             let drawsPerRound = configuration.exactRejectionDrawsPerRound
-            let draws = await compute.run { StepExecutor.run(model: model, plan: plan, drawsPerRound: drawsPerRound) }
+            let statistics = self.statistics
+            let draws = await compute.run {
+                StepExecutor.run(model: model, plan: plan, drawsPerRound: drawsPerRound, statistics: statistics)
+            }
             apply(plan, draws)
         }
     }

@@ -25,11 +25,19 @@ struct StepDraw: Sendable {
 /// batched multiply per weight matrix), then the head and decoder once for all samples of all
 /// sequences (repeated in rounds only for exact-rejection sequences still undecided).
 enum StepExecutor {
-    static func run(model: CALMModel, plan: StepPlan, drawsPerRound: Int) -> [StepDraw?] {
+    static func run(model: CALMModel, plan: StepPlan, drawsPerRound: Int, statistics: EngineStatisticsRecorder) -> [StepDraw?] {
+        let start = DispatchTime.now().uptimeNanoseconds
         let caches = plan.entries.map { $0.sequence.cache! }
         let hidden: [Float]
         do { hidden = try model.forward(chunks: plan.entries.map(\.chunks), caches: caches) } catch {
             preconditionFailure("forward failed after validation: \(error)")
+        }
+        let forwardDone = DispatchTime.now().uptimeNanoseconds
+        var decoded = 0
+        defer {
+            let end = DispatchTime.now().uptimeNanoseconds
+            statistics.record(backbone: Double(forwardDone - start) / 1e9, sampling: Double(end - forwardDone) / 1e9,
+                              samples: decoded, rows: hidden.count / model.config.hiddenSize)
         }
         let h = model.config.hiddenSize, k = model.patchSize, eps = model.config.noiseSize
         // The last position of each sampling sequence.
@@ -73,6 +81,7 @@ enum StepExecutor {
             }
             let latents = model.head.sample(hiddenStates: rowsHidden, sampleCounts: counts, noise: noise, pool: model.pool)
             let tokens = model.autoencoder.decodeTokens(latents, rows: counts.reduce(0, +), pool: model.pool)
+            decoded += counts.reduce(0, +)
             var offset = 0
             var still: [Int] = []
             for (j, c) in zip(unresolved, counts) {

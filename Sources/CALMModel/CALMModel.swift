@@ -159,3 +159,19 @@ extension Autoencoder {
         try self.init(config: config, source: source, prefix: prefix, storageDType: options.weightDType)
     }
 }
+
+extension CALMModel {
+    /// Floating-point operations (2 per multiply-add) of the head and decoder for `samples`
+    /// samples drawn from `rows` hidden states: what the temperature samplers must compute.
+    public func samplingFLOPs(samples: Int, rows: Int) -> Double {
+        let h = Double(config.hiddenSize), z = Double(config.latentSize), e = Double(config.noiseSize)
+        let m = Double(config.numMLPLayers)
+        let headPerSample = h * e + m * (2 * h * h + h * h + 2 * h * h + h * h) + h * h + z * h
+        let headPerRow = h * h
+        let ae = autoencoder.config
+        let ha = Double(ae.hiddenSize), ia = Double(ae.intermediateSize), k = Double(ae.patchSize), v = Double(ae.vocabSize)
+        let half = Double(ae.numDecoderLayers / 2)
+        let decoderPerSample = ha * z + half * 3 * ha * ia + k * ha * ha + k * half * 3 * ha * ia + k * v * ha
+        return 2 * (Double(samples) * (headPerSample + decoderPerSample) + Double(rows) * headPerRow)
+    }
+}
