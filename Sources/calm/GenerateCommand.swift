@@ -22,6 +22,8 @@ enum GenerateCommand {
       --seed S             random seed (default: random)
       --stop TEXT          stop before this text (may be repeated)
       --weights-dtype D    hold weights as f32, f16 or bf16 in memory (default: as in the file)
+      --ae-path DIR        autoencoder folder, overriding the config's ae_path (used only when the
+                           checkpoint has no ae_model.* weights)
       --ids                print token ids instead of text
       --stats              print a JSON line of statistics on stderr at the end
     """
@@ -50,6 +52,7 @@ enum GenerateCommand {
             parameters.seed = s
         }
         let dtypeName = a.string("weights-dtype")
+        let aePath = a.string("ae-path")
         let stats = a.flag("stats")
         let printIDs = a.flag("ids")
         try a.finish()
@@ -58,6 +61,7 @@ enum GenerateCommand {
         try parameters.validate()
 
         var options = LoadOptions()
+        options.autoencoderPath = aePath.map { URL(fileURLWithPath: $0) }
         if let dtypeName {
             guard let d = DType(userName: dtypeName) else { throw UsageError("option --weights-dtype: '\(dtypeName)' is not f32, f16 or bf16") }
             options.weightDType = d

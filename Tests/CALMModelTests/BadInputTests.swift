@@ -71,6 +71,43 @@ struct BadInputTests {
         }
     }
 
+    @Test func integerWeightIsAnUnsupportedDType() throws {
+        let dir = try TemporaryDirectory()
+        let key = "embed_proj.0.bias"
+        let copy = try FixtureModels.copy("calm_k4_gqa", to: dir.url, drop: [key])
+        // Re-add the bias as I64.
+        let file = copy.appendingPathComponent("model.safetensors")
+        let source = try SafetensorsFile(url: file)
+        var writer = SafetensorsWriter()
+        for name in source.tensorNames { writer.add(try source.tensor(name)) }
+        writer.add(try TensorData(name: key, shape: [64], int64s: [Int64](repeating: 1, count: 64)))
+        try FileManager.default.removeItem(at: file)
+        try writer.write(to: file)
+        #expect(throws: ModelError.unsupportedWeightDType(file: "model.safetensors", key: key, dtype: "I64")) {
+            try CALMModel.load(directory: copy)
+        }
+    }
+
+    @Test func autoencoderPathOverride() throws {
+        // A checkpoint without ae_model.* weights needs ae_path; a wrong one fails, an override works.
+        let dir = try TemporaryDirectory()
+        let source = try SafetensorsFile(url: try FixtureModels.folder("calm_k4_gqa").appendingPathComponent("model.safetensors"))
+        let copy = try FixtureModels.copy("calm_k4_gqa", to: dir.url, drop: Set(source.tensorNames.filter { $0.hasPrefix("ae_model.") })) {
+            $0["ae_path"] = "/nonexistent/autoencoder"
+        }
+        #expect {
+            try CALMModel.load(directory: copy)
+        } throws: { error in
+            guard case let ModelError.invalidConfig(_, key, _) = error else { return false }
+            return key == "ae_path"
+        }
+        let model = try CALMModel.load(directory: copy, options: LoadOptions(autoencoderPath: try FixtureModels.folder("ae_k4_h32")))
+        let reference = try CALMModel.load(directory: try FixtureModels.folder("calm_k4_gqa"))
+        let h = try model.head.sample(hiddenStates: [Float](repeating: 0.1, count: 32), rows: 1, samplesPerRow: 1,
+                                      noise: [Float](repeating: 0.2, count: 8), pool: .shared)
+        #expect(model.autoencoder.decodeTokens(h, rows: 1, pool: .shared) == reference.autoencoder.decodeTokens(h, rows: 1, pool: .shared))
+    }
+
     @Test func tiedMatricesThatDifferAreRefused() throws {
         let dir = try TemporaryDirectory()
         let copy = try FixtureModels.copy("calm_k4_gqa", to: dir.url, reshape: ["ae_model.decoder.lm_head_weight": [256, 32]])
