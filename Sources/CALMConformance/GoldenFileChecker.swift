@@ -32,10 +32,6 @@ struct GoldenFileChecker {
 
     private func check(emit: @escaping (ConformanceCheck) -> Void) {
         let (name, training) = goldenName
-        if training {
-            emit(ConformanceCheck(file: file, name: "training golden", passed: false, detail: "training not implemented"))
-            return
-        }
         guard let folder = modelFolder(for: name) else {
             emit(ConformanceCheck(file: file, name: "model folder", passed: false, detail: "no model folder in \(fixtures.path) matches '\(name)'"))
             return
@@ -46,6 +42,11 @@ struct GoldenFileChecker {
             return
         }
         let groups = Dictionary(grouping: golden.tensorNames) { String($0.split(separator: ".", maxSplits: 1)[0]) }
+        if training {
+            let context = GoldenContext(file: file, golden: golden, manifestName: "golden_train_\(name)", manifest: manifest, emit: emit)
+            TrainingChecks.run(folder: folder, context: context)
+            return
+        }
         let context = GoldenContext(file: file, golden: golden, manifestName: "golden_\(name)", manifest: manifest, emit: emit)
         do {
             if let json = try? ModelFolderKind.detect(folder), json == .autoencoder {

@@ -9,6 +9,8 @@ enum Commands {
     "random-model": ("write a model folder with random weights", RandomModelCommand.run),
     "inspect": ("config, parameter counts, dtypes and size of a model", InspectCommand.run),
     "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
+    "train-autoencoder": ("train a chunk autoencoder (AdamW, checkpoints, --resume)", TrainCommand.autoencoder),
+    "train": ("train a CALM model with the energy loss (AdamW, checkpoints, --resume)", TrainCommand.calm),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
     ]
 }

@@ -1,10 +1,10 @@
 import CALMConformance
+import CALMTensor
 import CALMTestSupport
 import Foundation
 import Testing
 
-/// The conformance runner over ../shared/fixtures/calm: every non-training check must pass, and
-/// the training goldens must be reported as failures ("training not implemented"), never passes.
+/// The conformance runner over ../shared/fixtures/calm: every check, inference and training, must pass.
 @Suite("Golden conformance")
 struct GoldenConformanceTests {
     @Test(.enabled(if: SharedFixtures.enabled, Comment(rawValue: SharedFixtures.skipMessage)))
@@ -12,9 +12,8 @@ struct GoldenConformanceTests {
         let fixtures = try SharedFixtures.calmFixtures()
         let summary = ConformanceRunner(fixtures: fixtures).run()
         let failures = summary.checks.filter { !$0.passed }
-        let unexpected = failures.filter { $0.detail != "training not implemented" }
-        for f in unexpected { Issue.record(Comment(rawValue: f.line)) }
-        #expect(unexpected.isEmpty)
+        for f in failures { Issue.record(Comment(rawValue: f.line)) }
+        #expect(failures.isEmpty)
         // Sanity: the run covered every documented group.
         let names = Set(summary.checks.map(\.name))
         for key in ["enc.latent_states", "dec.logits_mean", "dec.argmax_rand", "bb.last_hidden_state", "head.latent",
@@ -25,11 +24,37 @@ struct GoldenConformanceTests {
     }
 
     @Test(.enabled(if: SharedFixtures.enabled, Comment(rawValue: SharedFixtures.skipMessage)))
-    func trainingGoldensAreFailuresNotPasses() throws {
+    func trainingGoldensPass() throws {
         let fixtures = try SharedFixtures.calmFixtures()
         let summary = ConformanceRunner(fixtures: fixtures).run(only: "golden_train_")
-        #expect(!summary.checks.isEmpty)
-        #expect(summary.checks.allSatisfy { !$0.passed && $0.detail == "training not implemented" })
+        for f in summary.checks where !f.passed { Issue.record(Comment(rawValue: f.line)) }
+        #expect(summary.failed == 0)
+        // Every training golden was checked: loss, intermediates and gradients.
+        let files = Set(summary.checks.map(\.file))
+        #expect(files.count >= 5)
+        for file in files {
+            let names = Set(summary.checks.filter { $0.file == file }.map(\.name))
+            #expect(names.contains("train.loss"), "\(file): no loss check")
+            #expect(names.contains { $0.hasPrefix("grad.") }, "\(file): no gradient checks")
+        }
+    }
+
+    @Test(.enabled(if: SharedFixtures.enabled, Comment(rawValue: SharedFixtures.skipMessage)))
+    func trainingGoldenWithUnknownKeysFails() throws {
+        // A training golden whose keys the runner does not produce: each is a failure.
+        let dir = try TemporaryDirectory()
+        let fixtures = try SharedFixtures.calmFixtures()
+        let src = fixtures.appendingPathComponent("ae_k4_h32")
+        let model = dir.url.appendingPathComponent("ae_k4_h32")
+        try FileManager.default.copyItem(at: src, to: model)
+        let golden = try SafetensorsFile(url: fixtures.appendingPathComponent("golden_train_ae_k4_h32.safetensors"))
+        var tensors = try golden.tensorNames.map { try golden.tensor($0) }
+        tensors.append(try TensorData(name: "train.something_new", shape: [1], floats: [1]))
+        tensors.append(try TensorData(name: "grad.encoder.not_a_parameter", shape: [1], floats: [1]))
+        try SafetensorsWriter.write(tensors, to: dir.url.appendingPathComponent("golden_train_ae_k4_h32.safetensors"))
+        let summary = ConformanceRunner(fixtures: dir.url).run(only: "golden_train_")
+        let failed = Set(summary.checks.filter { !$0.passed }.map(\.name))
+        #expect(failed == ["train.something_new", "grad.encoder.not_a_parameter"])
     }
 
     @Test func unknownKeyGroupIsAFailure() throws {

@@ -162,6 +162,23 @@ double calm_bench_fma_peak(calm_pool *pool, double seconds);
  */
 double calm_bench_stream_triad(calm_pool *pool, size_t n, double seconds);
 
+/* ================================================================ training
+ * Plain row-major f32 GEMMs for training (weights change every step, so nothing is packed).
+ * All compute C[m x n] = op(A) * op(B) (or C += ... when accumulate != 0) with FMA chains over k
+ * in increasing order; AVX2+FMA when available (calm_isa_force applies), portable C otherwise;
+ * split across the pool (NULL: one thread). Leading dimensions are in floats.
+ */
+
+/** C = A * B: A is m x k (lda), B is k x n (ldb). (dX = dY * W.) */
+void calm_gemm_nn(calm_pool *pool, int32_t m, int32_t n, int32_t k, const float *a, size_t lda,
+                  const float *b, size_t ldb, float *c, size_t ldc, int accumulate);
+/** C = A^T * B: A is k x m (lda), B is k x n (ldb). (dW = dY^T * X.) */
+void calm_gemm_tn(calm_pool *pool, int32_t m, int32_t n, int32_t k, const float *a, size_t lda,
+                  const float *b, size_t ldb, float *c, size_t ldc, int accumulate);
+/** C = A * B^T: A is m x k (lda), B is n x k (ldb). (Y = X * W^T.) */
+void calm_gemm_nt(calm_pool *pool, int32_t m, int32_t n, int32_t k, const float *a, size_t lda,
+                  const float *b, size_t ldb, float *c, size_t ldc, int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Half-split rotary embedding (transformers 4.43 default RoPE): dimension i pairs with
+/// i + d/2; q' = q·cos + rotate_half(q)·sin. Backward is the transposed rotation (sin → −sin).
+public struct RotaryOp: Sendable {
+    public let headDim: Int
+    let invFreq: [Float]
+
+    public init(headDim: Int, theta: Double) {
+        self.headDim = headDim
+        let base = Float(theta)
+        invFreq = (0..<(headDim / 2)).map { i in 1 / powf(base, Float(2 * i) / Float(headDim)) }
+    }
+
+    /// cos and sin for one position (half-size: the two halves are equal).
+    public func tables(position: Int) -> (cos: [Float], sin: [Float]) {
+        let p = Float(position)
+        return (invFreq.map { cosf(p * $0) }, invFreq.map { sinf(p * $0) })
+    }
+
+    /// Rotates `heads` heads of one row in place (`inverse` applies the transpose).
+    func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, cos c: [Float], sin s: [Float], inverse: Bool) {
+        let half = headDim / 2
+        for h in 0..<heads {
+            let base = x + h * headDim
+            for i in 0..<half {
+                let a = base[i], b = base[i + half]
+                let sn = inverse ? -s[i] : s[i]
+                base[i] = a * c[i] - b * sn
+                base[i + half] = b * c[i] + a * sn
+            }
+        }
+    }
+
+    /// Applies RoPE to rows of `heads·headDim` values; row r is at position positions[r].
+    public func forward(_ x: inout [Float], heads: Int, positions: [Int]) {
+        apply(&x, heads: heads, positions: positions, inverse: false)
+    }
+
+    /// Gradient through RoPE (in place on the gradient).
+    public func backward(_ dx: inout [Float], heads: Int, positions: [Int]) {
+        apply(&dx, heads: heads, positions: positions, inverse: true)
+    }
+
+    private func apply(_ x: inout [Float], heads: Int, positions: [Int], inverse: Bool) {
+        let width = heads * headDim
+        precondition(x.count == positions.count * width)
+        var cache: [Int: (cos: [Float], sin: [Float])] = [:]
+        x.withUnsafeMutableBufferPointer { p in
+            for (r, pos) in positions.enumerated() {
+                let t = cache[pos] ?? tables(position: pos)
+                cache[pos] = t
+                rotate(p.baseAddress! + r * width, heads: heads, cos: t.cos, sin: t.sin, inverse: inverse)
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// Learning rate: linear warmup from 0 to `peak` over `warmupSteps`, then constant.
+public struct WarmupConstantSchedule: Sendable, Equatable {
+    public var peak: Float
+    public var warmupSteps: Int
+
+    public init(peak: Float, warmupSteps: Int = 0) {
+        self.peak = peak
+        self.warmupSteps = warmupSteps
+    }
+
+    /// LR for 1-based step `step`.
+    public func rate(step: Int) -> Float {
+        guard warmupSteps > 0, step < warmupSteps else { return peak }
+        return peak * Float(step) / Float(warmupSteps)
+    }
+}
+
+/// AdamW (decoupled weight decay, PyTorch's formulation) with global-norm gradient clipping.
+///
+/// Per step t: g ← g·min(1, maxNorm/(‖g‖ + 1e-6)) over all parameters; then for each parameter
+/// θ ← θ·(1 − lr·wd) (decayed parameters only), m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
+/// θ ← θ − lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps).
+public final class AdamW: @unchecked Sendable {
+    public struct Options: Sendable, Equatable {
+        public var schedule: WarmupConstantSchedule
+        public var beta1: Float = 0.9
+        public var beta2: Float = 0.95
+        public var eps: Float = 1e-8
+        public var weightDecay: Float = 0.1
+        /// Global gradient-norm limit; nil disables clipping.
+        public var maxGradNorm: Float? = 1.0
+
+        public init(learningRate: Float, warmupSteps: Int = 0, beta1: Float = 0.9, beta2: Float = 0.95, eps: Float = 1e-8,
+                    weightDecay: Float = 0.1, maxGradNorm: Float? = 1.0) {
+            schedule = WarmupConstantSchedule(peak: learningRate, warmupSteps: warmupSteps)
+            self.beta1 = beta1; self.beta2 = beta2; self.eps = eps
+            self.weightDecay = weightDecay; self.maxGradNorm = maxGradNorm
+        }
+    }
+
+    public let options: Options
+    public let parameters: ParameterSet
+    /// Steps taken so far.
+    public private(set) var step = 0
+    /// First and second moments by parameter name.
+    public private(set) var firstMoment: [String: [Float]] = [:]
+    public private(set) var secondMoment: [String: [Float]] = [:]
+    /// Which parameters get weight decay (default: matrices, i.e. not biases or norm weights,
+    /// as Hugging Face's Trainer groups them).
+    public let decays: @Sendable (Parameter) -> Bool
+
+    public init(parameters: ParameterSet, options: Options,
+                decays: @escaping @Sendable (Parameter) -> Bool = { $0.shape.count >= 2 }) {
+        self.parameters = parameters
+        self.options = options
+        self.decays = decays
+        for p in parameters.parameters where p.requiresGrad {
+            firstMoment[p.name] = [Float](repeating: 0, count: p.count)
+            secondMoment[p.name] = [Float](repeating: 0, count: p.count)
+        }
+    }
+
+    /// Restores optimiser state (resume).
+    public func restore(step: Int, first: [String: [Float]], second: [String: [Float]]) {
+        self.step = step
+        for (k, v) in first where firstMoment[k]?.count == v.count { firstMoment[k] = v }
+        for (k, v) in second where secondMoment[k]?.count == v.count { secondMoment[k] = v }
+    }
+
+    public struct StepInfo: Sendable {
+        public var learningRate: Float
+        /// Gradient norm before clipping.
+        public var gradientNorm: Double
+        public var clipped: Bool
+    }
+
+    /// Applies one update from the current gradients (which are clipped in place).
+    @discardableResult
+    public func apply() -> StepInfo {
+        step += 1
+        let lr = options.schedule.rate(step: step)
+        let norm = parameters.gradientNorm()
+        var scale: Float = 1
+        if let maxNorm = options.maxGradNorm, norm > Double(maxNorm) {
+            scale = Float(Double(maxNorm) / (norm + 1e-6))
+        }
+        let b1 = options.beta1, b2 = options.beta2
+        let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
+        for p in parameters.parameters where p.requiresGrad {
+            var m = firstMoment[p.name]!, v = secondMoment[p.name]!
+            let decay = decays(p) ? 1 - lr * options.weightDecay : 1
+            let g = p.grad
+            p.value.withUnsafeMutableBufferPointer { w in
+                for i in 0..<w.count {
+                    let gi = g[i] * scale
+                    m[i] = b1 * m[i] + (1 - b1) * gi
+                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                    w[i] *= decay
+                    w[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + options.eps)
+                }
+            }
+            if scale != 1 { p.grad = g.map { $0 * scale } }
+            firstMoment[p.name] = m
+            secondMoment[p.name] = v
+        }
+        return StepInfo(learningRate: lr, gradientNorm: norm, clipped: scale != 1)
+    }
+}

@@ -1,2 +1,0 @@
-import Testing
-@Test func placeholderTraining() { #expect(1 + 1 == 2) }

@@ -1,0 +1,87 @@
+import CALMModel
+@testable import CALMTraining
+import CALMTestSupport
+import Foundation
+import Testing
+
+/// A few real optimisation steps on tiny random models, so the training path cannot silently break.
+@Suite struct TrainingSmokeTests {
+    @Test func autoencoderLossDecreases() throws {
+        let dir = try TemporaryDirectory()
+        let calm = try tinyModel(dir.url)
+        let ae = TrainableAutoencoder(config: calm.autoencoder.config, parameters: calm.autoencoder.parameters.copy())
+        ae.parameters.setRequiresGrad(true)
+        var rng = TestRNG(21)
+        let ids = (0..<16).map { _ in rng.int(40) }
+        let opt = AdamW(parameters: ae.parameters, options: .init(learningRate: 3e-3, warmupSteps: 2, weightDecay: 0.01))
+        let noiseRNG = SeededRandomness(seed: 5)
+        var losses: [Float] = []
+        for _ in 0..<12 {
+            let r = try AutoencoderTrainingStep.lossAndGradients(model: ae, inputIDs: ids, rng: noiseRNG, pool: nil)
+            #expect(r.loss.isFinite && r.ce.isFinite && r.kl.isFinite)
+            losses.append(r.loss)
+            opt.apply()
+        }
+        #expect(losses.last! < losses.first!, "losses \(losses)")
+    }
+
+    @Test func energyLossDecreasesOnAFixedBatch() throws {
+        let dir = try TemporaryDirectory()
+        let model = try tinyModel(dir.url, kvHeads: 2)
+        var rng = TestRNG(22)
+        let k = model.config.patchSize
+        let ids = (0..<2).map { _ in (0..<(4 * k)).map { _ in rng.int(40) } }
+        // Fixed noise: the loss is then a deterministic function of the parameters.
+        let noise = EnergyTrainingNoise.draw(positions: 6, config: model.config, targetSamples: 10, rng: SeededRandomness(seed: 8))
+        let opt = AdamW(parameters: model.parameters, options: .init(learningRate: 2e-3, weightDecay: 0))
+        var losses: [Float] = []
+        for _ in 0..<10 {
+            let r = try EnergyTrainingStep.lossAndGradients(model: model, inputIDs: ids, injected: noise, pool: nil)
+            #expect(r.loss.isFinite)
+            losses.append(r.loss)
+            opt.apply()
+        }
+        #expect(losses.last! < losses.first!, "losses \(losses)")
+        // Production noise also runs.
+        let r = try EnergyTrainingStep.lossAndGradients(model: model, inputIDs: ids, rng: SeededRandomness(seed: 1), pool: nil)
+        #expect(r.loss.isFinite && model.parameters.gradientNorm().isFinite)
+    }
+
+    @Test func savedModelsLoadInTheEngineAndRoundTrip() throws {
+        let dir = try TemporaryDirectory()
+        let model = try tinyModel(dir.url)
+        jitter(model.parameters, seed: 4)
+        let out = dir.url.appendingPathComponent("saved")
+        try model.save(to: out)
+        let back = try TrainableCALM.load(directory: out)
+        for p in model.parameters.parameters { #expect(back.parameters[p.name].value == p.value, "\(p.name)") }
+        for p in model.autoencoder.parameters.parameters { #expect(back.autoencoder.parameters[p.name].value == p.value, "\(p.name)") }
+        // The inference engine reads the folder.
+        let engineModel = try CALMModel.load(directory: out, options: LoadOptions(pool: .serial))
+        #expect(engineModel.config.hiddenSize == model.config.hiddenSize)
+        let aeOut = dir.url.appendingPathComponent("ae")
+        try model.autoencoder.save(to: aeOut)
+        let aeBack = try TrainableAutoencoder.load(directory: aeOut)
+        #expect(aeBack.parameters["decoder.expand_layer.weight"].value == model.autoencoder.parameters["decoder.expand_layer.weight"].value)
+        _ = try Autoencoder.load(directory: aeOut)
+    }
+
+    @Test func trainingEncoderMatchesTheInferenceEncoder() throws {
+        let dir = try TemporaryDirectory()
+        let model = try tinyModel(dir.url)
+        let engine = try CALMModel.load(directory: dir.url.appendingPathComponent("calm"), options: LoadOptions(pool: .serial))
+        let ids = [1, 2, 3, 4, 5, 6]
+        let ours = model.autoencoder.module.encode(ids, pool: nil).latent
+        let theirs = engine.autoencoder.encode(ids, pool: .serial)
+        let err = zip(ours, theirs).map { abs($0 - $1) }.max()!
+        #expect(err < 1e-4)
+    }
+
+    @Test func normalsLookNormal() {
+        let x = SeededRandomness(seed: 3).normalFloats(count: 20001)
+        #expect(x.count == 20001)
+        let mean = x.reduce(0, +) / Float(x.count)
+        let variance = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(x.count)
+        #expect(abs(mean) < 0.03 && abs(variance - 1) < 0.05)
+    }
+}
