@@ -10,6 +10,7 @@ enum Commands {
     "inspect": ("config, parameter counts, dtypes and size of a model", InspectCommand.run),
     "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
+    "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),
     ]
 }
 let commands = Commands.all
