@@ -11,6 +11,7 @@ enum Commands {
     "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
     "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),
+    "train-tokenizer": ("train a byte-level BPE tokenizer.json from a corpus", TrainTokenizerCommand.run),
     ]
 }
 let commands = Commands.all
