@@ -12,6 +12,8 @@ enum Commands {
     "train-autoencoder": ("train a chunk autoencoder (AdamW, checkpoints, --resume)", TrainCommand.autoencoder),
     "train": ("train a CALM model with the energy loss (AdamW, checkpoints, --resume)", TrainCommand.calm),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
+    "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),
+    "train-tokenizer": ("train a byte-level BPE tokenizer.json from a corpus", TrainTokenizerCommand.run),
     ]
 }
 let commands = Commands.all
