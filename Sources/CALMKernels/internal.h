@@ -68,6 +68,9 @@ int32_t calm__argmax_avx2(const float *x, int32_t n);
 #define CALM_USE_AVX2() 0
 #endif
 
+/* 1 when impl's tiles match the portable tiles bit for bit (gemm_selftest.c) */
+int calm__gemm_selftest(const calm_gemm_impl *impl);
+
 /* Scalar conversions shared by the portable paths. */
 static inline float calm__bf16_to_f32(uint16_t h) {
     union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
