@@ -152,7 +152,9 @@ static void plan(linear_job *J, calm_pool *pool) {
     J->n_tasks = 1;
     if (threads > 1 && flops >= SERIAL_FLOPS) {
         if (J->n_panels >= threads) {
-            J->n_tasks = threads;
+            /* big products: a few contiguous ranges per thread, claimed dynamically, so a thread
+               that loses its core for a while (shared machines) does not hold up the others */
+            J->n_tasks = flops >= 5e7 && J->n_panels >= 8 * threads ? 4 * threads : threads;
         } else if (J->m >= 2 * J->impl->mr) {
             J->split_rows = 1;
             int tiles = (J->m + J->impl->mr - 1) / J->impl->mr;
