@@ -192,6 +192,6 @@ CALM_TARGET_AVX2 void calm__row2_bf16_avx2(int k, const float *x, const void *b0
     row2_impl(CALM_BF16, k, x, b0, b1, out, bias, accumulate, ncols);
 }
 
-const calm_gemm_impl calm__gemm_avx2 = { MR, 256, { tile_f32, tile_f16, tile_bf16 },
+const calm_gemm_impl calm__gemm_avx2 = { MR, { 256, 256, 256 }, { tile_f32, tile_f16, tile_bf16 },
                                          { calm__row2_f32_avx2, calm__row2_f16_avx2, calm__row2_bf16_avx2 } };
 #endif

@@ -111,6 +111,6 @@ DEFINE_TILE(tile_f16, CALM_F16)
 DEFINE_TILE(tile_bf16, CALM_BF16)
 
 /* one-row decode path: the AVX2 two-panel kernel (same FMA chains, twice the chains of a 1x32 tile) */
-const calm_gemm_impl calm__gemm_avx512 = { MR, 256, { tile_f32, tile_f16, tile_bf16 },
+const calm_gemm_impl calm__gemm_avx512 = { MR, { 256, 256, 256 }, { tile_f32, tile_f16, tile_bf16 },
                                            { calm__row2_f32_avx2, calm__row2_f16_avx2, calm__row2_bf16_avx2 } };
 #endif

@@ -36,7 +36,7 @@ typedef void (*calm_row2_fn)(int k, const float *x, const void *b0, const void *
 
 typedef struct {
     int mr;                   /* rows per register tile */
-    int kc;                   /* K block for many-row products */
+    int kc[3];                /* K block for many-row products, by calm_dtype */
     calm_tile_fn tile[3];     /* by calm_dtype */
     calm_row2_fn row2[3];     /* optional (NULL: one-panel tiles) */
 } calm_gemm_impl;

@@ -71,7 +71,7 @@ static void linear_task(void *ctx, int t, int thread_index) {
     if (rows <= 0 || p0 >= p1) return;
     const int argmax = J->best_v != NULL;
     /* one register tile of rows: stream the panel once over all of K; else block K for reuse */
-    const int32_t KC = rows <= mr ? K : J->impl->kc;
+    const int32_t KC = rows <= mr ? K : J->impl->kc[w->dtype];
     const int32_t rows_r = (rows + mr - 1) / mr * mr;
     float stack_part[16 * CALM_PANEL] __attribute__((aligned(64)));
     float stack_abuf[16 * CALM_PANEL] __attribute__((aligned(64))); /* >= 2 panels for one row */
