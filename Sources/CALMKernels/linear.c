@@ -56,6 +56,20 @@ static void task_range(int t, int n_tasks, int32_t total, int32_t align, int32_t
     if (*lo > total) *lo = total;
 }
 
+/* Folds n values (columns j0..j0+n-1) into a row's running (best, index). */
+static inline void reduce_row(const float *v, int n, int32_t j0, float *best_io, int32_t *idx_io) {
+    float best = *best_io;
+    /* branch-free pre-check (vectorises): most panels hold nothing better than the running max */
+    int any = 0;
+    for (int c = 0; c < n; c++) any |= !(v[c] <= best); /* v > best, or NaN */
+    if (!any) return;
+    int32_t idx = *idx_io;
+    for (int c = 0; c < n; c++)
+        if (calm__argmax_better(v[c], best)) { best = v[c]; idx = j0 + c; }
+    *best_io = best;
+    *idx_io = idx;
+}
+
 static void linear_task(void *ctx, int t, int thread_index) {
     (void)thread_index;
     const linear_job *J = (const linear_job *)ctx;
@@ -93,12 +107,7 @@ static void linear_task(void *ctx, int t, int thread_index) {
             const float *xi = J->x + (size_t)r0 * J->ldx;
             if (argmax) {
                 row2(K, xi, panel, panel1, abuf, NULL, 0, 2 * CALM_PANEL);
-                float best = bv[r0];
-                int32_t idx = bi[r0];
-                for (int c = 0; c < nc2; c++)
-                    if (calm__argmax_better(abuf[c], best)) { best = abuf[c]; idx = p * CALM_PANEL + c; }
-                bv[r0] = best;
-                bi[r0] = idx;
+                reduce_row(abuf, nc2, p * CALM_PANEL, &bv[r0], &bi[r0]);
             } else {
                 row2(K, xi, panel, panel1, J->y + (size_t)r0 * J->ldy + (size_t)p * CALM_PANEL,
                      J->bias ? J->bias + (size_t)p * CALM_PANEL : NULL, J->accumulate, nc2);
@@ -127,15 +136,8 @@ static void linear_task(void *ctx, int t, int thread_index) {
             }
         }
         if (argmax) {
-            for (int32_t i = r0; i < r1; i++) {
-                const float *row = abuf + (size_t)(i - r0) * CALM_PANEL;
-                float best = bv[i];
-                int32_t idx = bi[i];
-                for (int c = 0; c < ncols; c++)
-                    if (calm__argmax_better(row[c], best)) { best = row[c]; idx = p * CALM_PANEL + c; }
-                bv[i] = best;
-                bi[i] = idx;
-            }
+            for (int32_t i = r0; i < r1; i++)
+                reduce_row(abuf + (size_t)(i - r0) * CALM_PANEL, ncols, p * CALM_PANEL, &bv[i], &bi[i]);
         }
     }
     if (part && part != stack_part) free(part);
