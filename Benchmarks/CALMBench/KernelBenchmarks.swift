@@ -28,7 +28,12 @@ func runKernelBenchmarks(_ arguments: [String]) {
 
     let pools: [Int: OpaquePointer?] = [1: nil, 2: calm_pool_create(2)]
     defer { calm_pool_destroy(pools[2]!) }
-    log("ISA: \(String(cString: calm_isa_name(calm_isa_active())))")
+    func loadavg() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3)
+            .joined(separator: " ")
+    }
+    log("ISA: \(String(cString: calm_isa_name(calm_isa_active())))   load average at start: \(loadavg())")
+    defer { log("load average at end: \(loadavg())  (other processes on the machine skew wall-clock numbers)") }
 
     var peak: [Int: Double] = [:], stream: [Int: Double] = [:]
     for t in [1, 2] {
