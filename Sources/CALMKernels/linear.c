@@ -84,14 +84,17 @@ static void linear_task(void *ctx, int t, int thread_index) {
     const int32_t rows = r1 - r0;
     if (rows <= 0 || p0 >= p1) return;
     const int argmax = J->best_v != NULL;
-    /* one register tile of rows: stream the panel once over all of K; else block K for reuse */
-    const int32_t KC = rows <= mr ? K : J->impl->kc[w->dtype];
+    /* one register tile of rows: stream the panel once over all of K; else block K for reuse, with
+       the partial sums of every row tile kept (as floats: exact) in `part` between K blocks */
+    int32_t KC = rows <= mr ? K : J->impl->kc[w->dtype];
     const int32_t rows_r = (rows + mr - 1) / mr * mr;
     float stack_part[16 * CALM_PANEL] __attribute__((aligned(64)));
-    float stack_abuf[16 * CALM_PANEL] __attribute__((aligned(64))); /* >= 2 panels for one row */
-    float *part = NULL, *abuf = NULL;
-    if (K > KC) part = rows_r <= 16 ? stack_part : (float *)aligned_scratch((size_t)rows_r * CALM_PANEL);
-    if (argmax) abuf = rows_r <= 16 ? stack_abuf : (float *)aligned_scratch((size_t)rows_r * CALM_PANEL);
+    float abuf[16 * CALM_PANEL] __attribute__((aligned(64))); /* one tile (<= 16 rows) or 2 panels of one row */
+    float *part = NULL;
+    if (K > KC) {
+        part = rows_r <= 16 ? stack_part : (float *)aligned_scratch((size_t)rows_r * CALM_PANEL);
+        if (!part) KC = K; /* out of memory: unblocked K, same results */
+    }
     float *bv = argmax ? J->best_v + (size_t)t * J->m : NULL;
     int32_t *bi = argmax ? J->best_i + (size_t)t * J->m : NULL;
     if (argmax)
@@ -127,21 +130,17 @@ static void linear_task(void *ctx, int t, int thread_index) {
                 const void *bk = panel + (size_t)k0 * CALM_PANEL * es;
                 if (!last)
                     tile(mri, kc, xi, J->ldx, bk, cin, pp, CALM_PANEL, NULL, 0, CALM_PANEL);
-                else if (argmax)
-                    tile(mri, kc, xi, J->ldx, bk, cin, abuf + (size_t)(i - r0) * CALM_PANEL, CALM_PANEL, NULL, 0,
-                         CALM_PANEL);
-                else
+                else if (argmax) {
+                    tile(mri, kc, xi, J->ldx, bk, cin, abuf, CALM_PANEL, NULL, 0, CALM_PANEL);
+                    for (int r = 0; r < mri; r++)
+                        reduce_row(abuf + (size_t)r * CALM_PANEL, ncols, p * CALM_PANEL, &bv[i + r], &bi[i + r]);
+                } else
                     tile(mri, kc, xi, J->ldx, bk, cin, J->y + (size_t)i * J->ldy + (size_t)p * CALM_PANEL, J->ldy,
                          J->bias ? J->bias + (size_t)p * CALM_PANEL : NULL, J->accumulate, ncols);
             }
         }
-        if (argmax) {
-            for (int32_t i = r0; i < r1; i++)
-                reduce_row(abuf + (size_t)(i - r0) * CALM_PANEL, ncols, p * CALM_PANEL, &bv[i], &bi[i]);
-        }
     }
     if (part && part != stack_part) free(part);
-    if (abuf && abuf != stack_abuf) free(abuf);
 }
 
 static void plan(linear_job *J, calm_pool *pool) {
