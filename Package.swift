@@ -26,7 +26,7 @@ let package = Package(
         // BrierLM evaluation (reference protocol) for CALM and discrete Llama models.
         .target(name: "CALMEvaluation", dependencies: ["CALMModel", "CALMTokenizer", "CALMKernels"]),
         // Golden-fixture conformance runner shared by the CLI and the tests.
-        .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels"]),
+        .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMEvaluation"]),
         // The `calm` command-line tool.
         .executableTarget(
             name: "calm",
