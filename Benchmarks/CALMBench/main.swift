@@ -2,10 +2,11 @@
 //   swift run -c release calm-bench kernels [--quick]
 //   swift run -c release calm-bench tokenizer [--data FILE]
 //   swift run -c release calm-bench decode [--dtype f32|bf16]
+//   swift run -c release calm-bench eval [--block-sizes 2048,8192] [--blocks N] [--dtype bf16|f32]
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: calm-bench kernels|tokenizer|decode [options]"
+let usage = "usage: calm-bench kernels|tokenizer|decode|eval [options]"
 guard let command = arguments.first else {
     FileHandle.standardError.write(Data((usage + "\n").utf8))
     exit(2)
@@ -15,6 +16,7 @@ switch command {
 case "kernels": runKernelBenchmarks(rest)
 case "tokenizer": runTokenizerBenchmark(rest)
 case "decode": runDecodeBenchmark(rest)
+case "eval": runEvalBenchmark(rest)
 default:
     FileHandle.standardError.write(Data((usage + "\n").utf8))
     exit(2)

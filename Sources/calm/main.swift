@@ -9,6 +9,7 @@ enum Commands {
     "random-model": ("write a model folder with random weights", RandomModelCommand.run),
     "inspect": ("config, parameter counts, dtypes and size of a model", InspectCommand.run),
     "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
+    "eval": ("BrierLM of a CALM or Llama model on a text corpus", EvalCommand.run),
     ]
 }
 let commands = Commands.all
