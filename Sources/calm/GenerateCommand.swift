@@ -13,7 +13,8 @@ enum GenerateCommand {
       --prompt-ids LIST    prompt as comma-separated token ids
       --tokenizer DIR      tokenizer folder (tokenizer.json, or tokenizer.model + tokenizer_config.json)
       --max-tokens N       most tokens to generate (default 64)
-      --temperature T      in (0, 1]; T < 1 uses the batch approximation, so T = 1/n (default 0.5)
+      --temperature T      CALM: in (0, 1]; T < 1 uses the batch approximation, so T = 1/n (default 0.5).
+                           Llama (LlamaForCausalLM folders): any T ≥ 0, softmax(logits / T); 0 is greedy
       --samples N          head samples per step for T < 1 (default 200)
       --seed S             random seed (default: random)
       --weights-dtype D    store weights as f32, f16 or bf16 in memory (default: as in the file)
@@ -42,6 +43,12 @@ enum GenerateCommand {
         try a.finish()
         if promptText != nil && promptIDsText != nil { throw UsageError("give either --prompt or --prompt-ids, not both") }
         guard promptText != nil || promptIDsText != nil else { throw UsageError("give a prompt with --prompt or --prompt-ids") }
+        if try ModelLoader.kind(directory: modelDir) == .llama {
+            // Discrete Llama baseline: ordinary temperature sampling over the softmax.
+            return try GenerateLlama.run(modelDir: modelDir, promptText: promptText, promptIDsText: promptIDsText,
+                                         tokenizerDir: tokenizerDir, parameters: parameters, dtypeName: dtypeName,
+                                         printIDs: printIDs, stats: stats)
+        }
         _ = try parameters.samplingMethod()
 
         var options = LoadOptions()
