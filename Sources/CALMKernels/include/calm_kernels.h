@@ -163,6 +163,17 @@ void calm_attention_head(const float *q, int32_t head_dim, float scale,
                          int32_t block_len, size_t pos_stride, int32_t n_keys,
                          float *scores, float *out);
 
+/**
+ * Causal attention of `rows` consecutive query rows of one head (prefill, evaluation blocks): query
+ * row r (stride q_stride) sees keys [0, first_keys + r). Keys/values are paged as for
+ * calm_attention_head. Each row's result is bit-identical to calm_attention_head on that row; keys
+ * and values are read once per tile of rows. scores: scratch of min(rows, 8) * (first_keys + rows - 1)
+ * floats. out rows have stride out_stride.
+ */
+void calm_attention_rows(const float *q, size_t q_stride, int32_t rows, int32_t head_dim, float scale,
+                         const float *const *k_blocks, const float *const *v_blocks, int32_t block_len,
+                         size_t pos_stride, int32_t first_keys, float *scores, float *out, size_t out_stride);
+
 /* ---------------------------------------------------------------- benchmark helpers */
 
 /**
