@@ -1,3 +1,4 @@
+import CALMKernels
 import CALMEvaluation
 import CALMModel
 import CALMTensor
@@ -18,8 +19,8 @@ func runEvalBenchmark(_ arguments: [String]) {
     var blocks = 1
     var dtype = DType.bf16
     var shape = RandomModelWriter.Shape.calmM
-    // Two threads × 2 FMA units × 8 f32 lanes × 2 flops × ~3.6 GHz (AVX2); override with --peak.
-    var peak = 232.0
+    // Measured in this run (two-thread register-only FMA loop) unless --peak overrides it.
+    var peak: Double?
     var index = 0
     while index < arguments.count {
         let argument = arguments[index]
@@ -29,10 +30,12 @@ func runEvalBenchmark(_ arguments: [String]) {
         case "--blocks": blocks = max(1, Int(value) ?? 1); index += 2
         case "--dtype": dtype = DType(userName: value) ?? { fail("eval benchmark: --dtype f32|f16|bf16") }(); index += 2
         case "--shape": shape = RandomModelWriter.Shape(rawValue: value) ?? { fail("eval benchmark: unknown shape \(value)") }(); index += 2
-        case "--peak": peak = Double(value) ?? peak; index += 2
+        case "--peak": peak = Double(value); index += 2
         default: fail("eval benchmark: unknown option \(argument)")
         }
     }
+    let peakSource = peak == nil ? "measured in this run" : "given with --peak"
+    let peak = peak ?? calm_bench_fma_peak(ComputePool.shared.raw, 0.5)
     let (c, a) = shape.configs
     let loadStart = Date()
     let model: CALMModel
@@ -59,5 +62,5 @@ func runEvalBenchmark(_ arguments: [String]) {
                      rate, 100 * rate / peak, cost.embedding / 1e9, cost.backboneLinear / 1e9, cost.attention / 1e9,
                      cost.head / 1e9, cost.decoder / 1e9))
     }
-    print(String(format: "peak used: %.0f GFLOP/s (two-thread FMA; --peak to override)", peak))
+    print(String(format: "peak used: %.0f GFLOP/s (two-thread FMA, %@)", peak, peakSource))
 }
