@@ -20,7 +20,7 @@ func runEvalBenchmark(_ arguments: [String]) {
     var dtype = DType.bf16
     var shape = RandomModelWriter.Shape.calmM
     // Measured in this run (two-thread register-only FMA loop) unless --peak overrides it.
-    var peak: Double?
+    var peakOverride: Double?
     var index = 0
     while index < arguments.count {
         let argument = arguments[index]
@@ -30,12 +30,12 @@ func runEvalBenchmark(_ arguments: [String]) {
         case "--blocks": blocks = max(1, Int(value) ?? 1); index += 2
         case "--dtype": dtype = DType(userName: value) ?? { fail("eval benchmark: --dtype f32|f16|bf16") }(); index += 2
         case "--shape": shape = RandomModelWriter.Shape(rawValue: value) ?? { fail("eval benchmark: unknown shape \(value)") }(); index += 2
-        case "--peak": peak = Double(value); index += 2
+        case "--peak": peakOverride = Double(value); index += 2
         default: fail("eval benchmark: unknown option \(argument)")
         }
     }
-    let peakSource = peak == nil ? "measured in this run" : "given with --peak"
-    let peak = peak ?? calm_bench_fma_peak(ComputePool.shared.raw, 0.5)
+    let peakSource = peakOverride == nil ? "measured in this run" : "given with --peak"
+    let peak = peakOverride ?? calm_bench_fma_peak(ComputePool.shared.raw, 0.5)
     let (c, a) = shape.configs
     let loadStart = Date()
     let model: CALMModel
