@@ -11,6 +11,8 @@ enum Commands {
     "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
     "train-autoencoder": ("train a chunk autoencoder (AdamW, checkpoints, --resume)", TrainCommand.autoencoder),
     "train": ("train a CALM model with the energy loss (AdamW, checkpoints, --resume)", TrainCommand.calm),
+    "train-baseline": ("train the discrete Llama baseline (cross-entropy, Hugging Face layout)", TrainCommand.baseline),
+    "bench-train": ("time training steps and report tokens/s and % of FMA peak", TrainBenchCommand.run),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
     ]
 }

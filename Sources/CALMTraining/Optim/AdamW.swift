@@ -88,22 +88,26 @@ public final class AdamW: @unchecked Sendable {
         }
         let b1 = options.beta1, b2 = options.beta2
         let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
+        let eps = options.eps
         for p in parameters.parameters where p.requiresGrad {
-            var m = firstMoment[p.name]!, v = secondMoment[p.name]!
             let decay = decays(p) ? 1 - lr * options.weightDecay : 1
-            let g = p.grad
-            p.value.withUnsafeMutableBufferPointer { w in
-                for i in 0..<w.count {
-                    let gi = g[i] * scale
-                    m[i] = b1 * m[i] + (1 - b1) * gi
-                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                    w[i] *= decay
-                    w[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + options.eps)
+            // In place (no copies of the moments or the gradient).
+            firstMoment[p.name]!.withUnsafeMutableBufferPointer { m in
+                secondMoment[p.name]!.withUnsafeMutableBufferPointer { v in
+                    p.grad.withUnsafeMutableBufferPointer { g in
+                        p.value.withUnsafeMutableBufferPointer { w in
+                            for i in 0..<w.count {
+                                let gi = g[i] * scale
+                                if scale != 1 { g[i] = gi }
+                                m[i] = b1 * m[i] + (1 - b1) * gi
+                                v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                                w[i] *= decay
+                                w[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+                            }
+                        }
+                    }
                 }
             }
-            if scale != 1 { p.grad = g.map { $0 * scale } }
-            firstMoment[p.name] = m
-            secondMoment[p.name] = v
         }
         return StepInfo(learningRate: lr, gradientNorm: norm, clipped: scale != 1)
     }
