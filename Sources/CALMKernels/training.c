@@ -609,3 +609,70 @@ void calm_train_rmsnorm_backward(const float *x, const float *w, const float *rs
         for (int32_t j = 0; j < n; j++) dxr[j] = inv * w[j] * dyr[j] - xr[j] * c;
     }
 }
+
+/* ---------------------------------------------------------------- AdamW */
+
+typedef struct {
+    float *w, *g, *m, *v;
+    size_t n;
+    float lr, b1, b2, c1, c2, eps, decay, gscale;
+    int n_tasks;
+} adamw_job;
+
+static void adamw_range(const adamw_job *J, size_t lo, size_t hi) {
+    const float b1 = J->b1, b2 = J->b2, ic1 = 1.0f / J->c1, ic2 = 1.0f / J->c2;
+    size_t i = lo;
+#if CALM_X86
+    if (CALM_USE_AVX2()) {
+        extern void calm__adamw_avx2(const adamw_job *J, size_t lo, size_t hi);
+        calm__adamw_avx2(J, lo, hi - (hi - lo) % 8);
+        i = hi - (hi - lo) % 8;
+    }
+#endif
+    for (; i < hi; i++) {
+        const float gi = J->g[i] * J->gscale;
+        J->g[i] = gi;
+        J->m[i] = b1 * J->m[i] + (1 - b1) * gi;
+        J->v[i] = b2 * J->v[i] + (1 - b2) * gi * gi;
+        J->w[i] *= J->decay;
+        J->w[i] -= J->lr * (J->m[i] * ic1) / (sqrtf(J->v[i] * ic2) + J->eps);
+    }
+}
+
+#if CALM_X86
+CALM_TARGET_AVX2 void calm__adamw_avx2(const adamw_job *J, size_t lo, size_t hi) {
+    const __m256 b1 = _mm256_set1_ps(J->b1), b2 = _mm256_set1_ps(J->b2);
+    const __m256 nb1 = _mm256_set1_ps(1 - J->b1), nb2 = _mm256_set1_ps(1 - J->b2);
+    const __m256 ic1 = _mm256_set1_ps(1.0f / J->c1), ic2 = _mm256_set1_ps(1.0f / J->c2);
+    const __m256 lr = _mm256_set1_ps(J->lr), eps = _mm256_set1_ps(J->eps), decay = _mm256_set1_ps(J->decay);
+    const __m256 gs = _mm256_set1_ps(J->gscale);
+    for (size_t i = lo; i < hi; i += 8) {
+        const __m256 g = _mm256_mul_ps(_mm256_loadu_ps(J->g + i), gs);
+        _mm256_storeu_ps(J->g + i, g);
+        const __m256 m = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(J->m + i)), _mm256_mul_ps(nb1, g));
+        const __m256 v = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(J->v + i)), _mm256_mul_ps(_mm256_mul_ps(nb2, g), g));
+        _mm256_storeu_ps(J->m + i, m);
+        _mm256_storeu_ps(J->v + i, v);
+        __m256 w = _mm256_mul_ps(_mm256_loadu_ps(J->w + i), decay);
+        const __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(v, ic2)), eps);
+        w = _mm256_sub_ps(w, _mm256_div_ps(_mm256_mul_ps(lr, _mm256_mul_ps(m, ic1)), den));
+        _mm256_storeu_ps(J->w + i, w);
+    }
+}
+#endif
+
+static void adamw_task(void *ctx, int t, int thread_index) {
+    (void)thread_index;
+    const adamw_job *J = (const adamw_job *)ctx;
+    const size_t lo = J->n * (size_t)t / (size_t)J->n_tasks, hi = J->n * (size_t)(t + 1) / (size_t)J->n_tasks;
+    adamw_range(J, lo & ~(size_t)7, t + 1 == J->n_tasks ? J->n : (hi & ~(size_t)7));
+}
+
+void calm_train_adamw(calm_pool *pool, float *w, float *g, float *m, float *v, size_t n, float lr, float beta1,
+                      float beta2, float bias1, float bias2, float eps, float decay, float grad_scale) {
+    adamw_job J = { w, g, m, v, n, lr, beta1, beta2, bias1, bias2, eps, decay, grad_scale, 1 };
+    const int threads = calm_pool_size(pool);
+    if (threads <= 1 || n < 65536) { adamw_range(&J, 0, n); return; }
+    J.n_tasks = threads;
+    calm_pool_run(pool, threads, adamw_task, &J);
+}

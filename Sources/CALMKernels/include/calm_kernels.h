@@ -212,6 +212,13 @@ void calm_train_rmsnorm_forward(const float *x, const float *w, float *y, float 
 void calm_train_rmsnorm_backward(const float *x, const float *w, const float *rstd, const float *dy, float *dx,
                                  float *dw, int32_t rows, int32_t n);
 
+/**
+ * One AdamW update over n values: g *= grad_scale (kept), m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+ * w = w * decay - lr * (m / bias1) / (sqrt(v / bias2) + eps). Split across the pool.
+ */
+void calm_train_adamw(calm_pool *pool, float *w, float *g, float *m, float *v, size_t n, float lr, float beta1,
+                      float beta2, float bias1, float bias2, float eps, float decay, float grad_scale);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,5 @@
+import CALMKernels
+import CALMModel
 import Foundation
 
 /// Learning rate: linear warmup from 0 to `peak` over `warmupSteps`, then constant.
@@ -51,6 +53,9 @@ public final class AdamW: @unchecked Sendable {
     /// as Hugging Face's Trainer groups them).
     public let decays: @Sendable (Parameter) -> Bool
 
+    /// Threads for the update (nil: the calling thread only).
+    public var pool: ComputePool? = .shared
+
     public init(parameters: ParameterSet, options: Options,
                 decays: @escaping @Sendable (Parameter) -> Bool = { $0.shape.count >= 2 }) {
         self.parameters = parameters
@@ -96,14 +101,8 @@ public final class AdamW: @unchecked Sendable {
                 secondMoment[p.name]!.withUnsafeMutableBufferPointer { v in
                     p.grad.withUnsafeMutableBufferPointer { g in
                         p.value.withUnsafeMutableBufferPointer { w in
-                            for i in 0..<w.count {
-                                let gi = g[i] * scale
-                                if scale != 1 { g[i] = gi }
-                                m[i] = b1 * m[i] + (1 - b1) * gi
-                                v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                                w[i] *= decay
-                                w[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
-                            }
+                            calm_train_adamw(pool?.raw, w.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!, w.count,
+                                             lr, b1, b2, c1, c2, eps, decay, scale)
                         }
                     }
                 }
