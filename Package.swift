@@ -32,7 +32,7 @@ let package = Package(
         // Training: gradients, optimiser, recipes, corpus building.
         .target(name: "CALMTraining", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTokenizer"]),
         // Golden-fixture conformance runner shared by the CLI and the tests.
-        .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTraining"]),
+        .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTraining", "CALMEvaluation"]),
         // The `calm` command-line tool.
         .executableTarget(
             name: "calm",

@@ -4,6 +4,7 @@ import Foundation
 /// Matrix-kernel GFLOP/s, FMA peak and STREAM bandwidth.
 ///   calm-bench kernels [--quick] [--json] [--isa avx512|avx2|portable] [--only peak|linear|argmax]
 ///   [--m-min N] (only linear shapes with m >= N)
+///   [--cpu-time] (time one-thread runs with the thread's CPU clock: steadier on a shared machine)
 func runKernelBenchmarks(_ arguments: [String]) {
     let quick = arguments.contains("--quick")
     let json = arguments.contains("--json")
@@ -19,13 +20,20 @@ func runKernelBenchmarks(_ arguments: [String]) {
     if let i = arguments.firstIndex(of: "--only"), i + 1 < arguments.count { only = arguments[i + 1] }
     var mMin = 0
     if let i = arguments.firstIndex(of: "--m-min"), i + 1 < arguments.count { mMin = Int(arguments[i + 1]) ?? 0 }
+    var pad = 0 // extra floats per x row (ldx = k + pad), to study cache-set aliasing of power-of-two strides
+    if let i = arguments.firstIndex(of: "--pad"), i + 1 < arguments.count { pad = Int(arguments[i + 1]) ?? 0 }
     func enabled(_ part: String) -> Bool { only == nil || only == part }
     var records: [[String: Any]] = []
     func log(_ s: String) { if !json { print(s) } }
 
     let pools: [Int: OpaquePointer?] = [1: nil, 2: calm_pool_create(2)]
     defer { calm_pool_destroy(pools[2]!) }
-    log("ISA: \(String(cString: calm_isa_name(calm_isa_active())))")
+    func loadavg() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3)
+            .joined(separator: " ")
+    }
+    log("ISA: \(String(cString: calm_isa_name(calm_isa_active())))   load average at start: \(loadavg())")
+    defer { log("load average at end: \(loadavg())  (other processes on the machine skew wall-clock numbers)") }
 
     var peak: [Int: Double] = [:], stream: [Int: Double] = [:]
     for t in [1, 2] {
@@ -35,13 +43,19 @@ func runKernelBenchmarks(_ arguments: [String]) {
         records.append(["kind": "peak", "threads": t, "gflops": peak[t]!, "stream_gbs": stream[t]!])
     }
 
-    func time(_ body: () -> Void) -> Double {
+    let cpuTime = arguments.contains("--cpu-time")
+    func clock(_ threads: Int) -> Double {
+        var ts = timespec()
+        clock_gettime(cpuTime && threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+    func time(threads: Int = 2, _ body: () -> Void) -> Double {
         body()
         var best = Double.infinity, total = 0.0, reps = 0
         while reps < 3 || total < seconds {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = clock(threads)
             body()
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            let dt = clock(threads) - t0
             best = min(best, dt)
             total += dt
             reps += 1
@@ -68,7 +82,8 @@ func runKernelBenchmarks(_ arguments: [String]) {
                   (256, 2048, 2048)]
     for (m, k, n) in shapes where enabled("linear") && m >= mMin {
         var gbs: [String: Double] = [:]
-        let x = (0..<(m * k)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
+        let ldx = k + pad
+        let x = (0..<(m * ldx)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
         var y = [Float](repeating: 0, count: m * n)
         for dtype in [CALM_F32, CALM_BF16] {
             var (w, raw) = packed(n: n, k: k, dtype: dtype, seed: UInt64(n))
@@ -77,7 +92,7 @@ func runKernelBenchmarks(_ arguments: [String]) {
             for t in [1, 2] {
                 let pool = pools[t]!
                 let dt = x.withUnsafeBufferPointer { xp in
-                    time { calm_linear(pool, xp.baseAddress, Int32(m), k, &w, nil, &y, n, 0) }
+                    time(threads: t) { calm_linear(pool, xp.baseAddress, Int32(m), ldx, &w, nil, &y, n, 0) }
                 }
                 let gflops = 2.0 * Double(m * n * k) / dt * 1e-9
                 var line = String(format: "%4d x %4d x %5d  %12@ %5d  %8.1f  %5.1f%%", m, k, n, dname as NSString,
@@ -117,7 +132,7 @@ func runKernelBenchmarks(_ arguments: [String]) {
         for t in [1, 2] {
             let pool = pools[t]!
             let dt = ax.withUnsafeBufferPointer { xp in
-                time { calm_linear_argmax(pool, xp.baseAddress, Int32(am), ak, &w, &idx, nil) }
+                time(threads: t) { calm_linear_argmax(pool, xp.baseAddress, Int32(am), ak, &w, &idx, nil) }
             }
             let gflops = 2.0 * Double(am) * Double(ak) * Double(an) / dt * 1e-9
             log(String(format: "  %5@ %d thread(s): %8.1f ms  %7.1f GFLOP/s  %5.1f%% of peak", dname as NSString, t,

@@ -2,6 +2,7 @@
 //   swift run -c release calm-bench kernels [--quick]
 //   swift run -c release calm-bench tokenizer [--data FILE]
 //   swift run -c release calm-bench decode [--dtype f32|bf16]
+//   swift run -c release calm-bench eval [--block-sizes 2048,8192] [--blocks N] [--dtype bf16|f32]
 //   swift run -c release calm-bench serve [--shape calm-m|tiny] [--concurrency 1,4,16,64]
 import Foundation
 
@@ -17,6 +18,7 @@ case "kernels": runKernelBenchmarks(rest)
 case "tokenizer": runTokenizerBenchmark(rest)
 case "decode": runDecodeBenchmark(rest)
 case "serve": await runServeBenchmark(rest)
+case "eval": runEvalBenchmark(rest)
 default:
     FileHandle.standardError.write(Data((usage + "\n").utf8))
     exit(2)

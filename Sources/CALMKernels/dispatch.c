@@ -1,6 +1,7 @@
 /* ISA detection and the forced-ISA switch used by tests and benchmarks. */
 #include "internal.h"
 #include <stdatomic.h>
+#include <stdio.h>
 
 static _Atomic int g_detected = -1;
 static _Atomic int g_active = -1;
@@ -15,6 +16,11 @@ calm_isa calm_isa_detected(void) {
     if (d == CALM_ISA_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
         d = CALM_ISA_AVX512;
+    /* the AVX-512 tiles must match the portable FMA chains bit for bit; otherwise stay on AVX2 */
+    if (d == CALM_ISA_AVX512 && !calm__gemm_selftest(&calm__gemm_avx512)) {
+        fprintf(stderr, "CALMKernels: AVX-512 self-check failed; using AVX2 kernels\n");
+        d = CALM_ISA_AVX2;
+    }
 #endif
     atomic_store_explicit(&g_detected, d, memory_order_relaxed);
     return (calm_isa)d;

@@ -15,8 +15,8 @@
 /* 8 weights at group kk, columns [c0, c0 + 8), widened to f32 */
 KERNEL_ATTR __m256 load_w8(const int dt, const void *b, int kk, int c0) {
     const size_t off = (size_t)kk * 32 + (size_t)c0;
-    if (dt == CALM_F32) return _mm256_load_ps((const float *)b + off);
-    const __m128i h = _mm_load_si128((const __m128i *)((const uint16_t *)b + off));
+    if (dt == CALM_F32) return _mm256_loadu_ps((const float *)b + off);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)b + off));
     if (dt == CALM_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     return _mm256_cvtph_ps(h);
 }
@@ -44,7 +44,7 @@ KERNEL_ATTR void store_row(const __m256 *v, int nvec, float *o, const float *bia
 
 /* bf16: 16 weights from one 32-byte load, as even columns (shift) and odd columns (mask) */
 KERNEL_ATTR void load_bf16_eo(const uint16_t *p, __m256 *even, __m256 *odd) {
-    __m256i v = _mm256_load_si256((const __m256i *)p);
+    __m256i v = _mm256_loadu_si256((const __m256i *)p);
     *even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
     *odd = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xFFFF0000u)));
 }
@@ -69,7 +69,7 @@ KERNEL_ATTR void half_impl(const int dt, const int mr, int c0, int kc, const flo
     __m256 acc[MR][2];
     for (int r = 0; r < mr; r++)
         for (int q = 0; q < 2; q++)
-            acc[r][q] = cin ? _mm256_load_ps(cin + r * 32 + c0 + q * 8) : _mm256_setzero_ps();
+            acc[r][q] = cin ? _mm256_loadu_ps(cin + r * 32 + c0 + q * 8) : _mm256_setzero_ps();
     if (dt == CALM_BF16 && cin)
         for (int r = 0; r < mr; r++) natural_to_eo(acc[r][0], acc[r][1], &acc[r][0], &acc[r][1]);
     const size_t es = dt == CALM_F32 ? 4 : 2;
@@ -98,7 +98,7 @@ KERNEL_ATTR void full_impl(const int dt, const int mr, int kc, const float *x, s
                            const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols) {
     __m256 acc[2][4];
     for (int r = 0; r < mr; r++)
-        for (int q = 0; q < 4; q++) acc[r][q] = cin ? _mm256_load_ps(cin + r * 32 + q * 8) : _mm256_setzero_ps();
+        for (int q = 0; q < 4; q++) acc[r][q] = cin ? _mm256_loadu_ps(cin + r * 32 + q * 8) : _mm256_setzero_ps();
     const size_t es = dt == CALM_F32 ? 4 : 2;
     const char *bp = (const char *)b;
     for (int kk = 0; kk < kc; kk++) {
@@ -192,6 +192,6 @@ CALM_TARGET_AVX2 void calm__row2_bf16_avx2(int k, const float *x, const void *b0
     row2_impl(CALM_BF16, k, x, b0, b1, out, bias, accumulate, ncols);
 }
 
-const calm_gemm_impl calm__gemm_avx2 = { MR, 256, { tile_f32, tile_f16, tile_bf16 },
+const calm_gemm_impl calm__gemm_avx2 = { MR, { 256, 256, 256 }, { tile_f32, tile_f16, tile_bf16 },
                                          { calm__row2_f32_avx2, calm__row2_f16_avx2, calm__row2_bf16_avx2 } };
 #endif

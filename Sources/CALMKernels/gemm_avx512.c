@@ -15,17 +15,17 @@
 KERNEL_ATTR void load_w(const int dt, const void *b, int kk, __m512 *w0, __m512 *w1) {
     if (dt == CALM_F32) {
         const float *p = (const float *)b + (size_t)kk * 32;
-        *w0 = _mm512_load_ps(p);
-        *w1 = _mm512_load_ps(p + 16);
+        *w0 = _mm512_loadu_ps(p);
+        *w1 = _mm512_loadu_ps(p + 16);
     } else if (dt == CALM_BF16) {
         const uint16_t *p = (const uint16_t *)b + (size_t)kk * 32;
-        *w0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256((const __m256i *)p)), 16));
+        *w0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
         *w1 = _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256((const __m256i *)(p + 16))), 16));
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 16))), 16));
     } else {
         const uint16_t *p = (const uint16_t *)b + (size_t)kk * 32;
-        *w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)p));
-        *w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(p + 16)));
+        *w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        *w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 16)));
     }
 }
 
@@ -34,8 +34,8 @@ KERNEL_ATTR void tile_impl(const int dt, const int mr, int kc, const float *x, s
     __m512 c0[MR], c1[MR];
     if (cin) {
         for (int r = 0; r < mr; r++) {
-            c0[r] = _mm512_load_ps(cin + r * 32);
-            c1[r] = _mm512_load_ps(cin + r * 32 + 16);
+            c0[r] = _mm512_loadu_ps(cin + r * 32);
+            c1[r] = _mm512_loadu_ps(cin + r * 32 + 16);
         }
     } else {
         for (int r = 0; r < mr; r++) {
@@ -111,6 +111,6 @@ DEFINE_TILE(tile_f16, CALM_F16)
 DEFINE_TILE(tile_bf16, CALM_BF16)
 
 /* one-row decode path: the AVX2 two-panel kernel (same FMA chains, twice the chains of a 1x32 tile) */
-const calm_gemm_impl calm__gemm_avx512 = { MR, 256, { tile_f32, tile_f16, tile_bf16 },
+const calm_gemm_impl calm__gemm_avx512 = { MR, { 256, 256, 256 }, { tile_f32, tile_f16, tile_bf16 },
                                            { calm__row2_f32_avx2, calm__row2_f16_avx2, calm__row2_bf16_avx2 } };
 #endif

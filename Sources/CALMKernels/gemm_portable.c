@@ -50,4 +50,4 @@ static void tile_bf16(int mr, int kc, const float *x, size_t ldx, const void *b,
     tile_generic(CALM_BF16, mr, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols);
 }
 
-const calm_gemm_impl calm__gemm_portable = { P_MR, 256, { tile_f32, tile_f16, tile_bf16 }, { NULL, NULL, NULL } };
+const calm_gemm_impl calm__gemm_portable = { P_MR, { 256, 256, 256 }, { tile_f32, tile_f16, tile_bf16 }, { NULL, NULL, NULL } };

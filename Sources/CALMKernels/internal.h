@@ -36,7 +36,7 @@ typedef void (*calm_row2_fn)(int k, const float *x, const void *b0, const void *
 
 typedef struct {
     int mr;                   /* rows per register tile */
-    int kc;                   /* K block for many-row products */
+    int kc[3];                /* K block for many-row products, by calm_dtype */
     calm_tile_fn tile[3];     /* by calm_dtype */
     calm_row2_fn row2[3];     /* optional (NULL: one-panel tiles) */
 } calm_gemm_impl;
@@ -67,6 +67,9 @@ int32_t calm__argmax_avx2(const float *x, int32_t n);
 #else
 #define CALM_USE_AVX2() 0
 #endif
+
+/* 1 when impl's tiles match the portable tiles bit for bit (gemm_selftest.c) */
+int calm__gemm_selftest(const calm_gemm_impl *impl);
 
 /* Scalar conversions shared by the portable paths. */
 static inline float calm__bf16_to_f32(uint16_t h) {

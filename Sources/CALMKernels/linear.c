@@ -56,6 +56,20 @@ static void task_range(int t, int n_tasks, int32_t total, int32_t align, int32_t
     if (*lo > total) *lo = total;
 }
 
+/* Folds n values (columns j0..j0+n-1) into a row's running (best, index). */
+static inline void reduce_row(const float *v, int n, int32_t j0, float *best_io, int32_t *idx_io) {
+    float best = *best_io;
+    /* branch-free pre-check (vectorises): most panels hold nothing better than the running max */
+    int any = 0;
+    for (int c = 0; c < n; c++) any |= !(v[c] <= best); /* v > best, or NaN */
+    if (!any) return;
+    int32_t idx = *idx_io;
+    for (int c = 0; c < n; c++)
+        if (calm__argmax_better(v[c], best)) { best = v[c]; idx = j0 + c; }
+    *best_io = best;
+    *idx_io = idx;
+}
+
 static void linear_task(void *ctx, int t, int thread_index) {
     (void)thread_index;
     const linear_job *J = (const linear_job *)ctx;
@@ -70,14 +84,17 @@ static void linear_task(void *ctx, int t, int thread_index) {
     const int32_t rows = r1 - r0;
     if (rows <= 0 || p0 >= p1) return;
     const int argmax = J->best_v != NULL;
-    /* one register tile of rows: stream the panel once over all of K; else block K for reuse */
-    const int32_t KC = rows <= mr ? K : J->impl->kc;
+    /* one register tile of rows: stream the panel once over all of K; else block K for reuse, with
+       the partial sums of every row tile kept (as floats: exact) in `part` between K blocks */
+    int32_t KC = rows <= mr ? K : J->impl->kc[w->dtype];
     const int32_t rows_r = (rows + mr - 1) / mr * mr;
     float stack_part[16 * CALM_PANEL] __attribute__((aligned(64)));
-    float stack_abuf[16 * CALM_PANEL] __attribute__((aligned(64))); /* >= 2 panels for one row */
-    float *part = NULL, *abuf = NULL;
-    if (K > KC) part = rows_r <= 16 ? stack_part : (float *)aligned_scratch((size_t)rows_r * CALM_PANEL);
-    if (argmax) abuf = rows_r <= 16 ? stack_abuf : (float *)aligned_scratch((size_t)rows_r * CALM_PANEL);
+    float abuf[16 * CALM_PANEL] __attribute__((aligned(64))); /* one tile (<= 16 rows) or 2 panels of one row */
+    float *part = NULL;
+    if (K > KC) {
+        part = rows_r <= 16 ? stack_part : (float *)aligned_scratch((size_t)rows_r * CALM_PANEL);
+        if (!part) KC = K; /* out of memory: unblocked K, same results */
+    }
     float *bv = argmax ? J->best_v + (size_t)t * J->m : NULL;
     int32_t *bi = argmax ? J->best_i + (size_t)t * J->m : NULL;
     if (argmax)
@@ -93,12 +110,7 @@ static void linear_task(void *ctx, int t, int thread_index) {
             const float *xi = J->x + (size_t)r0 * J->ldx;
             if (argmax) {
                 row2(K, xi, panel, panel1, abuf, NULL, 0, 2 * CALM_PANEL);
-                float best = bv[r0];
-                int32_t idx = bi[r0];
-                for (int c = 0; c < nc2; c++)
-                    if (calm__argmax_better(abuf[c], best)) { best = abuf[c]; idx = p * CALM_PANEL + c; }
-                bv[r0] = best;
-                bi[r0] = idx;
+                reduce_row(abuf, nc2, p * CALM_PANEL, &bv[r0], &bi[r0]);
             } else {
                 row2(K, xi, panel, panel1, J->y + (size_t)r0 * J->ldy + (size_t)p * CALM_PANEL,
                      J->bias ? J->bias + (size_t)p * CALM_PANEL : NULL, J->accumulate, nc2);
@@ -118,28 +130,17 @@ static void linear_task(void *ctx, int t, int thread_index) {
                 const void *bk = panel + (size_t)k0 * CALM_PANEL * es;
                 if (!last)
                     tile(mri, kc, xi, J->ldx, bk, cin, pp, CALM_PANEL, NULL, 0, CALM_PANEL);
-                else if (argmax)
-                    tile(mri, kc, xi, J->ldx, bk, cin, abuf + (size_t)(i - r0) * CALM_PANEL, CALM_PANEL, NULL, 0,
-                         CALM_PANEL);
-                else
+                else if (argmax) {
+                    tile(mri, kc, xi, J->ldx, bk, cin, abuf, CALM_PANEL, NULL, 0, CALM_PANEL);
+                    for (int r = 0; r < mri; r++)
+                        reduce_row(abuf + (size_t)r * CALM_PANEL, ncols, p * CALM_PANEL, &bv[i + r], &bi[i + r]);
+                } else
                     tile(mri, kc, xi, J->ldx, bk, cin, J->y + (size_t)i * J->ldy + (size_t)p * CALM_PANEL, J->ldy,
                          J->bias ? J->bias + (size_t)p * CALM_PANEL : NULL, J->accumulate, ncols);
             }
         }
-        if (argmax) {
-            for (int32_t i = r0; i < r1; i++) {
-                const float *row = abuf + (size_t)(i - r0) * CALM_PANEL;
-                float best = bv[i];
-                int32_t idx = bi[i];
-                for (int c = 0; c < ncols; c++)
-                    if (calm__argmax_better(row[c], best)) { best = row[c]; idx = p * CALM_PANEL + c; }
-                bv[i] = best;
-                bi[i] = idx;
-            }
-        }
     }
     if (part && part != stack_part) free(part);
-    if (abuf && abuf != stack_abuf) free(abuf);
 }
 
 static void plan(linear_job *J, calm_pool *pool) {
@@ -152,7 +153,9 @@ static void plan(linear_job *J, calm_pool *pool) {
     J->n_tasks = 1;
     if (threads > 1 && flops >= SERIAL_FLOPS) {
         if (J->n_panels >= threads) {
-            J->n_tasks = threads;
+            /* big products: a few contiguous ranges per thread, claimed dynamically, so a thread
+               that loses its core for a while (shared machines) does not hold up the others */
+            J->n_tasks = flops >= 5e7 && J->n_panels >= 8 * threads ? 4 * threads : threads;
         } else if (J->m >= 2 * J->impl->mr) {
             J->split_rows = 1;
             int tiles = (J->m + J->impl->mr - 1) / J->impl->mr;

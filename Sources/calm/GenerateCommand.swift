@@ -14,7 +14,8 @@ enum GenerateCommand {
       --prompt-ids LIST    prompt as comma-separated token ids
       --tokenizer DIR      tokenizer folder (tokenizer.json, or tokenizer.model + tokenizer_config.json)
       --max-tokens N       most tokens to generate (default 64)
-      --temperature T      in (0, 1] (default 0.5)
+      --temperature T      CALM: in (0, 1] (default 0.5). Llama (LlamaForCausalLM folders): any T ≥ 0,
+                           softmax(logits / T); 0 is greedy
       --sampler NAME       batch (the reference's batch approximation, T = 1/n; default),
                            exact (the paper's Algorithm 1, any T), or single (T = 1)
       --samples N          head samples per step for the batch sampler (default 200)
@@ -58,6 +59,14 @@ enum GenerateCommand {
         try a.finish()
         if promptText != nil && promptIDsText != nil { throw UsageError("give either --prompt or --prompt-ids, not both") }
         guard promptText != nil || promptIDsText != nil else { throw UsageError("give a prompt with --prompt or --prompt-ids") }
+        if try ModelLoader.kind(directory: modelDir) == .llama {
+            // Discrete Llama baseline: ordinary temperature sampling over the softmax.
+            let llamaParameters = GenerationParameters(maxTokens: parameters.maxTokens, temperature: parameters.temperature,
+                                                       samples: samples, seed: parameters.seed)
+            return try GenerateLlama.run(modelDir: modelDir, promptText: promptText, promptIDsText: promptIDsText,
+                                         tokenizerDir: tokenizerDir, parameters: llamaParameters, dtypeName: dtypeName,
+                                         printIDs: printIDs, stats: stats)
+        }
         try parameters.validate()
 
         var options = LoadOptions()

@@ -14,6 +14,9 @@ enum Commands {
     "train-baseline": ("train the discrete Llama baseline (cross-entropy, Hugging Face layout)", TrainCommand.baseline),
     "bench-train": ("time training steps and report tokens/s and % of FMA peak", TrainBenchCommand.run),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
+    "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),
+    "train-tokenizer": ("train a byte-level BPE tokenizer.json from a corpus", TrainTokenizerCommand.run),
+    "eval": ("BrierLM of a CALM or Llama model on a text corpus", EvalCommand.run),
     ]
 }
 let commands = Commands.all

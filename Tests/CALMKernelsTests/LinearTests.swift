@@ -187,3 +187,63 @@ private func makeCase(m: Int, k: Int, n: Int, seed: UInt64) -> (x: [Float], w: [
     }
 }
 
+
+@Suite struct LinearStrideTests {
+    /// Row strides ldx > k and ldy > n: same rows, padding of y untouched.
+    @Test(arguments: [1, 4, 20])
+    func stridedRowsMatchContiguous(m: Int) {
+        let k = 45, n = 70, ldx = k + 3, ldy = n + 5
+        var rng = TestRNG(UInt64(m) + 500)
+        let x = rng.floats(m * k), wsrc = rng.floats(n * k), bias = rng.floats(n)
+        let w = PackedMatrix(n: n, k: k, dtype: CALM_BF16, weights: wsrc)
+        let dense = runLinear(nil, x: x, m: m, k: k, w: w, bias: bias)
+        var xs = [Float](repeating: .nan, count: m * ldx)
+        for i in 0..<m { for kk in 0..<k { xs[i * ldx + kk] = x[i * k + kk] } }
+        var y = [Float](repeating: -123, count: m * ldy)
+        let pool = calm_pool_create(2)
+        defer { calm_pool_destroy(pool) }
+        xs.withUnsafeBufferPointer { xp in
+            withUnsafePointer(to: &w.matrix) { wp in
+                calm_linear(pool, xp.baseAddress, Int32(m), ldx, wp, bias, &y, ldy, 0)
+            }
+        }
+        for i in 0..<m {
+            for j in 0..<ldy {
+                if j < n { #expect(y[i * ldy + j].bitPattern == dense[i * n + j].bitPattern) }
+                else { #expect(y[i * ldy + j] == -123) }
+            }
+        }
+        var idx = [Int32](repeating: 0, count: m)
+        xs.withUnsafeBufferPointer { xp in
+            withUnsafePointer(to: &w.matrix) { wp in calm_linear_argmax(pool, xp.baseAddress, Int32(m), ldx, wp, &idx, nil) }
+        }
+        let plain = runLinear(nil, x: x, m: m, k: k, w: w, bias: nil)
+        for i in 0..<m {
+            let row = Array(plain[(i * n)..<((i + 1) * n)])
+            #expect(idx[i] == Int32(row.firstIndex(of: row.max()!)!))
+        }
+    }
+
+    @Test func packFromSixteenBitSources() {
+        var rng = TestRNG(12)
+        let n = 40, k = 9
+        let v = rng.floats(n * k)
+        let bf: [UInt16] = v.map { ConvertTests.refBF16($0) }
+        for dst in [CALM_F32, CALM_BF16, CALM_F16] {
+            var m = calm_matrix(n: Int32(n), k: Int32(k), dtype: dst, data: nil)
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: calm_matrix_packed_bytes(m.n, m.k, dst), alignment: 64)
+            defer { raw.deallocate() }
+            m.data = raw
+            bf.withUnsafeBufferPointer { calm_matrix_pack(&m, $0.baseAddress, CALM_BF16, k) }
+            var out = [Float](repeating: 0, count: k)
+            for j in [0, 31, 32, 39] {
+                calm_matrix_unpack_row(&m, Int32(j), &out)
+                for kk in 0..<k {
+                    let wide = Float(bitPattern: UInt32(bf[j * k + kk]) << 16)
+                    let want: Float = dst == CALM_F16 ? Float(Float16(wide)) : wide
+                    #expect(out[kk] == want)
+                }
+            }
+        }
+    }
+}

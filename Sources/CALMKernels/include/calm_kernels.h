@@ -30,7 +30,13 @@ typedef enum { CALM_ISA_PORTABLE = 0, CALM_ISA_AVX2 = 1, CALM_ISA_AVX512 = 2 } c
 calm_isa calm_isa_detected(void);
 /** ISA level the kernels currently use (initially the detected one). */
 calm_isa calm_isa_active(void);
-/** Use a lower ISA level (clamped to the detected one); for tests and benchmarks. */
+/**
+ * Use a lower ISA level (clamped to the detected one); for tests and benchmarks. Process-global:
+ * not meant to be changed while other threads run kernels. calm_linear results do not depend on
+ * the level (every level runs the same FMA chains); row ops may differ in the last bits.
+ * On AVX-512 machines detection runs a bit-exact self-check of the AVX-512 GEMM tiles against the
+ * portable ones and stays on AVX2 (with a line on stderr) if it fails.
+ */
 void calm_isa_force(calm_isa isa);
 /** "avx512", "avx2" or "portable". */
 const char *calm_isa_name(calm_isa isa);
@@ -39,7 +45,8 @@ const char *calm_isa_name(calm_isa isa);
 size_t calm_dtype_size(calm_dtype dtype);
 /** Widens n elements of f32/f16/bf16 to f32. */
 void calm_convert_to_f32(const void *src, calm_dtype src_dtype, float *dst, size_t n);
-/** Narrows n f32 values to f32/f16/bf16 with round-to-nearest-even (NaN stays NaN). */
+/** Narrows n f32 values to f32/f16/bf16 with round-to-nearest-even (NaN stays NaN, overflow -> inf,
+ *  f16 subnormals exact). */
 void calm_convert_from_f32(const float *src, void *dst, calm_dtype dst_dtype, size_t n);
 
 /* ---------------------------------------------------------------- worker pool */
@@ -57,7 +64,11 @@ calm_pool *calm_pool_create(int n_threads);
 void calm_pool_destroy(calm_pool *pool);
 /** Total threads that run tasks (the caller included); 1 for a NULL pool. */
 int calm_pool_size(const calm_pool *pool);
-/** Runs fn(ctx, i, thread) for i in [0, n_tasks) and returns when all are done. NULL pool: serial. */
+/**
+ * Runs fn(ctx, i, thread) for i in [0, n_tasks) and returns when all are done. NULL pool: serial.
+ * thread is in [0, calm_pool_size) and unique among tasks running at the same time (0 = caller).
+ * A call from inside one of this pool's own tasks runs its tasks serially on that thread.
+ */
 void calm_pool_run(calm_pool *pool, int n_tasks, calm_task_fn fn, void *ctx);
 
 /* ---------------------------------------------------------------- packed weight matrices */
@@ -69,7 +80,8 @@ void calm_pool_run(calm_pool *pool, int n_tasks, calm_task_fn fn, void *ctx);
  * A weight matrix W of shape (n, k) (PyTorch Linear layout: out x in) packed for y = x * W^T.
  * Layout: ceil(n / 32) panels; panel p stores columns [32p, 32p + 32) as k consecutive groups of
  * 32 elements of `dtype` (group kk holds W[32p + c][kk] for c = 0..31; zero past n).
- * `data` must be 64-byte aligned and calm_matrix_packed_bytes(n, k, dtype) long.
+ * `data` must be calm_matrix_packed_bytes(n, k, dtype) long; 64-byte alignment is recommended
+ * (cache-line-aligned panels) but not required.
  */
 typedef struct {
     int32_t n;
@@ -94,7 +106,9 @@ void calm_matrix_unpack_row(const calm_matrix *w, int32_t j, float *out);
  * y[i][j] (op)= sum_kk x[i][kk] * W[j][kk] + bias[j], for i < m, j < w->n.
  * x rows have stride ldx floats, y rows stride ldy. bias may be NULL. accumulate != 0 adds the
  * result to y (residual connections). Splits column panels across the pool (NULL: one thread).
- * m == 1 and small m take a streaming path; all paths give bit-identical rows (see header note).
+ * m == 1 and small m take a streaming path; all paths give bit-identical rows (see header note):
+ * y[i][j] = accumulate ? y[i][j] + (acc + bias[j]) : acc + bias[j], acc = fma chain over kk from 0.
+ * y must not overlap x. k == 0 gives acc = 0.
  */
 void calm_linear(calm_pool *pool, const float *x, int32_t m, size_t ldx, const calm_matrix *w,
                  const float *bias, float *y, size_t ldy, int accumulate);
@@ -102,7 +116,8 @@ void calm_linear(calm_pool *pool, const float *x, int32_t m, size_t ldx, const c
 /**
  * Row-wise argmax of x * W^T without materialising the product (the decoder's vocabulary
  * projection). out_index[i] = smallest j attaining the maximum, exactly as argmax over the output of
- * calm_linear (no bias) would give. out_max may be NULL.
+ * calm_linear (no bias) would give. NaN counts as larger than any number (the first NaN wins, as
+ * torch.argmax does), like calm_argmax. out_max (the maximum, bit-exact) may be NULL.
  */
 void calm_linear_argmax(calm_pool *pool, const float *x, int32_t m, size_t ldx, const calm_matrix *w,
                         int32_t *out_index, float *out_max);
@@ -113,7 +128,7 @@ void calm_linear_argmax(calm_pool *pool, const float *x, int32_t m, size_t ldx, 
 void calm_rmsnorm(const float *x, const float *w, float *y, int32_t rows, int32_t n, float eps);
 /** y = (x - mean) / sqrt(var + eps) * w + b, biased variance, per row. y may alias x. */
 void calm_layernorm(const float *x, const float *w, const float *b, float *y, int32_t rows, int32_t n, float eps);
-/** y = x * sigmoid(x). y may alias x. */
+/** y = x / (1 + exp(-x)) (relative error < 1e-6; silu(-inf) is NaN as in that formula). y may alias x. */
 void calm_silu(const float *x, float *y, size_t n);
 /** y = silu(gate) * up. y may alias gate or up. */
 void calm_swiglu(const float *gate, const float *up, float *y, size_t n);
@@ -121,7 +136,7 @@ void calm_swiglu(const float *gate, const float *up, float *y, size_t n);
 void calm_add(const float *a, const float *b, float *y, size_t n);
 /** In-place softmax over n values (max-subtracted). */
 void calm_softmax(float *x, int32_t n);
-/** Index of the first maximum of x[0..n). */
+/** Index of the first maximum of x[0..n) (first NaN if any, as torch.argmax); 0 when n <= 0. */
 int32_t calm_argmax(const float *x, int32_t n);
 /** Argmax of each of `rows` rows of n floats. */
 void calm_argmax_rows(const float *x, int32_t rows, int32_t n, int32_t *out);
@@ -147,6 +162,17 @@ void calm_attention_head(const float *q, int32_t head_dim, float scale,
                          const float *const *k_blocks, const float *const *v_blocks,
                          int32_t block_len, size_t pos_stride, int32_t n_keys,
                          float *scores, float *out);
+
+/**
+ * Causal attention of `rows` consecutive query rows of one head (prefill, evaluation blocks): query
+ * row r (stride q_stride) sees keys [0, first_keys + r). Keys/values are paged as for
+ * calm_attention_head. Each row's result is bit-identical to calm_attention_head on that row; keys
+ * and values are read once per tile of rows. scores: scratch of min(rows, 8) * (first_keys + rows - 1)
+ * floats. out rows have stride out_stride.
+ */
+void calm_attention_rows(const float *q, size_t q_stride, int32_t rows, int32_t head_dim, float scale,
+                         const float *const *k_blocks, const float *const *v_blocks, int32_t block_len,
+                         size_t pos_stride, int32_t first_keys, float *scores, float *out, size_t out_stride);
 
 /* ---------------------------------------------------------------- benchmark helpers */
 

@@ -148,32 +148,38 @@ public final class LlamaBackbone: @unchecked Sendable {
     }
 
     /// Causal attention of every new row over its own sequence's cache (row i of a sequence with
-    /// `past` cached positions sees positions 0…past+i).
+    /// `past` cached positions sees positions 0…past+i). Work units are (row tile, head); a tile's
+    /// keys and values are read once for all its rows.
     private func attention(layer l: Int, q: [Float], slices: [BackboneSlice], out: inout [Float], pool: ComputePool) {
         let group = heads / kvHeads
         let scale = 1 / Float(headDim).squareRoot()
         let kvDim = kvHeads * headDim
+        let tileRows = 32
         var tasks: [AttentionTask] = []
         var row = 0
+        var work = 0
         for s in slices {
             let kPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: false, head: $0) }
             let vPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: true, head: $0) }
-            for i in 0..<s.rows {
-                tasks.append(AttentionTask(row: row, keys: s.cache.count + i + 1, keyBlocks: kPtrs, valueBlocks: vPtrs))
-                row += 1
+            var i = 0
+            while i < s.rows {
+                let n = min(tileRows, s.rows - i)
+                tasks.append(AttentionTask(row: row + i, rows: n, firstKeys: s.cache.count + i + 1, keyBlocks: kPtrs, valueBlocks: vPtrs))
+                work += n * (s.cache.count + i + n)
+                i += n
             }
+            row += s.rows
         }
-        let maxKeys = tasks.map(\.keys).max() ?? 0
-        let totalWork = tasks.reduce(0) { $0 + $1.keys } * heads * headDim
+        let maxScratch = tasks.map { min($0.rows, 8) * ($0.firstKeys + $0.rows - 1) }.max() ?? 1
         let job = AttentionJob(tasks: tasks, heads: heads, group: group, headDim: headDim, hidden: hidden,
                                scale: scale, blockPositions: slices.first?.cache.layout.blockPositions ?? 1,
-                               kvDim: kvDim, maxKeys: maxKeys, threads: pool.threadCount)
+                               kvDim: kvDim, scratchPerThread: maxScratch, threads: pool.threadCount)
         q.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 job.q = qp.baseAddress!
                 job.out = op.baseAddress!
                 let units = tasks.count * heads
-                if totalWork < 1 << 16 || pool.threadCount == 1 {
+                if work * heads * headDim < 1 << 16 || pool.threadCount == 1 {
                     for u in 0..<units { job.run(unit: u, thread: 0) }
                 } else {
                     let ctx = Unmanaged.passUnretained(job).toOpaque()
@@ -187,13 +193,16 @@ public final class LlamaBackbone: @unchecked Sendable {
 }
 
 struct AttentionTask {
+    /// First batch row of the tile, and how many consecutive rows (of one sequence) it has.
     let row: Int
-    let keys: Int
+    let rows: Int
+    /// Keys visible to the tile's first row.
+    let firstKeys: Int
     let keyBlocks: [[UnsafePointer<Float>?]]
     let valueBlocks: [[UnsafePointer<Float>?]]
 }
 
-/// Shared state of one layer's attention, split into (row, head) units across the pool.
+/// Shared state of one layer's attention, split into (row tile, head) units across the pool.
 final class AttentionJob: @unchecked Sendable {
     let tasks: [AttentionTask]
     let heads, group, headDim, hidden, blockPositions, kvDim: Int
@@ -201,14 +210,14 @@ final class AttentionJob: @unchecked Sendable {
     var q: UnsafePointer<Float>!
     var out: UnsafeMutablePointer<Float>!
     let scratch: UnsafeMutablePointer<Float>
-    let maxKeys: Int
+    let scratchPerThread: Int
 
     init(tasks: [AttentionTask], heads: Int, group: Int, headDim: Int, hidden: Int, scale: Float,
-         blockPositions: Int, kvDim: Int, maxKeys: Int, threads: Int) {
+         blockPositions: Int, kvDim: Int, scratchPerThread: Int, threads: Int) {
         self.tasks = tasks; self.heads = heads; self.group = group; self.headDim = headDim
         self.hidden = hidden; self.scale = scale; self.blockPositions = blockPositions; self.kvDim = kvDim
-        self.maxKeys = max(maxKeys, 1)
-        scratch = .allocate(capacity: self.maxKeys * max(threads, 1))
+        self.scratchPerThread = max(scratchPerThread, 1)
+        scratch = .allocate(capacity: self.scratchPerThread * max(threads, 1))
     }
 
     deinit { scratch.deallocate() }
@@ -217,13 +226,11 @@ final class AttentionJob: @unchecked Sendable {
         let task = tasks[unit / heads]
         let h = unit % heads
         let g = h / group
-        let qRow = q + task.row * hidden + h * headDim
-        let o = out + task.row * hidden + h * headDim
         task.keyBlocks[g].withUnsafeBufferPointer { kb in
             task.valueBlocks[g].withUnsafeBufferPointer { vb in
-                calm_attention_head(qRow, Int32(headDim), scale, kb.baseAddress!, vb.baseAddress!,
-                                    Int32(blockPositions), kvDim, Int32(task.keys),
-                                    scratch + thread * maxKeys, o)
+                calm_attention_rows(q + task.row * hidden + h * headDim, hidden, Int32(task.rows), Int32(headDim), scale,
+                                    kb.baseAddress!, vb.baseAddress!, Int32(blockPositions), kvDim, Int32(task.firstKeys),
+                                    scratch + thread * scratchPerThread, out + task.row * hidden + h * headDim, hidden)
             }
         }
     }
