@@ -120,6 +120,21 @@ import Testing
         let a = try CausalLMTrainingStep.lossAndGradients(model: model, inputIDs: batch, pool: nil).loss
         let b = try CausalLMTrainingStep.lossAndGradients(model: back, inputIDs: batch, pool: nil).loss
         #expect(a == b)
+        // The engine's discrete loader reads the folder and gives the same next-token loss.
+        let engine = try LlamaCausalLM.load(directory: end, options: LoadOptions(pool: .serial))
+        let row = batch[0]
+        let hidden = try engine.forward(tokens: [Array(row.dropLast())], caches: [engine.makeCache()])
+        let logits = engine.logits(hidden, rows: row.count - 1)
+        let v = model.config.vocabSize
+        var ce = 0.0
+        for i in 0..<(row.count - 1) {
+            let r = logits[(i * v)..<((i + 1) * v)].map(Double.init)
+            let m = r.max()!
+            ce += log(r.reduce(0) { $0 + exp($1 - m) }) + m - r[row[i + 1]]
+        }
+        ce /= Double(row.count - 1)
+        let ours = try CausalLMTrainingStep.lossAndGradients(model: back, inputIDs: [row], pool: nil).loss
+        #expect(abs(Double(ours) - ce) < 1e-4, "engine \(ce) vs training \(ours)")
     }
 
     @Test func baselineGradientMatchesFiniteDifferences() throws {
