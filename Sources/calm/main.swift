@@ -23,7 +23,7 @@ let commands = Commands.all
 
 func topLevelHelp() -> String {
     var s = "usage: calm <command> [options]   (calm <command> --help for details)\n\ncommands:\n"
-    for name in Commands.all.keys.sorted() { s += "  \(name.padding(toLength: 14, withPad: " ", startingAt: 0))\(Commands.all[name]!.summary)\n" }
+    for name in Commands.all.keys.sorted() { s += "  \(name.padding(toLength: 19, withPad: " ", startingAt: 0))\(Commands.all[name]!.summary)\n" }
     return s
 }
 
