@@ -1,67 +1,333 @@
+import CALMModel
+import CALMTokenizer
 import CALMTraining
 import Foundation
 
-/// `calm train-autoencoder` / `calm train`: AdamW training from a token-id file, with periodic
-/// checkpoints in the engine's model-folder format and --resume.
+/// `calm train-autoencoder`, `calm train` and `calm train-baseline`: AdamW training from a text
+/// corpus (plain text or JSON Lines + a tokenizer) or a pre-tokenised id stream, with a JSON
+/// config file or flags, periodic checkpoints in the engine's model-folder format, --resume and a
+/// progress line per step.
 enum TrainCommand {
-    static func help(_ name: String, _ what: String) -> String {
-        """
-        usage: calm \(name) --model DIR --data FILE --output DIR [--resume CHECKPOINT] [options]
+    static let commonHelp = """
+      data (one of):
+        --corpus FILE --tokenizer DIR   text: JSON Lines {"text": …} (.jsonl/.json) or plain text with
+                                        documents separated by blank lines; tokenizer.json or
+                                        tokenizer.model (+ tokenizer_config.json) in DIR ([PAD] added
+                                        when missing). The laid-out stream is cached as
+                                        OUTPUT/<name>-tokens.u32.
+        --data FILE                     a pre-built id stream (BOS/EOS/PAD already laid out):
+                                        whitespace-separated decimals (.txt) or little-endian u32
+      run:
+        --output DIR (required)  --resume CHECKPOINT (a checkpoint-N folder of an earlier run)
+        --config FILE            JSON object whose keys are these option names ("batch-size" or
+                                 "batch_size"); flags on the command line win
+        --steps N  --batch-size N  --block N (tokens per sequence)  --lr X  --warmup N (linear, then
+        constant)  --weight-decay X (0.1)  --beta1 X (0.9)  --beta2 X (0.95)  --max-grad-norm X (1.0;
+        0 disables)  --checkpoint-every N  --seed N (0)  --no-shuffle  --threads N (all cores)
+      Prints one line per step: step/total, loss, lr, grad norm, tokens/s, ETA, compute so far.
+    """
 
-          Trains \(what) with AdamW. --model is the starting model folder (ignored with --resume, which
-          continues from a checkpoint-N folder written by an earlier run). --data holds token ids:
-          whitespace-separated decimals (.txt) or little-endian u32 (any other extension).
+    static let aeHelp = """
+    usage: calm train-autoencoder --output DIR (--corpus FILE --tokenizer DIR | --data FILE) [options]
 
-          --steps N (100)  --batch-size N (4)  --chunks N per sequence (32)  --lr X (3e-4)
-          --warmup N (10)  --weight-decay X (0.1)  --beta1 X (0.9)  --beta2 X (0.95)
-          --max-grad-norm X (1.0; 0 disables)  --checkpoint-every N (0: only at the end)  --seed N (0)
+      Trains the chunk autoencoder (reference train_autoencoder.py): every document becomes
+      ids + EOS, right-padded with [PAD] to a multiple of K; documents are concatenated and cut
+      into blocks. Loss = K·CE + kl_weight·max(KL, kl_clamp) per dimension, with token dropout
+      and latent dropout. Reports token reconstruction accuracy on the held-out file (decoding
+      the posterior mean and z = μ + ε·σ) every --eval-every steps and at the end.
 
-          Prints one progress line per step: step, loss, lr, grad norm, tokens/s, ETA.
-        """
+      model (fresh unless --model DIR continues from an autoencoder folder):
+        --hidden 256  --intermediate 512  --latent 64  --patch 4 (K)  --encoder-layers 2
+        --decoder-layers 2  --kl-weight 1e-3  --kl-clamp 0.5  --dropout 0.15  --vocab (tokenizer's)
+      held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-tokens 16384
+      defaults: --steps 3000 --batch-size 8 --block 512 --lr 1e-3 --warmup 100 --checkpoint-every 500
+
+    """ + commonHelp
+
+    static let calmHelp = """
+    usage: calm train --output DIR --autoencoder DIR (--corpus FILE --tokenizer DIR | --data FILE) [options]
+
+      Trains a CALM model with the energy loss (reference train_calm.py): the autoencoder is
+      frozen; documents become BOS + ids, concatenated and cut into blocks; each block's K-token
+      chunks go through embed_proj into the Transformer, whose last hidden states condition the
+      energy head; N model samples are scored against M posterior samples of the next chunk's
+      latent. Saved folders embed the autoencoder under ae_model.*.
+
+      model (fresh around --autoencoder, unless --model DIR continues from a CALM folder):
+        --hidden 384  --intermediate 1024  --layers 6  --heads 6  --kv-heads (= heads)
+        --head-blocks 2  --noise 64  --samples 8 (N)  --targets 100 (M)  --rope-theta 10000
+      defaults: --steps 2000 --batch-size 4 --block 2048 --lr 3e-4 --warmup 100 --checkpoint-every 250
+
+    """ + commonHelp
+
+    static let baselineHelp = """
+    usage: calm train-baseline --output DIR (--corpus FILE --tokenizer DIR | --data FILE) [options]
+
+      Trains the discrete baseline: a standard Llama causal LM with next-token cross-entropy on
+      the same layout as CALM (BOS + ids per document, concatenated, blocks) and tokenizer, saved
+      in the Hugging Face LlamaForCausalLM layout (model.embed_tokens, model.layers.*, model.norm,
+      lm_head; config.json with model_type "llama").
+
+      model (fresh unless --model DIR continues from a baseline folder):
+        --hidden 384  --intermediate 1024  --layers 6  --heads 6  --kv-heads (= heads)
+        --rope-theta 10000  --vocab (tokenizer's)
+        --flop-budget X   stop when the run's compute reaches X FLOPs (e.g. the "compute" a CALM
+                          run printed), for an equal-compute comparison; overrides --steps
+      defaults: --steps 2000 --batch-size 4 --block 512 --lr 3e-4 --warmup 100 --checkpoint-every 250
+
+    """ + commonHelp
+
+    // MARK: parsing
+
+    /// Arguments from `--config FILE` (if any) followed by the command line (which wins).
+    static func arguments(_ raw: [String]) throws -> Arguments {
+        var configArgs: [String] = []
+        if let i = raw.firstIndex(of: "--config") {
+            guard i + 1 < raw.count else { throw UsageError("option --config needs a value") }
+            let path = raw[i + 1]
+            guard let data = FileManager.default.contents(atPath: path),
+                  let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                throw UsageError("--config \(path): not a readable JSON object")
+            }
+            for (key, value) in obj.sorted(by: { $0.key < $1.key }) {
+                let name = key.replacingOccurrences(of: "_", with: "-")
+                let typeName = String(describing: type(of: value))
+                if typeName.contains("Bool"), let b = value as? Bool {
+                    if b { configArgs.append("--\(name)") }
+                } else if let n = value as? NSNumber {
+                    configArgs += ["--\(name)=\(n.stringValue)"]
+                } else if let s = value as? String {
+                    configArgs += ["--\(name)=\(s)"]
+                } else {
+                    throw UsageError("--config \(path): \(key) must be a string, number or boolean")
+                }
+            }
+        }
+        var rest = raw
+        if let i = rest.firstIndex(of: "--config") { rest.removeSubrange(i...(i + 1)) }
+        var a = try Arguments(configArgs + rest, switches: ["no-shuffle"])
+        _ = a.string("config")
+        return a
     }
 
-    static func options(_ a: inout Arguments) throws -> TrainingRunOptions {
+    static func runOptions(_ a: inout Arguments, steps: Int, batch: Int, block: Int, lr: Double, checkpointEvery: Int) throws -> TrainingRunOptions {
         var o = TrainingRunOptions()
-        o.steps = try a.int("steps") ?? o.steps
-        o.batchSize = try a.int("batch-size") ?? o.batchSize
-        o.chunksPerSequence = try a.int("chunks") ?? o.chunksPerSequence
-        o.learningRate = Float(try a.double("lr") ?? Double(o.learningRate))
-        o.warmupSteps = try a.int("warmup") ?? o.warmupSteps
+        o.steps = try a.int("steps") ?? steps
+        o.batchSize = try a.int("batch-size") ?? batch
+        o.blockSize = try a.int("block") ?? block
+        o.learningRate = Float(try a.double("lr") ?? lr)
+        o.warmupSteps = try a.int("warmup") ?? 100
         o.weightDecay = Float(try a.double("weight-decay") ?? Double(o.weightDecay))
         o.beta1 = Float(try a.double("beta1") ?? Double(o.beta1))
         o.beta2 = Float(try a.double("beta2") ?? Double(o.beta2))
         if let g = try a.double("max-grad-norm") { o.maxGradNorm = g > 0 ? Float(g) : nil }
-        o.checkpointEvery = try a.int("checkpoint-every") ?? 0
+        o.checkpointEvery = try a.int("checkpoint-every") ?? checkpointEvery
         o.seed = UInt64(try a.int("seed") ?? 0)
-        guard o.steps > 0, o.batchSize > 0, o.chunksPerSequence > 0 else { throw UsageError("--steps, --batch-size and --chunks must be positive") }
+        o.shuffle = !a.flag("no-shuffle")
+        if let c = try a.int("chunks") { o.blockSize = nil; o.chunksPerSequence = c }
+        guard o.steps > 0, o.batchSize > 0, (o.blockSize ?? 1) > 0 else { throw UsageError("--steps, --batch-size and --block must be positive") }
         return o
     }
 
-    static func common(_ raw: [String]) throws -> (model: URL?, data: TokenData, output: URL, resume: URL?, options: TrainingRunOptions) {
-        var a = try Arguments(raw, switches: [])
-        let model = a.string("model").map { URL(fileURLWithPath: $0) }
-        let data = try TokenData.load(URL(fileURLWithPath: try a.required("data")))
-        let output = URL(fileURLWithPath: try a.required("output"))
-        let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
-        let o = try options(&a)
-        try a.finish()
-        guard model != nil || resume != nil else { throw UsageError("give --model (or --resume)") }
-        return (model, data, output, resume, o)
+    static func pool(_ a: inout Arguments) throws -> ComputePool {
+        if let t = try a.int("threads") { return ComputePool(threads: max(1, t)) }
+        return .shared
     }
+
+    /// The tokenizer (with [PAD]) when --tokenizer is given.
+    static func tokenizer(_ a: inout Arguments) throws -> (any TextTokenizer)? {
+        guard let dir = a.string("tokenizer") else { return nil }
+        return try TokenizerLoader.load(directory: URL(fileURLWithPath: dir), addPadToken: true)
+    }
+
+    /// The training stream: --data as is, or --corpus through the tokenizer in `layout`.
+    static func stream(_ a: inout Arguments, corpusKey: String, dataKey: String, tokenizer: (any TextTokenizer)?,
+                       layout: TrainingCorpus.Layout, cache: URL?, required: Bool = true) throws -> TokenData? {
+        if let d = a.string(dataKey) { return try TokenData.load(URL(fileURLWithPath: d)) }
+        if let c = a.string(corpusKey) {
+            guard let tokenizer else { throw UsageError("--\(corpusKey) needs --tokenizer DIR") }
+            return try TrainingCorpus.load(corpus: URL(fileURLWithPath: c), tokenizer: tokenizer, layout: layout, cache: cache)
+        }
+        if required { throw UsageError("give --\(corpusKey) FILE with --tokenizer DIR, or --\(dataKey) FILE") }
+        return nil
+    }
+
+    static func printer(_ line: String) { writeStdout(line + "\n") }
+
+    // MARK: train-autoencoder
 
     static func autoencoder(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help("train-autoencoder", "a chunk autoencoder") + "\n"); return }
-        let (model, data, output, resume, o) = try common(raw)
-        let ae = try TrainableAutoencoder.load(directory: resume ?? model!)
-        let last = try Trainer.trainAutoencoder(ae, data: data, options: o, output: output, resume: resume) { writeStdout($0.line + "\n") }
-        writeStdout("saved \(last.path)\n")
+        if raw.contains("--help") || raw.contains("-h") { writeStdout(aeHelp + "\n"); return }
+        var a = try arguments(raw)
+        let output = URL(fileURLWithPath: try a.required("output"))
+        let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
+        let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
+        let tok = try tokenizer(&a)
+        let o = try runOptions(&a, steps: 3000, batch: 8, block: 512, lr: 1e-3, checkpointEvery: 500)
+        var options = o
+        options.evalEvery = try a.int("eval-every") ?? 250
+        let evalTokens = try a.int("eval-tokens") ?? 16384
+        let pool = try pool(&a)
+
+        var config = AutoencoderConfig()
+        config.hiddenSize = try a.int("hidden") ?? 256
+        config.intermediateSize = try a.int("intermediate") ?? 512
+        config.latentSize = try a.int("latent") ?? 64
+        config.patchSize = try a.int("patch") ?? 4
+        config.numEncoderLayers = try a.int("encoder-layers") ?? 2
+        config.numDecoderLayers = try a.int("decoder-layers") ?? 2
+        config.klWeight = try a.double("kl-weight") ?? 1e-3
+        config.klClamp = try a.double("kl-clamp") ?? 0.5
+        config.aeDropout = try a.double("dropout") ?? 0.15
+        config.vocabSize = try a.int("vocab") ?? tok?.vocabularySize ?? 0
+        config.padTokenID = tok?.padTokenID; config.eosTokenID = tok?.eosTokenID; config.bosTokenID = tok?.bosTokenID
+        let model: TrainableAutoencoder
+        if let dir = resume ?? modelDir {
+            model = try TrainableAutoencoder.load(directory: dir)
+            config = model.config
+        } else {
+            guard config.vocabSize > 0 else { throw UsageError("give --tokenizer DIR or --vocab N for a fresh autoencoder") }
+            try config.validate(file: "autoencoder options")
+            model = TrainableAutoencoder.initialized(config: config, seed: options.seed)
+        }
+        let k = config.patchSize
+        guard let eos = config.eosTokenID, let pad = config.padTokenID else {
+            if a.string("corpus") != nil { throw UsageError("the autoencoder needs EOS and PAD ids (from the tokenizer)") }
+            return try autoencoderWithData(&a, model: model, options: options, output: output, resume: resume, pool: pool, evalTokens: evalTokens)
+        }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let layout = TrainingCorpus.Layout.autoencoder(patchSize: k, eos: eos, pad: pad)
+        let data = try stream(&a, corpusKey: "corpus", dataKey: "data", tokenizer: tok, layout: layout,
+                              cache: output.appendingPathComponent("train-ae-tokens.u32"))!
+        let held = try stream(&a, corpusKey: "eval-corpus", dataKey: "eval-data", tokenizer: tok, layout: layout,
+                              cache: output.appendingPathComponent("eval-ae-tokens.u32"), required: false)
+        try a.finish()
+        try runAutoencoder(model: model, data: data, held: held, options: options, output: output, resume: resume, pool: pool, evalTokens: evalTokens)
     }
 
+    static func autoencoderWithData(_ a: inout Arguments, model: TrainableAutoencoder, options: TrainingRunOptions, output: URL,
+                                    resume: URL?, pool: ComputePool, evalTokens: Int) throws {
+        let data = try TokenData.load(URL(fileURLWithPath: try a.required("data")))
+        let held = try a.string("eval-data").map { try TokenData.load(URL(fileURLWithPath: $0)) }
+        try a.finish()
+        try runAutoencoder(model: model, data: data, held: held, options: options, output: output, resume: resume, pool: pool, evalTokens: evalTokens)
+    }
+
+    static func runAutoencoder(model: TrainableAutoencoder, data: TokenData, held: TokenData?, options: TrainingRunOptions, output: URL,
+                               resume: URL?, pool: ComputePool, evalTokens: Int) throws {
+        let k = model.config.patchSize
+        let block = options.blockSize ?? options.chunksPerSequence * k
+        printer("autoencoder: \(model.parameters.scalarCount) parameters, \(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
+                + (held.map { ", \($0.ids.count) held-out tokens" } ?? ""))
+        var hooks = Trainer.Hooks(log: printer)
+        if let held {
+            let n = min(held.ids.count, evalTokens) / k * k
+            let ids = Array(held.ids.prefix(n))
+            hooks.evaluate = { _ in ReconstructionAccuracy.evaluate(model, ids: ids, pool: pool).line }
+        }
+        let last = try Trainer.trainAutoencoder(model, data: data, options: options, output: output, resume: resume, pool: pool,
+                                                hooks: hooks, progress: { printer($0.line) })
+        if let held {
+            let n = held.ids.count / k * k
+            let report = ReconstructionAccuracy.evaluate(model, ids: Array(held.ids.prefix(n)), pool: pool)
+            printer("final (all \(n) held-out tokens): " + report.line)
+        }
+        printer("saved \(last.path)")
+    }
+
+    // MARK: train (CALM)
+
     static func calm(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help("train", "a CALM model (energy loss, autoencoder frozen)") + "\n"); return }
-        let (model, data, output, resume, o) = try common(raw)
-        let m = try TrainableCALM.load(directory: resume ?? model!)
-        let last = try Trainer.trainCALM(m, data: data, options: o, output: output, resume: resume) { writeStdout($0.line + "\n") }
-        writeStdout("saved \(last.path)\n")
+        if raw.contains("--help") || raw.contains("-h") { writeStdout(calmHelp + "\n"); return }
+        var a = try arguments(raw)
+        let output = URL(fileURLWithPath: try a.required("output"))
+        let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
+        let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
+        let aeDir = a.string("autoencoder").map { URL(fileURLWithPath: $0) }
+        let tok = try tokenizer(&a)
+        var options = try runOptions(&a, steps: 2000, batch: 4, block: 2048, lr: 3e-4, checkpointEvery: 250)
+        options.evalEvery = 0
+        let targets = try a.int("targets") ?? 100
+        let pool = try pool(&a)
+        var c = CALMConfig()
+        c.hiddenSize = try a.int("hidden") ?? 384
+        c.intermediateSize = try a.int("intermediate") ?? 1024
+        c.numHiddenLayers = try a.int("layers") ?? 6
+        c.numAttentionHeads = try a.int("heads") ?? 6
+        c.numKeyValueHeads = try a.int("kv-heads")
+        c.numMLPLayers = try a.int("head-blocks") ?? 2
+        c.noiseSize = try a.int("noise") ?? 64
+        c.numSamples = try a.int("samples") ?? 8
+        c.ropeTheta = try a.double("rope-theta") ?? 10000
+        let model: TrainableCALM
+        if let dir = resume ?? modelDir {
+            model = try TrainableCALM.load(directory: dir, autoencoderPath: aeDir)
+        } else {
+            guard let aeDir else { throw UsageError("give --autoencoder DIR (a trained autoencoder) or --model DIR") }
+            let ae = try TrainableAutoencoder.load(directory: aeDir, requiresGrad: false)
+            c.vocabSize = ae.config.vocabSize; c.patchSize = ae.config.patchSize; c.latentSize = ae.config.latentSize
+            c.padTokenID = ae.config.padTokenID; c.eosTokenID = ae.config.eosTokenID; c.bosTokenID = ae.config.bosTokenID
+            c.maxPositionEmbeddings = max(c.maxPositionEmbeddings, (options.blockSize ?? 0) / max(c.patchSize, 1))
+            try c.validate(file: "train options")
+            try c.validate(autoencoder: ae.config, file: "train options")
+            model = TrainableCALM.initialized(config: c, autoencoder: ae, seed: options.seed)
+        }
+        guard targets > 0 else { throw UsageError("--targets must be positive") }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let bos = tok?.bosTokenID ?? model.config.bosTokenID
+        guard a.string("data") != nil || bos != nil else { throw UsageError("the tokenizer has no BOS token") }
+        let data = try stream(&a, corpusKey: "corpus", dataKey: "data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
+                              cache: output.appendingPathComponent("train-causal-tokens.u32"))!
+        try a.finish()
+        let block = options.blockSize ?? options.chunksPerSequence * model.config.patchSize
+        printer("calm: \(model.parameters.scalarCount) trainable parameters (autoencoder frozen), N = \(model.config.numSamples), M = \(targets), "
+                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))")
+        let last = try Trainer.trainCALM(model, data: data, options: options, output: output, resume: resume, pool: pool,
+                                         targetSamples: targets, hooks: Trainer.Hooks(log: printer), progress: { printer($0.line) })
+        printer("saved \(last.path)")
+    }
+
+    // MARK: train-baseline
+
+    static func baseline(_ raw: [String]) throws {
+        if raw.contains("--help") || raw.contains("-h") { writeStdout(baselineHelp + "\n"); return }
+        var a = try arguments(raw)
+        let output = URL(fileURLWithPath: try a.required("output"))
+        let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
+        let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
+        let tok = try tokenizer(&a)
+        var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 3e-4, checkpointEvery: 250)
+        options.flopBudget = try a.double("flop-budget")
+        let pool = try pool(&a)
+        var c = LlamaBaselineConfig()
+        c.hiddenSize = try a.int("hidden") ?? 384
+        c.intermediateSize = try a.int("intermediate") ?? 1024
+        c.numHiddenLayers = try a.int("layers") ?? 6
+        c.numAttentionHeads = try a.int("heads") ?? 6
+        c.numKeyValueHeads = try a.int("kv-heads") ?? c.numAttentionHeads
+        c.ropeTheta = try a.double("rope-theta") ?? 10000
+        c.vocabSize = try a.int("vocab") ?? tok?.vocabularySize ?? 0
+        c.bosTokenID = tok?.bosTokenID; c.eosTokenID = tok?.eosTokenID; c.padTokenID = tok?.padTokenID
+        c.maxPositionEmbeddings = max(c.maxPositionEmbeddings, options.blockSize ?? 0)
+        let model: TrainableLlama
+        if let dir = resume ?? modelDir {
+            model = try TrainableLlama.load(directory: dir)
+        } else {
+            guard c.vocabSize > 0 else { throw UsageError("give --tokenizer DIR or --vocab N for a fresh baseline") }
+            try c.validate()
+            model = TrainableLlama.initialized(config: c, seed: options.seed)
+        }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let bos = tok?.bosTokenID ?? model.config.bosTokenID
+        guard a.string("data") != nil || bos != nil else { throw UsageError("the tokenizer has no BOS token") }
+        let data = try stream(&a, corpusKey: "corpus", dataKey: "data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
+                              cache: output.appendingPathComponent("train-causal-tokens.u32"))!
+        try a.finish()
+        let block = options.blockSize ?? options.chunksPerSequence * 4
+        printer("baseline: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "
+                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))")
+        let last = try Trainer.trainBaseline(model, data: data, options: options, output: output, resume: resume, pool: pool,
+                                             hooks: Trainer.Hooks(log: printer), progress: { printer($0.line) })
+        printer("saved \(last.path)")
     }
 }

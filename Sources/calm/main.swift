@@ -11,6 +11,8 @@ enum Commands {
     "conformance": ("check the engine against golden fixtures", ConformanceCommand.run),
     "train-autoencoder": ("train a chunk autoencoder (AdamW, checkpoints, --resume)", TrainCommand.autoencoder),
     "train": ("train a CALM model with the energy loss (AdamW, checkpoints, --resume)", TrainCommand.calm),
+    "train-baseline": ("train the discrete Llama baseline (cross-entropy, Hugging Face layout)", TrainCommand.baseline),
+    "bench-train": ("time training steps and report tokens/s and % of FMA peak", TrainBenchCommand.run),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
     "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),
     "train-tokenizer": ("train a byte-level BPE tokenizer.json from a corpus", TrainTokenizerCommand.run),
@@ -21,7 +23,7 @@ let commands = Commands.all
 
 func topLevelHelp() -> String {
     var s = "usage: calm <command> [options]   (calm <command> --help for details)\n\ncommands:\n"
-    for name in Commands.all.keys.sorted() { s += "  \(name.padding(toLength: 14, withPad: " ", startingAt: 0))\(Commands.all[name]!.summary)\n" }
+    for name in Commands.all.keys.sorted() { s += "  \(name.padding(toLength: 19, withPad: " ", startingAt: 0))\(Commands.all[name]!.summary)\n" }
     return s
 }
 

@@ -205,6 +205,46 @@ void calm_gemm_tn(calm_pool *pool, int32_t m, int32_t n, int32_t k, const float 
 void calm_gemm_nt(calm_pool *pool, int32_t m, int32_t n, int32_t k, const float *a, size_t lda,
                   const float *b, size_t ldb, float *c, size_t ldc, int accumulate);
 
+
+/**
+ * Fused softmax cross-entropy, in place: for each row r of `rows` rows of v logits (row-major),
+ * row_loss[r] = logsumexp(x) - x[labels[r]] and the row is overwritten with the gradient
+ * grad_scale * (softmax(x) - onehot(labels[r])). Rows are split across the pool.
+ */
+void calm_train_softmax_xent(calm_pool *pool, float *logits, const int32_t *labels, int32_t rows, int32_t v,
+                             float grad_scale, float *row_loss);
+
+/**
+ * Causal multi-head attention over `seqs` sequences of t positions (rows (seq, position)),
+ * q: rows x (heads*head_dim), k, v: rows x (kv_heads*head_dim), query head h reads KV head
+ * h / (heads/kv_heads); scale 1/sqrt(head_dim). Writes out (rows x heads*head_dim) and the
+ * probabilities probs[seq][head][i][j] (t x t each, zero above the diagonal).
+ */
+void calm_train_attention_forward(calm_pool *pool, const float *q, const float *k, const float *v, int32_t seqs,
+                                  int32_t t, int32_t heads, int32_t kv_heads, int32_t head_dim, float *out,
+                                  float *probs);
+/** Backward of calm_train_attention_forward: dq, dk, dv are overwritten (not accumulated). */
+void calm_train_attention_backward(calm_pool *pool, const float *q, const float *k, const float *v,
+                                   const float *probs, const float *dout, int32_t seqs, int32_t t, int32_t heads,
+                                   int32_t kv_heads, int32_t head_dim, float *dq, float *dk, float *dv);
+
+/** dgate, dup of y = silu(gate) * up given dy (n elements). */
+void calm_train_swiglu_backward(const float *gate, const float *up, const float *dy, float *dgate, float *dup, size_t n);
+/** dx of y = silu(x) given dy. dx may alias dy. */
+void calm_train_silu_backward(const float *x, const float *dy, float *dx, size_t n);
+/** RMSNorm forward keeping rstd (one per row). */
+void calm_train_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd, int32_t rows, int32_t n, float eps);
+/** RMSNorm backward: dx overwritten, dw (may be NULL) accumulated. */
+void calm_train_rmsnorm_backward(const float *x, const float *w, const float *rstd, const float *dy, float *dx,
+                                 float *dw, int32_t rows, int32_t n);
+
+/**
+ * One AdamW update over n values: g *= grad_scale (kept), m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+ * w = w * decay - lr * (m / bias1) / (sqrt(v / bias2) + eps). Split across the pool.
+ */
+void calm_train_adamw(calm_pool *pool, float *w, float *g, float *m, float *v, size_t n, float lr, float beta1,
+                      float beta2, float bias1, float bias2, float eps, float decay, float grad_scale);
+
 #ifdef __cplusplus
 }
 #endif

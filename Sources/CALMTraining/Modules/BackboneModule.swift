@@ -65,6 +65,7 @@ public struct BackboneModule: Sendable {
         let rows = sequences * length
         precondition(inputs.count == rows * hidden)
         let pos = positions(sequences: sequences, length: length)
+        let table = rope.table(count: length)
         var x = inputs
         var saved: [LayerSaved] = []
         for layer in layers {
@@ -72,9 +73,9 @@ public struct BackboneModule: Sendable {
             var q = layer.q.forward(n, rows: rows, pool: pool)
             var k = layer.k.forward(n, rows: rows, pool: pool)
             let v = layer.v.forward(n, rows: rows, pool: pool)
-            rope.forward(&q, heads: heads, positions: pos)
-            rope.forward(&k, heads: kvHeads, positions: pos)
-            let (a, asv) = attention.forward(q: q, k: k, v: v, sequences: sequences, length: length)
+            rope.forward(&q, heads: heads, positions: pos, table: table)
+            rope.forward(&k, heads: kvHeads, positions: pos, table: table)
+            let (a, asv) = attention.forward(q: q, k: k, v: v, sequences: sequences, length: length, pool: pool)
             var h = layer.o.forward(a, rows: rows, pool: pool)
             for i in 0..<h.count { h[i] += x[i] }
             let (y, ms) = layer.mlp.forward(h, rows: rows, pool: pool)
@@ -89,15 +90,16 @@ public struct BackboneModule: Sendable {
     public func backward(_ dy: [Float], saved s: Saved, pool: ComputePool?) -> [Float] {
         let rows = s.sequences * s.length
         let pos = positions(sequences: s.sequences, length: s.length)
+        let table = rope.table(count: s.length)
         var d = finalNorm.backward(dy, input: s.finalIn, saved: s.finalNorm, rows: rows)
         for (layer, ls) in zip(layers, s.layers).reversed() {
             // h = x + o(attn); y = mlp(h) (residual inside).
             let dh = layer.mlp.backward(d, saved: ls.mlp, rows: rows, pool: pool)
             let da = layer.o.backward(dh, input: ls.attnOut, rows: rows, pool: pool)!
             var (dq, dk, dv) = attention.backward(da, q: ls.q, k: ls.k, v: ls.v, saved: ls.attn,
-                                                  sequences: s.sequences, length: s.length)
-            rope.backward(&dq, heads: heads, positions: pos)
-            rope.backward(&dk, heads: kvHeads, positions: pos)
+                                                  sequences: s.sequences, length: s.length, pool: pool)
+            rope.backward(&dq, heads: heads, positions: pos, table: table)
+            rope.backward(&dk, heads: kvHeads, positions: pos, table: table)
             var dn = layer.q.backward(dq, input: ls.normed, rows: rows, pool: pool)!
             let dnk = layer.k.backward(dk, input: ls.normed, rows: rows, pool: pool)!
             let dnv = layer.v.backward(dv, input: ls.normed, rows: rows, pool: pool)!

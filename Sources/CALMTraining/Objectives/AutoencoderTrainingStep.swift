@@ -48,12 +48,16 @@ public enum AutoencoderTrainingStep {
         let zNoisy = GaussianSampleOp.forward(mean: mean, logStd: logStd, eps: noise.posteriorEps)
         let zDropped = DropoutOp.forward(zNoisy, keep: noise.latentDropoutKeep, p: p)
         let kl = ClampedKLOp.forward(mean: mean, logStd: logStd, rows: chunks, clamp: klClamp)
-        let (logits, decSaved) = ae.decode(zDropped, rows: chunks, pool: pool)
-        let (ce, ceSaved) = CrossEntropyOp.forward(logits: logits, labels: inputIDs, vocab: v)
+        var dLogits: [Float]
+        let decSaved: AutoencoderModule.DecoderSaved
+        (dLogits, decSaved) = ae.decode(zDropped, rows: chunks, pool: pool)
+        // Fused softmax cross-entropy: the logits buffer becomes d loss / d logits in place (the
+        // golden path keeps a copy of the logits for its intermediates).
+        let logitsCopy = recordIntermediates ? dLogits : []
+        let ce = CrossEntropyOp.fused(logits: &dLogits, labels: inputIDs, vocab: v, scale: Float(k), pool: pool)
         let loss = ce * Float(k) + klWeight * kl.loss
 
         // Backward.
-        let dLogits = CrossEntropyOp.backward(saved: ceSaved, labels: inputIDs, vocab: v, scale: Float(k))
         let tiedBefore = recordIntermediates ? ae.tied.grad : []
         let dzDropped = ae.decodeBackward(dLogits, saved: decSaved, rows: chunks, pool: pool)
         let tiedAfterDecoder = recordIntermediates ? ae.tied.grad : []
@@ -72,7 +76,7 @@ public enum AutoencoderTrainingStep {
                 "latent_states": latent, "mean": mean, "log_std": logStd, "posterior_eps": noise.posteriorEps,
                 "z_noisy": zNoisy, "latent_dropout_keep": noise.latentDropoutKeep, "z_dropped": zDropped,
                 "kl_per_dim": kl.perDim, "kl_per_dim_clamped": kl.clamped, "kl_loss": [kl.loss],
-                "logits": logits, "ce_loss": [ce], "loss": [loss], "dloss_dlogits": dLogits,
+                "logits": logitsCopy, "ce_loss": [ce], "loss": [loss], "dloss_dlogits": dLogits,
                 "dloss_dlatent_states": dLatent, "token_dropout_uniform": noise.tokenDropoutUniform,
                 "tied_grad_decoder_lm_head_use": zip(tiedAfterDecoder, tiedBefore).map { $0 - $1 },
                 "tied_grad_encoder_embedding_use": zip(tiedAfter, tiedAfterDecoder).map { $0 - $1 },

@@ -1,18 +1,20 @@
+import CALMKernels
 import Foundation
 
 /// SiLU, x·σ(x). Backward: σ(x)·(1 + x·(1 − σ(x))).
 public enum SiLUOp {
     @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
 
-    public static func forward(_ x: [Float]) -> [Float] { x.map { $0 * sigmoid($0) } }
+    public static func forward(_ x: [Float]) -> [Float] {
+        var y = [Float](repeating: 0, count: x.count)
+        y.withUnsafeMutableBufferPointer { calm_silu(x, $0.baseAddress!, x.count) }
+        return y
+    }
 
     public static func backward(_ dy: [Float], input x: [Float]) -> [Float] {
         precondition(dy.count == x.count)
         var dx = [Float](repeating: 0, count: x.count)
-        for i in 0..<x.count {
-            let s = sigmoid(x[i])
-            dx[i] = dy[i] * s * (1 + x[i] * (1 - s))
-        }
+        dx.withUnsafeMutableBufferPointer { calm_train_silu_backward(x, dy, $0.baseAddress!, x.count) }
         return dx
     }
 }
@@ -22,17 +24,16 @@ public enum SwiGLUOp {
     public static func forward(gate: [Float], up: [Float]) -> [Float] {
         precondition(gate.count == up.count)
         var y = [Float](repeating: 0, count: gate.count)
-        for i in 0..<gate.count { let g = gate[i]; y[i] = g * SiLUOp.sigmoid(g) * up[i] }
+        y.withUnsafeMutableBufferPointer { calm_swiglu(gate, up, $0.baseAddress!, gate.count) }
         return y
     }
 
     public static func backward(_ dy: [Float], gate: [Float], up: [Float]) -> (dGate: [Float], dUp: [Float]) {
+        precondition(dy.count == gate.count && up.count == gate.count)
         var dg = [Float](repeating: 0, count: gate.count), du = dg
-        for i in 0..<gate.count {
-            let g = gate[i], s = SiLUOp.sigmoid(g)
-            du[i] = dy[i] * g * s
-            dg[i] = dy[i] * up[i] * s * (1 + g * (1 - s))
-        }
+        dg.withUnsafeMutableBufferPointer { a in du.withUnsafeMutableBufferPointer { b in
+            calm_train_swiglu_backward(gate, up, dy, a.baseAddress!, b.baseAddress!, gate.count)
+        } }
         return (dg, du)
     }
 }

@@ -1,3 +1,5 @@
+import CALMKernels
+import CALMModel
 import Foundation
 
 /// Mean cross-entropy over rows of logits (rows × V) against integer labels. Backward gives
@@ -33,4 +35,29 @@ public enum CrossEntropyOp {
         }
         return d
     }
+
+    /// Fused forward + backward in place: `logits` becomes d loss / d logits (scale/rows factor
+    /// included); returns the mean loss. Never keeps a second rows × V buffer.
+    public static func fused(logits: inout [Float], labels: [Int], vocab: Int, scale: Float = 1,
+                             pool: ComputePool?) -> Float {
+        let rows = labels.count
+        precondition(logits.count == rows * vocab)
+        let l32 = labels.map { label -> Int32 in
+            precondition(label >= 0 && label < vocab, "label \(label) outside the vocabulary")
+            return Int32(label)
+        }
+        var rowLoss = [Float](repeating: 0, count: rows)
+        logits.withUnsafeMutableBufferPointer { lp in rowLoss.withUnsafeMutableBufferPointer { rp in
+            calm_train_softmax_xent(pool?.raw, lp.baseAddress!, l32, Int32(rows), Int32(vocab), scale / Float(rows), rp.baseAddress!)
+        } }
+        var total = 0.0
+        for l in rowLoss { total += Double(l) }
+        return Float(total / Double(max(rows, 1)))
+    }
+}
+
+/// Row-block entry to the fused kernel (pointer form).
+func calm_train_softmax_xent_shim(_ pool: ComputePool?, _ logits: UnsafeMutablePointer<Float>, _ labels: [Int32], _ rows: Int,
+                                  _ vocab: Int, _ gradScale: Float, _ rowLoss: UnsafeMutablePointer<Float>) {
+    calm_train_softmax_xent(pool?.raw, logits, labels, Int32(rows), Int32(vocab), gradScale, rowLoss)
 }

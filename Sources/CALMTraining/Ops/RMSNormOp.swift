@@ -1,3 +1,4 @@
+import CALMKernels
 import Foundation
 
 /// Llama RMSNorm: y = w ⊙ x·r with r = 1/sqrt(mean(x²) + eps), per row.
@@ -19,35 +20,27 @@ public struct RMSNormOp: Sendable {
         precondition(x.count == rows * n)
         var y = [Float](repeating: 0, count: x.count)
         var rstd = [Float](repeating: 0, count: rows)
-        let w = weight.value
-        for r in 0..<rows {
-            var ss: Float = 0
-            for j in 0..<n { let v = x[r * n + j]; ss += v * v }
-            let inv = 1 / (ss / Float(n) + eps).squareRoot()
-            rstd[r] = inv
-            for j in 0..<n { y[r * n + j] = w[j] * (x[r * n + j] * inv) }
-        }
+        y.withUnsafeMutableBufferPointer { yp in rstd.withUnsafeMutableBufferPointer { rp in
+            calm_train_rmsnorm_forward(x, weight.value, yp.baseAddress!, rp.baseAddress!, Int32(rows), Int32(n), eps)
+        } }
         return (y, Saved(rstd: rstd))
     }
 
     /// dx_j = r·g_j − x_j·r³·mean(g ⊙ x) with g = w ⊙ dy; dw += Σ_rows dy ⊙ x·r.
     public func backward(_ dy: [Float], input x: [Float], saved: Saved, rows: Int) -> [Float] {
         let n = size
+        precondition(dy.count == rows * n && x.count == rows * n)
         var dx = [Float](repeating: 0, count: x.count)
         let w = weight.value
-        var dw = [Float](repeating: 0, count: n)
-        for r in 0..<rows {
-            let inv = saved.rstd[r]
-            var dot: Float = 0
-            for j in 0..<n {
-                let g = w[j] * dy[r * n + j]
-                dot += g * x[r * n + j]
-                dw[j] += dy[r * n + j] * x[r * n + j] * inv
+        dx.withUnsafeMutableBufferPointer { dp in
+            if weight.requiresGrad {
+                weight.grad.withUnsafeMutableBufferPointer { g in
+                    calm_train_rmsnorm_backward(x, w, saved.rstd, dy, dp.baseAddress!, g.baseAddress!, Int32(rows), Int32(n))
+                }
+            } else {
+                calm_train_rmsnorm_backward(x, w, saved.rstd, dy, dp.baseAddress!, nil, Int32(rows), Int32(n))
             }
-            let c = dot / Float(n) * inv * inv * inv
-            for j in 0..<n { dx[r * n + j] = inv * w[j] * dy[r * n + j] - x[r * n + j] * c }
         }
-        weight.accumulate(dw)
         return dx
     }
 }

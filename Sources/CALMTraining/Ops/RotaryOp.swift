@@ -32,26 +32,47 @@ public struct RotaryOp: Sendable {
         }
     }
 
+    /// cos / sin tables for positions 0 ..< count (count × headDim/2 each).
+    public struct Table: Sendable { var cos: [Float]; var sin: [Float]; var count: Int }
+
+    public func table(count: Int) -> Table {
+        let half = headDim / 2
+        var cosT = [Float](repeating: 0, count: count * half), sinT = cosT
+        for p in 0..<count {
+            let pf = Float(p)
+            for i in 0..<half { cosT[p * half + i] = cosf(pf * invFreq[i]); sinT[p * half + i] = sinf(pf * invFreq[i]) }
+        }
+        return Table(cos: cosT, sin: sinT, count: count)
+    }
+
     /// Applies RoPE to rows of `heads·headDim` values; row r is at position positions[r].
-    public func forward(_ x: inout [Float], heads: Int, positions: [Int]) {
-        apply(&x, heads: heads, positions: positions, inverse: false)
+    public func forward(_ x: inout [Float], heads: Int, positions: [Int], table: Table? = nil) {
+        apply(&x, heads: heads, positions: positions, inverse: false, table: table)
     }
 
     /// Gradient through RoPE (in place on the gradient).
-    public func backward(_ dx: inout [Float], heads: Int, positions: [Int]) {
-        apply(&dx, heads: heads, positions: positions, inverse: true)
+    public func backward(_ dx: inout [Float], heads: Int, positions: [Int], table: Table? = nil) {
+        apply(&dx, heads: heads, positions: positions, inverse: true, table: table)
     }
 
-    private func apply(_ x: inout [Float], heads: Int, positions: [Int], inverse: Bool) {
-        let width = heads * headDim
+    private func apply(_ x: inout [Float], heads: Int, positions: [Int], inverse: Bool, table: Table?) {
+        let width = heads * headDim, half = headDim / 2
         precondition(x.count == positions.count * width)
-        var cache: [Int: (cos: [Float], sin: [Float])] = [:]
-        x.withUnsafeMutableBufferPointer { p in
+        let maxPos = (positions.max() ?? -1) + 1
+        let t = table.flatMap { $0.count >= maxPos ? $0 : nil } ?? self.table(count: maxPos)
+        x.withUnsafeMutableBufferPointer { xp in t.cos.withUnsafeBufferPointer { cp in t.sin.withUnsafeBufferPointer { sp in
             for (r, pos) in positions.enumerated() {
-                let t = cache[pos] ?? tables(position: pos)
-                cache[pos] = t
-                rotate(p.baseAddress! + r * width, heads: heads, cos: t.cos, sin: t.sin, inverse: inverse)
+                let c = cp.baseAddress! + pos * half, s = sp.baseAddress! + pos * half
+                for h in 0..<heads {
+                    let base = xp.baseAddress! + r * width + h * headDim
+                    for i in 0..<half {
+                        let a = base[i], b = base[i + half]
+                        let sn = inverse ? -s[i] : s[i]
+                        base[i] = a * c[i] - b * sn
+                        base[i + half] = b * c[i] + a * sn
+                    }
+                }
             }
-        }
+        } } }
     }
 }

@@ -1,3 +1,5 @@
+import CALMKernels
+import CALMModel
 import Foundation
 
 /// Learning rate: linear warmup from 0 to `peak` over `warmupSteps`, then constant.
@@ -51,6 +53,9 @@ public final class AdamW: @unchecked Sendable {
     /// as Hugging Face's Trainer groups them).
     public let decays: @Sendable (Parameter) -> Bool
 
+    /// Threads for the update (nil: the calling thread only).
+    public var pool: ComputePool? = .shared
+
     public init(parameters: ParameterSet, options: Options,
                 decays: @escaping @Sendable (Parameter) -> Bool = { $0.shape.count >= 2 }) {
         self.parameters = parameters
@@ -88,22 +93,20 @@ public final class AdamW: @unchecked Sendable {
         }
         let b1 = options.beta1, b2 = options.beta2
         let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
+        let eps = options.eps
         for p in parameters.parameters where p.requiresGrad {
-            var m = firstMoment[p.name]!, v = secondMoment[p.name]!
             let decay = decays(p) ? 1 - lr * options.weightDecay : 1
-            let g = p.grad
-            p.value.withUnsafeMutableBufferPointer { w in
-                for i in 0..<w.count {
-                    let gi = g[i] * scale
-                    m[i] = b1 * m[i] + (1 - b1) * gi
-                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                    w[i] *= decay
-                    w[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + options.eps)
+            // In place (no copies of the moments or the gradient).
+            firstMoment[p.name]!.withUnsafeMutableBufferPointer { m in
+                secondMoment[p.name]!.withUnsafeMutableBufferPointer { v in
+                    p.grad.withUnsafeMutableBufferPointer { g in
+                        p.value.withUnsafeMutableBufferPointer { w in
+                            calm_train_adamw(pool?.raw, w.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!, w.count,
+                                             lr, b1, b2, c1, c2, eps, decay, scale)
+                        }
+                    }
                 }
             }
-            if scale != 1 { p.grad = g.map { $0 * scale } }
-            firstMoment[p.name] = m
-            secondMoment[p.name] = v
         }
         return StepInfo(learningRate: lr, gradientNorm: norm, clipped: scale != 1)
     }

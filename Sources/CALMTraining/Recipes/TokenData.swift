@@ -24,16 +24,54 @@ public struct TokenData: Sendable {
         return TokenData(ids: ids)
     }
 
-    /// `rows` windows of `length` ids for `step` (0-based), consecutive through the stream and
-    /// wrapping around.
-    public func batch(step: Int, rows: Int, length: Int) throws -> [[Int]] {
+    /// Writes little-endian u32 ids.
+    public func write(to url: URL) throws {
+        var data = Data(capacity: ids.count * 4)
+        for id in ids { withUnsafeBytes(of: UInt32(truncatingIfNeeded: id).littleEndian) { data.append(contentsOf: $0) } }
+        try data.write(to: url)
+    }
+
+    /// Number of whole blocks of `length` ids (the remainder is dropped, as `group_texts` does).
+    public func blockCount(length: Int) -> Int { length > 0 ? ids.count / length : 0 }
+
+    /// `rows` blocks of `length` ids for `step` (0-based): blocks are the stream cut into
+    /// consecutive non-overlapping windows; step s takes blocks s·rows …, wrapping around (one pass
+    /// over the blocks is an epoch). With `shuffleSeed`, each epoch visits the blocks in a seeded
+    /// random order (deterministic, so a resumed run sees the same batches).
+    public func batch(step: Int, rows: Int, length: Int, shuffleSeed: UInt64? = nil) throws -> [[Int]] {
         guard ids.count >= length else {
-            throw TrainingError.invalidInput("the data has \(ids.count) tokens, fewer than one window of \(length)")
+            throw TrainingError.invalidInput("the data has \(ids.count) tokens, fewer than one block of \(length)")
         }
         let windows = ids.count / length
+        var permutationEpoch = -1
+        var permutation: [Int] = []
         return (0..<rows).map { r in
-            let w = (step * rows + r) % windows
+            let flat = step * rows + r
+            var w = flat % windows
+            if let shuffleSeed {
+                let epoch = flat / windows
+                if epoch != permutationEpoch {
+                    permutation = Self.permutation(windows, seed: shuffleSeed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+                    permutationEpoch = epoch
+                }
+                w = permutation[w]
+            }
             return Array(ids[(w * length)..<((w + 1) * length)])
         }
+    }
+
+    /// A seeded Fisher–Yates permutation of 0 ..< n (splitmix64).
+    static func permutation(_ n: Int, seed: UInt64) -> [Int] {
+        var state = seed
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var p = Array(0..<n)
+        if n > 1 { for i in stride(from: n - 1, to: 0, by: -1) { p.swapAt(i, Int(next() % UInt64(i + 1))) } }
+        return p
     }
 }

@@ -18,6 +18,15 @@ public struct TrainingRunOptions: Sendable {
     /// Save a checkpoint every this many steps (0: only at the end).
     public var checkpointEvery: Int = 0
     public var seed: UInt64 = 0
+    /// Tokens per sequence; nil means `chunksPerSequence` × K (the baseline uses 4·chunks).
+    public var blockSize: Int?
+    /// Visit the blocks in a seeded random order each epoch (deterministic in `seed`).
+    public var shuffle: Bool = true
+    /// Call the evaluation hook every this many steps (0: only at the end, if there is one).
+    public var evalEvery: Int = 0
+    /// Stop once the run's useful compute (matmul FLOPs, forward + backward) reaches this many
+    /// FLOPs: `steps` is then set from the first step's count (equal-compute comparisons).
+    public var flopBudget: Double?
     public init() {}
 }
 
@@ -29,12 +38,15 @@ public struct TrainingProgress: Sendable {
     public var gradientNorm: Double
     public var tokensPerSecond: Double
     public var secondsLeft: Double
+    /// Useful FLOPs spent so far in this run (since start or resume).
+    public var flops: Double = 0
 
     /// `step 10/100  loss 3.2104  lr 1.00e-04  grad-norm 1.234  tokens/s 1234  ETA 0:01:23`
     public var line: String {
         let eta = Int(secondsLeft.rounded())
         return String(format: "step %d/%d  loss %.4f  lr %.2e  grad-norm %.3f  tokens/s %.0f  ETA %d:%02d:%02d",
                       step, totalSteps, loss, learningRate, gradientNorm, tokensPerSecond, eta / 3600, eta / 60 % 60, eta % 60)
+            + (flops > 0 ? String(format: "  compute %.3e FLOP", flops) : "")
     }
 }
 
@@ -42,20 +54,34 @@ public struct TrainingProgress: Sendable {
 /// optimiser state (`optimizer.safetensors`) and `trainer_state.json`, and exact resume: batches
 /// and noise depend only on (seed, step).
 public enum Trainer {
-    public enum Kind: String, Sendable { case autoencoder, calm }
+    public enum Kind: String, Sendable { case autoencoder, calm, baseline }
 
     struct State: Codable { var step: Int; var seed: UInt64; var kind: String }
+
+    /// Optional callbacks of a run besides the per-step progress line.
+    public struct Hooks {
+        /// Called every `evalEvery` steps and after the last step; returns a line to report.
+        public var evaluate: ((Int) throws -> String)?
+        /// Receives evaluation lines and other messages.
+        public var log: (String) -> Void
+        public init(evaluate: ((Int) throws -> String)? = nil, log: @escaping (String) -> Void = { _ in }) {
+            self.evaluate = evaluate
+            self.log = log
+        }
+    }
 
     /// Trains an autoencoder; returns the final checkpoint folder.
     @discardableResult
     public static func trainAutoencoder(_ model: TrainableAutoencoder, data: TokenData, options o: TrainingRunOptions,
-                                        output: URL, resume: URL? = nil, pool: ComputePool = .shared,
+                                        output: URL, resume: URL? = nil, pool: ComputePool = .shared, hooks: Hooks = Hooks(),
                                         progress: (TrainingProgress) -> Void = { _ in }) throws -> URL {
-        let length = o.chunksPerSequence * model.config.patchSize
+        let k = model.config.patchSize
+        let length = o.blockSize ?? o.chunksPerSequence * k
+        guard length % k == 0 else { throw TrainingError.invalidInput("block size \(length) is not a multiple of K = \(k)") }
         return try loop(kind: .autoencoder, parameters: model.parameters, options: o, output: output, resume: resume,
-                        tokensPerStep: o.batchSize * length, progress: progress,
+                        tokensPerStep: o.batchSize * length, hooks: hooks, progress: progress,
                         step: { step, rng in
-                            let ids = try data.batch(step: step, rows: o.batchSize, length: length).flatMap { $0 }
+                            let ids = try data.batch(step: step, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil).flatMap { $0 }
                             return try AutoencoderTrainingStep.lossAndGradients(model: model, inputIDs: ids, rng: rng, pool: pool).loss
                         }, save: { try model.save(to: $0) })
     }
@@ -63,19 +89,37 @@ public enum Trainer {
     /// Trains a CALM model (autoencoder frozen); returns the final checkpoint folder.
     @discardableResult
     public static func trainCALM(_ model: TrainableCALM, data: TokenData, options o: TrainingRunOptions,
-                                 output: URL, resume: URL? = nil, pool: ComputePool = .shared,
-                                 progress: (TrainingProgress) -> Void = { _ in }) throws -> URL {
-        let length = o.chunksPerSequence * model.config.patchSize
+                                 output: URL, resume: URL? = nil, pool: ComputePool = .shared, targetSamples: Int = 100,
+                                 hooks: Hooks = Hooks(), progress: (TrainingProgress) -> Void = { _ in }) throws -> URL {
+        let k = model.config.patchSize
+        let length = o.blockSize ?? o.chunksPerSequence * k
+        guard length % k == 0, length >= 2 * k else { throw TrainingError.invalidInput("block size \(length) must be a multiple of K = \(k), at least 2K") }
         return try loop(kind: .calm, parameters: model.parameters, options: o, output: output, resume: resume,
-                        tokensPerStep: o.batchSize * length, progress: progress,
+                        tokensPerStep: o.batchSize * length, hooks: hooks, progress: progress,
                         step: { step, rng in
-                            let rows = try data.batch(step: step, rows: o.batchSize, length: length)
-                            return try EnergyTrainingStep.lossAndGradients(model: model, inputIDs: rows, rng: rng, pool: pool).loss
+                            let rows = try data.batch(step: step, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
+                            return try EnergyTrainingStep.lossAndGradients(model: model, inputIDs: rows, rng: rng,
+                                                                           targetSamples: targetSamples, pool: pool).loss
+                        }, save: { try model.save(to: $0) })
+    }
+
+    /// Trains the discrete Llama baseline (next-token cross-entropy); returns the final checkpoint folder.
+    @discardableResult
+    public static func trainBaseline(_ model: TrainableLlama, data: TokenData, options o: TrainingRunOptions,
+                                     output: URL, resume: URL? = nil, pool: ComputePool = .shared, hooks: Hooks = Hooks(),
+                                     progress: (TrainingProgress) -> Void = { _ in }) throws -> URL {
+        let length = o.blockSize ?? o.chunksPerSequence * 4
+        guard length >= 2 else { throw TrainingError.invalidInput("block size must be at least 2") }
+        return try loop(kind: .baseline, parameters: model.parameters, options: o, output: output, resume: resume,
+                        tokensPerStep: o.batchSize * length, hooks: hooks, progress: progress,
+                        step: { step, _ in
+                            let rows = try data.batch(step: step, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
+                            return try CausalLMTrainingStep.lossAndGradients(model: model, inputIDs: rows, pool: pool).loss
                         }, save: { try model.save(to: $0) })
     }
 
     static func loop(kind: Kind, parameters: ParameterSet, options o: TrainingRunOptions, output: URL, resume: URL?,
-                     tokensPerStep: Int, progress: (TrainingProgress) -> Void,
+                     tokensPerStep: Int, hooks: Hooks, progress: (TrainingProgress) -> Void,
                      step runStep: (Int, SeededRandomness) throws -> Float, save: (URL) throws -> Void) throws -> URL {
         let optimizer = AdamW(parameters: parameters, options: .init(learningRate: o.learningRate, warmupSteps: o.warmupSteps,
                                                                      beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay,
@@ -92,18 +136,32 @@ public enum Trainer {
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         var last = resume ?? output
         let began = Date()
-        for step in start..<o.steps {
+        let flopsAtStart = Matmul.flopCount
+        var totalSteps = o.steps
+        var step = start
+        var paused = 0.0
+        while step < totalSteps {
             let rng = SeededRandomness(seed: o.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step))
             let loss = try runStep(step, rng)
             guard loss.isFinite else { throw TrainingError.invalidInput("loss became \(loss) at step \(step + 1)") }
             let info = optimizer.apply()
             let done = step + 1
-            let elapsed = Date().timeIntervalSince(began)
+            let flops = Matmul.flopCount - flopsAtStart
+            if let budget = o.flopBudget, done == start + 1, flops > 0 {
+                totalSteps = start + max(1, Int((budget / flops).rounded(.up)))
+            }
+            let elapsed = Date().timeIntervalSince(began) - paused
             let rate = Double((done - start) * tokensPerStep) / max(elapsed, 1e-9)
-            let left = elapsed / Double(done - start) * Double(o.steps - done)
-            progress(TrainingProgress(step: done, totalSteps: o.steps, loss: loss, learningRate: info.learningRate,
-                                      gradientNorm: info.gradientNorm, tokensPerSecond: rate, secondsLeft: left))
-            if done == o.steps || (o.checkpointEvery > 0 && done % o.checkpointEvery == 0) {
+            let left = elapsed / Double(done - start) * Double(totalSteps - done)
+            progress(TrainingProgress(step: done, totalSteps: totalSteps, loss: loss, learningRate: info.learningRate,
+                                      gradientNorm: info.gradientNorm, tokensPerSecond: rate, secondsLeft: left, flops: flops))
+            // Evaluation and checkpoints count neither towards compute nor towards tokens/s.
+            let pauseStart = Date(), flopsBefore = Matmul.flopCount
+            defer { paused += Date().timeIntervalSince(pauseStart); Matmul.flopCount = flopsBefore }
+            if let evaluate = hooks.evaluate, done == totalSteps || (o.evalEvery > 0 && done % o.evalEvery == 0) {
+                hooks.log("step \(done): " + (try evaluate(done)))
+            }
+            if done == totalSteps || (o.checkpointEvery > 0 && done % o.checkpointEvery == 0) {
                 let dir = output.appendingPathComponent("checkpoint-\(done)")
                 try save(dir)
                 try saveOptimizer(optimizer, to: dir.appendingPathComponent("optimizer.safetensors"))
@@ -111,6 +169,7 @@ public enum Trainer {
                     .write(to: dir.appendingPathComponent("trainer_state.json"))
                 last = dir
             }
+            step = done
         }
         return last
     }

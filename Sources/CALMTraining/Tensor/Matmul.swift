@@ -3,21 +3,29 @@ import CALMModel
 
 /// Row-major f32 matrix products for training, on the `calm_gemm_*` kernels.
 public enum Matmul {
+    /// Multiply-add FLOPs (2·m·n·k) of the products issued through this type and the attention
+    /// kernels' useful (causal) products, for throughput reports. Training drives kernels from one
+    /// thread at a time; the count is advisory.
+    nonisolated(unsafe) public static var flopCount: Double = 0
+
     /// y[rows × out] (+)= x[rows × in] · Wᵀ, W being out × in.
     public static func xWt(_ x: UnsafePointer<Float>, rows: Int, w: UnsafePointer<Float>, out: Int, in inF: Int,
                            into y: UnsafeMutablePointer<Float>, accumulate: Bool = false, pool: ComputePool?) {
+        flopCount += 2 * Double(rows) * Double(out) * Double(inF)
         calm_gemm_nt(pool?.raw, Int32(rows), Int32(out), Int32(inF), x, inF, w, inF, y, out, accumulate ? 1 : 0)
     }
 
     /// dx[rows × in] (+)= dy[rows × out] · W, W being out × in.
     public static func dyW(_ dy: UnsafePointer<Float>, rows: Int, w: UnsafePointer<Float>, out: Int, in inF: Int,
                            into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false, pool: ComputePool?) {
+        flopCount += 2 * Double(rows) * Double(out) * Double(inF)
         calm_gemm_nn(pool?.raw, Int32(rows), Int32(inF), Int32(out), dy, out, w, inF, dx, inF, accumulate ? 1 : 0)
     }
 
     /// dW[out × in] (+)= dyᵀ · x over `rows` rows.
     public static func dyTx(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, out: Int, in inF: Int,
                             into dw: UnsafeMutablePointer<Float>, accumulate: Bool = true, pool: ComputePool?) {
+        flopCount += 2 * Double(rows) * Double(out) * Double(inF)
         calm_gemm_tn(pool?.raw, Int32(out), Int32(inF), Int32(rows), dy, out, x, inF, dw, inF, accumulate ? 1 : 0)
     }
 

@@ -23,7 +23,7 @@ public final class Parameter: @unchecked Sendable {
     public var count: Int { value.count }
 
     public func zeroGrad() {
-        for i in grad.indices { grad[i] = 0 }
+        grad.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
 
     /// Adds `delta` into the gradient (no-op when frozen).
@@ -76,7 +76,16 @@ public final class ParameterSet: @unchecked Sendable {
     /// L2 norm over all gradients.
     public func gradientNorm() -> Double {
         var s = 0.0
-        for p in parameters { for g in p.grad { s += Double(g) * Double(g) } }
+        for p in parameters {
+            p.grad.withUnsafeBufferPointer { g in
+                var part: Float = 0, total = 0.0
+                for (i, x) in g.enumerated() {
+                    part += x * x
+                    if i & 1023 == 1023 { total += Double(part); part = 0 }
+                }
+                s += total + Double(part)
+            }
+        }
         return s.squareRoot()
     }
 
