@@ -80,7 +80,7 @@ func runServeBenchmark(_ arguments: [String]) async {
                 "shape": shape.rawValue, "dtype": dtype.rawValue, "temperature": t, "samples": t == 1 ? 1 : samples,
                 "concurrency": concurrency, "requests_completed": infos.count,
                 "aggregate_tokens_per_s": tps, "aggregate_chunks_per_s": Double(chunks) / wall,
-                "speedup_vs_single": singleTokensPerSecond > 0 ? tps / singleTokensPerSecond : 0,
+                "speedup_vs_single": singleTokensPerSecond > 0 ? tps / singleTokensPerSecond : 0.0,
                 "ttfc_p50_s": percentile(ttfc, 0.5), "ttfc_p99_s": percentile(ttfc, 0.99),
                 "time_per_chunk_p50_s": percentile(perChunk, 0.5), "time_per_chunk_p99_s": percentile(perChunk, 0.99),
                 "wall_s": wall, "steps": stats.steps,

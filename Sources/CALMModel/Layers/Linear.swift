@@ -41,17 +41,27 @@ public final class Linear: @unchecked Sendable {
     /// Bytes of packed weight storage (what one full pass reads).
     public var weightBytes: Int { outFeatures * inFeatures * calm_dtype_size(dtype) }
 
+    /// Rows per kernel call: a block of inputs stays in cache while every weight panel streams
+    /// past it (rows are independent, so blocking never changes a result).
+    static let rowBlock = 1024
+
     /// y[m × out] (+)= x[m × in]·Wᵀ + b.
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
                       accumulate: Bool = false, pool: ComputePool) {
         guard rows > 0 else { return }
         withUnsafePointer(to: &matrix) { w in
-            if let bias {
-                bias.withUnsafeBufferPointer { b in
-                    calm_linear(pool.raw, x, Int32(rows), inFeatures, w, b.baseAddress, y, outFeatures, accumulate ? 1 : 0)
+            var start = 0
+            while start < rows {
+                let n = min(Self.rowBlock, rows - start)
+                let xb = x + start * inFeatures, yb = y + start * outFeatures
+                if let bias {
+                    bias.withUnsafeBufferPointer { b in
+                        calm_linear(pool.raw, xb, Int32(n), inFeatures, w, b.baseAddress, yb, outFeatures, accumulate ? 1 : 0)
+                    }
+                } else {
+                    calm_linear(pool.raw, xb, Int32(n), inFeatures, w, nil, yb, outFeatures, accumulate ? 1 : 0)
                 }
-            } else {
-                calm_linear(pool.raw, x, Int32(rows), inFeatures, w, nil, y, outFeatures, accumulate ? 1 : 0)
+                start += n
             }
         }
     }
@@ -76,7 +86,13 @@ public final class Linear: @unchecked Sendable {
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 withUnsafePointer(to: &matrix) { w in
-                    calm_linear_argmax(pool.raw, xp.baseAddress!, Int32(rows), inFeatures, w, op.baseAddress!, nil)
+                    var start = 0
+                    while start < rows {
+                        let n = min(Self.rowBlock, rows - start)
+                        calm_linear_argmax(pool.raw, xp.baseAddress! + start * inFeatures, Int32(n), inFeatures, w,
+                                           op.baseAddress! + start, nil)
+                        start += n
+                    }
                 }
             }
         }
