@@ -135,3 +135,35 @@ struct ErrorTests {
         #expect(tokenizer.encode("abab", addBOS: false, allowSpecialTokens: true) == [2, 2])
     }
 }
+
+@Suite("JSON reading")
+struct JSONReadingTests {
+    @Test func escapesAndErrorsInConfig() throws {
+        let directory = try TemporaryDirectory("calm-json")
+        let url = directory.url.appendingPathComponent("tokenizer_config.json")
+        let text = #"""
+        {"added_tokens_decoder": {"5": {"content": "<\"q\u00e9\ud83d\ude00\/\n>", "special": true, "lstrip": false}},
+         "bos_token": {"content": "<\"q\u00e9\ud83d\ude00/\n>", "lstrip": false}, "eos_token": null,
+         "model_max_length": 1000000000000000019884624838656, "x": [-1.5e3, 0, true, false, null, {}, []]}
+        """#
+        try Data(text.utf8).write(to: url)
+        let config = try TokenizerConfig(contentsOf: url)
+        #expect(config.addedTokens == [AddedToken(id: 5, content: "<\"qé😀/\n>")])
+        #expect(config.bosToken == "<\"qé😀/\n>")
+        #expect(config.eosToken == nil)
+
+        try Data("{\n  \"bos_token\": \"a\",\n  \"eos_token\": tru\n}".utf8).write(to: url)
+        #expect(throws: TokenizerError.invalidJSON(path: url.path, reason: "line 3, column 16: invalid literal")) {
+            try TokenizerConfig(contentsOf: url)
+        }
+        try Data("{\"a\": \"unterminated}".utf8).write(to: url)
+        #expect(throws: TokenizerError.invalidJSON(path: url.path, reason: "line 1, column 21: unterminated string")) {
+            try TokenizerConfig(contentsOf: url)
+        }
+        try Data("{\"bos_token\": 3}".utf8).write(to: url)
+        #expect(throws: TokenizerError.invalidValue(path: url.path, key: "bos_token",
+                                                    reason: "expected a string or {\"content\": …}")) {
+            try TokenizerConfig(contentsOf: url)
+        }
+    }
+}
