@@ -27,6 +27,10 @@ struct HuggingFaceTokenizerTests {
         let ids = tokenizer.encode("hello world", addBOS: true, allowSpecialTokens: true)
         #expect(ids == [32, 259, 260, 111, 114, 108, 100])
         #expect(tokenizer.decode(ids) == " hello world")
+        // add_prefix_space applies to every segment between added tokens (checked against the
+        // Python `tokenizers` 0.23.3 reading this definition as written by `write(to:)`).
+        #expect(tokenizer.encode("hello<|endoftext|>hello a<sep>b", addBOS: false, allowSpecialTokens: true)
+            == [32, 259, 261, 32, 259, 32, 97, 262, 32, 98])
         let noPrefix = try HuggingFaceBPETokenizer(definition: Self.smallDefinition(prefixSpace: false))
         #expect(noPrefix.encode("hello world", addBOS: false, allowSpecialTokens: true) == [259, 260, 111, 114, 108, 100])
     }
