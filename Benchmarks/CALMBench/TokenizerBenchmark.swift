@@ -4,9 +4,11 @@ import Foundation
 /// Tokenizer benchmark: load time, then single-thread encode speed over the WikiText test
 /// documents (each encoded as BOS + text, as the reference does), best of 3.
 ///
-///     swift run -c release calm-bench tokenizer [--data FILE] [--tokenizer DIR] [--repeat N]
+///     swift run -c release calm-bench tokenizer [--data FILE] [--tokenizer DIR] [--repeat N] [--hf]
 ///
-/// Defaults come from `$CALM_SHARED` or `../shared` relative to the current directory.
+/// Defaults come from `$CALM_SHARED` or `../shared` relative to the current directory. With
+/// `--hf` a tiktoken tokenizer is first converted to a temporary `tokenizer.json`, and the
+/// Hugging Face path (load + encode) is measured instead.
 func runTokenizerBenchmark(_ arguments: [String]) {
     func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data((message + "\n").utf8))
@@ -15,6 +17,7 @@ func runTokenizerBenchmark(_ arguments: [String]) {
     var dataPath: String?
     var tokenizerPath: String?
     var repeats = 3
+    var huggingFace = false
     var index = 0
     while index < arguments.count {
         let argument = arguments[index]
@@ -23,13 +26,35 @@ func runTokenizerBenchmark(_ arguments: [String]) {
         case "--data": dataPath = value; index += 2
         case "--tokenizer": tokenizerPath = value; index += 2
         case "--repeat": repeats = max(1, Int(value ?? "") ?? 3); index += 2
+        case "--hf": huggingFace = true; index += 1
         default: fail("tokenizer benchmark: unknown option \(argument)")
         }
     }
     let environment = ProcessInfo.processInfo.environment
     let shared = environment["CALM_SHARED"].flatMap { $0.isEmpty ? nil : $0 } ?? "../shared"
     let dataURL = URL(fileURLWithPath: dataPath ?? "\(shared)/data/wikitext/wikitext_document_level-test.json")
-    let tokenizerURL = URL(fileURLWithPath: tokenizerPath ?? "\(shared)/data/llama3")
+    var tokenizerURL = URL(fileURLWithPath: tokenizerPath ?? "\(shared)/data/llama3")
+    var temporary: URL?
+    if huggingFace {
+        do {
+            guard let source = try TokenizerLoader.load(directory: tokenizerURL) as? TiktokenTokenizer else {
+                fail("--hf needs a tiktoken tokenizer directory")
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let definition = source.huggingFaceDefinition()
+            let directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("calm-bench-tokenizer-\(ProcessInfo.processInfo.processIdentifier)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try definition.write(to: directory.appendingPathComponent("tokenizer.json"))
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            print("converted to tokenizer.json (\(definition.merges.count) merges) in \(String(format: "%.2f", seconds)) s")
+            tokenizerURL = directory
+            temporary = directory
+        } catch {
+            fail("conversion failed: \(error)")
+        }
+    }
+    defer { if let temporary { try? FileManager.default.removeItem(at: temporary) } }
 
     guard let data = try? Data(contentsOf: dataURL) else { fail("cannot read \(dataURL.path)") }
     var documents: [String] = []

@@ -42,10 +42,10 @@ public enum ByteLevelMapping {
     }
 
     /// The raw bytes of a vocabulary string; scalars outside the mapping contribute their own
-    /// UTF-8 (as the Hugging Face ByteLevel decoder does). `isByteLevel` tells whether every
-    /// scalar was mapped.
+    /// UTF-8 (as the Hugging Face ByteLevel decoder does).
     public static func bytes(for string: String) -> [UInt8] { decode(string).bytes }
 
+    /// `bytes(for:)` plus whether every scalar was in the mapping.
     static func decode(_ string: String) -> (bytes: [UInt8], isByteLevel: Bool) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(string.utf8.count)

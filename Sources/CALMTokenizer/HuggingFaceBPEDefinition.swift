@@ -25,7 +25,14 @@ public enum PreTokenizerStep: Sendable, Hashable {
 
 /// A Unicode normalisation form (Hugging Face `NFC`, `NFD`, `NFKC`, `NFKD` normalizers).
 public enum UnicodeNormalization: String, Sendable, Hashable {
-    case nfc = "NFC", nfd = "NFD", nfkc = "NFKC", nfkd = "NFKD"
+    /// Canonical composition.
+    case nfc = "NFC"
+    /// Canonical decomposition.
+    case nfd = "NFD"
+    /// Compatibility composition.
+    case nfkc = "NFKC"
+    /// Compatibility decomposition.
+    case nfkd = "NFKD"
 
     func apply(_ text: String) -> String {
         switch self {

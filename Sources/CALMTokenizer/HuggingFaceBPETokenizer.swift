@@ -25,6 +25,8 @@ public struct HuggingFaceBPETokenizer: TextTokenizer {
     let unknownID: Int
 
     public let vocabularySize: Int
+    /// Pieces longer than this many bytes merge with a heap (O(n log n)) instead of a scan.
+    var heapMergeThreshold = 128
     public let bosTokenID: Int?
     public let eosTokenID: Int?
     public let padTokenID: Int?
@@ -172,7 +174,8 @@ public struct HuggingFaceBPETokenizer: TextTokenizer {
                                 let encoder = MergePieceEncoder(
                                     keys: keys.baseAddress!, values: values.baseAddress!, mask: mergeTable.mask,
                                     byteIDs: byteIDs.baseAddress!, view: view,
-                                    ignoreMerges: definition.ignoreMerges, unknownID: unknownID)
+                                    ignoreMerges: definition.ignoreMerges, unknownID: unknownID,
+                                    heapThreshold: heapMergeThreshold)
                                 var sink = PipelineEncoder(
                                     base: base, bmp: table.baseAddress!, steps: steps,
                                     normalizers: definition.normalizers, encoder: encoder, out: out)
@@ -213,6 +216,13 @@ public struct HuggingFaceBPETokenizer: TextTokenizer {
     public func tokenBytes(_ id: Int) -> [UInt8]? { addedBytes[id] ?? vocabulary.bytes(of: id) }
 
     public func tokenID(forSpecial text: String) -> Int? { matcher.id(for: text) }
+
+    /// A copy that switches to the heap merge above `threshold` bytes per piece (for tests).
+    @_spi(Testing) public func settingHeapMergeThreshold(_ threshold: Int) -> Self {
+        var copy = self
+        copy.heapMergeThreshold = threshold
+        return copy
+    }
 
     public func addingSpecialTokens(_ texts: [String]) -> HuggingFaceBPETokenizer {
         let (tokens, _) = TokenizerSupport.appending(texts, to: addedTokens, vocabularySize: vocabularySize)

@@ -53,10 +53,12 @@ enum HuggingFaceTokenizerParser {
                 let key = "model.merges[\(index)]"
                 let left: String, right: String
                 if let text = entry as? String {
-                    let parts = text.split(separator: " ", omittingEmptySubsequences: false)
-                    guard parts.count == 2 else { throw fail(key, "expected \"left right\", found '\(text)'") }
-                    left = String(parts[0])
-                    right = String(parts[1])
+                    guard let space = text.utf8.firstIndex(of: 0x20),
+                          !text.utf8[text.utf8.index(after: space)...].contains(0x20) else {
+                        throw fail(key, "expected \"left right\", found '\(text)'")
+                    }
+                    left = String(text[..<space])
+                    right = String(text[text.index(after: space)...])
                 } else if let pair = entry as? [Any], pair.count == 2,
                           let a = pair[0] as? String, let b = pair[1] as? String {
                     left = a
@@ -66,9 +68,7 @@ enum HuggingFaceTokenizerParser {
                 }
                 guard let l = idOf[left] else { throw TokenizerError.unknownToken(path: path, key: key, token: left) }
                 guard let r = idOf[right] else { throw TokenizerError.unknownToken(path: path, key: key, token: right) }
-                guard idOf[left + right] != nil else {
-                    throw TokenizerError.unknownToken(path: path, key: key, token: left + right)
-                }
+                // The merged token is checked when the tokenizer is built (by bytes).
                 merges.append(BPEMerge(l, r))
             }
         }

@@ -52,6 +52,8 @@ struct MergePieceEncoder {
     let view: TokenByteView
     let ignoreMerges: Bool
     let unknownID: Int
+    /// Pieces longer than this use the O(n log n) heap merge instead of the quadratic scan.
+    let heapThreshold: Int
 
     /// `rank << 32 | merged`, or `UInt64.max` when (a, b) is not a merge.
     @inline(__always)
@@ -96,6 +98,12 @@ struct MergePieceEncoder {
             }
             guard count > 1 else {
                 if count == 1 { out.append(symbols[0]) }
+                return
+            }
+            if count > heapThreshold {
+                heapMerge(count: count, initialIDs: symbols, pair: { _, left, _, right in
+                    merge(left, right)
+                }, into: &out)
                 return
             }
             for i in 0 ..< count - 1 {

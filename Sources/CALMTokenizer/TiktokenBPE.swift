@@ -5,6 +5,8 @@ struct TiktokenPieceEncoder {
     let view: TokenByteView
     /// Rank of each single byte, -1 when the byte has no token.
     let byteRanks: UnsafePointer<Int32>
+    /// Pieces longer than this use the O(n log n) heap merge instead of the quadratic scan.
+    let heapThreshold: Int
 
     @inline(__always)
     func encode(_ piece: UnsafePointer<UInt8>, _ n: Int, into out: inout [Int]) {
@@ -23,6 +25,16 @@ struct TiktokenPieceEncoder {
 
     @inline(never)
     func merge(_ piece: UnsafePointer<UInt8>, _ n: Int, into out: inout [Int]) {
+        if n > heapThreshold {
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { ids in
+                for i in 0 ..< n { ids[i] = Int(byteRanks[Int(piece[i])]) }
+                heapMerge(count: n, initialIDs: ids.baseAddress!, pair: { start, _, end, _ in
+                    let r = view.lookup(piece + start, end - start)
+                    return r < 0 ? UInt64.max : UInt64(r) << 32 | UInt64(r)
+                }, into: &out)
+            }
+            return
+        }
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * (n + 1)) { scratch in
             let starts = scratch.baseAddress!
             let ranks = starts + (n + 1)

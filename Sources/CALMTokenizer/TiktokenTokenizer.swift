@@ -20,6 +20,8 @@ public struct TiktokenTokenizer: TextTokenizer {
     /// The pre-tokenisation pattern.
     public let pattern: PreTokenizationPattern
     public let vocabularySize: Int
+    /// Pieces longer than this many bytes merge with a heap (O(n log n)) instead of a scan.
+    var heapMergeThreshold = 128
     public let bosTokenID: Int?
     public let eosTokenID: Int?
     public let padTokenID: Int?
@@ -118,7 +120,8 @@ public struct TiktokenTokenizer: TextTokenizer {
                     ScalarClassTable.shared.bmp.withUnsafeBufferPointer { table in
                         var sink = SegmentEncoder(
                             base: base, bmp: table.baseAddress!, pattern: pattern,
-                            encoder: TiktokenPieceEncoder(view: view, byteRanks: byteRanks.baseAddress!),
+                            encoder: TiktokenPieceEncoder(
+                                view: view, byteRanks: byteRanks.baseAddress!, heapThreshold: heapMergeThreshold),
                             out: out)
                         out = []
                         matcher.split(buffer, allowSpecial: allowSpecialTokens, into: &sink)
@@ -151,6 +154,13 @@ public struct TiktokenTokenizer: TextTokenizer {
     }
 
     public func tokenID(forSpecial text: String) -> Int? { matcher.id(for: text) }
+
+    /// A copy that switches to the heap merge above `threshold` bytes per piece (for tests).
+    @_spi(Testing) public func settingHeapMergeThreshold(_ threshold: Int) -> Self {
+        var copy = self
+        copy.heapMergeThreshold = threshold
+        return copy
+    }
 
     public func addingSpecialTokens(_ texts: [String]) -> TiktokenTokenizer {
         let (tokens, _) = TokenizerSupport.appending(texts, to: addedTokens, vocabularySize: vocabularySize)

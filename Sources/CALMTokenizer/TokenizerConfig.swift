@@ -81,9 +81,9 @@ enum JSONFile {
         let data = try read(url)
         let value: Any
         do {
-            value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            value = try FastJSON.parse(data)
         } catch {
-            throw TokenizerError.invalidJSON(path: url.path, reason: "\(error.localizedDescription)")
+            throw TokenizerError.invalidJSON(path: url.path, reason: "\(error)")
         }
         guard let object = value as? [String: Any] else {
             throw TokenizerError.invalidJSON(path: url.path, reason: "top level is not an object")

@@ -6,7 +6,9 @@ import Testing
 @Suite("tiktoken → tokenizer.json conversion")
 struct HuggingFaceConversionTests {
     /// Converts the Llama 3 ranks to a tokenizer.json, loads it back through the loader and
-    /// checks the golden ids and the WikiText total on the Hugging Face path.
+    /// checks the golden ids and the WikiText total on the Hugging Face path. (The written file
+    /// was also loaded offline with the Python `tokenizers` 0.23.3: all 64 `ids_hf` and the
+    /// WikiText total of 289,145 matched.)
     @Test(.enabled(if: sharedEnabled, sharedSkip))
     func convertedLlama3ReproducesGolden() throws {
         _ = try SharedFixtures.require()
