@@ -39,8 +39,11 @@ public enum CheckpointLoader {
     /// or a legacy pickle), or otherwise a safetensors file.
     public static func open(file: URL) throws -> any TensorSource {
         if file.pathExtension.lowercased() == "json" { return try ShardedCheckpoint(indexURL: file) }
-        let head = try MappedFile(url: file).withUnsafeBytes { Array($0.prefix(2)) }
-        if head == [0x50, 0x4B] || head.first == 0x80 { return try TorchCheckpointFile(url: file) }
+        let head = try MappedFile(url: file).withUnsafeBytes { Array($0.prefix(9)) }
+        // A safetensors header is a u64 length then '{'. Test that first: the length's low byte
+        // can be 0x80, the legacy pickle's first byte (one header length in 256).
+        if head.count == 9 && head[8] == UInt8(ascii: "{") { return try SafetensorsFile(url: file) }
+        if head.starts(with: [0x50, 0x4B]) || head.first == 0x80 { return try TorchCheckpointFile(url: file) }
         return try SafetensorsFile(url: file)
     }
 
