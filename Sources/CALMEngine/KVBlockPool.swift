@@ -5,10 +5,12 @@ import Synchronization
 /// Preallocated KV-cache blocks under a memory budget, reference-counted so that requests sharing
 /// a prompt prefix of whole blocks share those blocks (prefilled once).
 ///
-/// A prefix block is registered under a hash chained over the token ids of every block up to it
-/// (so equal hashes mean equal whole prefixes). It is *pending* until its owner has computed it and
-/// *ready* afterwards; only ready blocks are shared. A block returns to the free list when its last
-/// holder lets go.
+/// A prefix block is registered under its own token ids plus the pool index of the block before
+/// it in the chain (`PrefixKey`), compared exactly, so a match means the whole prefix is equal —
+/// no hash can collide. (Whoever holds a block holds every block before it, so a registered
+/// block's parent index is never reused while the block is registered.) It is *pending* until its
+/// owner has computed it and *ready* afterwards; only ready blocks are shared. A block returns to
+/// the free list when its last holder lets go.
 public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
     public let layout: KVLayout
     public let blockFloats: Int
@@ -20,8 +22,8 @@ public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
     private struct State {
         var free: [Int]
         var refCount: [Int]
-        var prefix: [UInt64: Int] = [:]        // chain hash → block index
-        var hashOf: [Int: UInt64] = [:]        // block index → registered hash
+        var prefix: [PrefixKey: Int] = [:]     // (parent block, block tokens) → block index
+        var keyOf: [Int: PrefixKey] = [:]      // block index → registered key
         var ready: Set<Int> = []
         var peakInUse = 0
     }
@@ -62,7 +64,7 @@ public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
             precondition(s.refCount[i] > 0, "KV block \(i) returned twice")
             s.refCount[i] -= 1
             if s.refCount[i] == 0 {
-                if let h = s.hashOf.removeValue(forKey: i), s.prefix[h] == i { s.prefix[h] = nil }
+                if let key = s.keyOf.removeValue(forKey: i), s.prefix[key] == i { s.prefix[key] = nil }
                 s.ready.remove(i)
                 s.free.append(i)
             }
@@ -77,29 +79,45 @@ public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
         case pending
     }
 
-    /// Looks up the chain `hashes` (one per whole shareable block) and takes a reference on every
-    /// ready block found, stopping at the first miss.
-    func acquirePrefix(_ hashes: [UInt64]) -> PrefixLookup {
+    /// Identity of a shareable block: the pool index of the block before it in its chain (−1 for
+    /// the first) and its own token ids.
+    struct PrefixKey: Hashable {
+        var parent: Int
+        var tokens: [Int]
+    }
+
+    /// Looks up the chain of whole shareable blocks (`blocks[b]`: the token ids of block b) and
+    /// takes a reference on every ready block found, stopping at the first miss.
+    func acquirePrefix(_ blocks: [[Int]]) -> PrefixLookup {
         state.withLock { s in
             var found: [Int] = []
-            for h in hashes {
-                guard let i = s.prefix[h] else { break }
+            var parent = -1
+            for tokens in blocks {
+                guard let i = s.prefix[PrefixKey(parent: parent, tokens: tokens)] else { break }
                 if !s.ready.contains(i) { return .pending }
                 found.append(i)
+                parent = i
             }
             for i in found { s.refCount[i] += 1 }
             return .ready(found.map { pointer($0) })
         }
     }
 
-    /// Registers freshly taken blocks as the pending prefix blocks for `hashes` (skipping hashes
-    /// someone else registered meanwhile).
-    func registerPending(_ blocks: [UnsafeMutablePointer<Float>], hashes: [UInt64]) {
+    /// Registers freshly taken blocks as the pending prefix blocks holding `tokens` (one id list
+    /// per block), chained after `parent` (the last shared block, or nil). A key someone else
+    /// registered meanwhile is skipped; the chain then continues from our own (unregistered)
+    /// block, which simply leaves the rest unshared.
+    func registerPending(_ blocks: [UnsafeMutablePointer<Float>], tokens: [[Int]], after parent: UnsafeMutablePointer<Float>?) {
         state.withLock { s in
-            for (b, h) in zip(blocks, hashes) where s.prefix[h] == nil {
+            var parentIndex = parent.map { index(of: $0) } ?? -1
+            for (b, ids) in zip(blocks, tokens) {
                 let i = index(of: b)
-                s.prefix[h] = i
-                s.hashOf[i] = h
+                let key = PrefixKey(parent: parentIndex, tokens: ids)
+                if s.prefix[key] == nil {
+                    s.prefix[key] = i
+                    s.keyOf[i] = key
+                }
+                parentIndex = i
             }
         }
     }
@@ -107,21 +125,11 @@ public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
     /// Marks a registered block as computed, so later requests may share it.
     func markReady(_ block: UnsafeMutablePointer<Float>) {
         let i = index(of: block)
-        state.withLock { s in if s.hashOf[i] != nil { s.ready.insert(i) } }
+        state.withLock { s in if s.keyOf[i] != nil { s.ready.insert(i) } }
     }
 
-    /// Chain hashes of the whole blocks of `ids` (`blockTokens` ids each; FNV-1a over the previous
-    /// hash and the block's ids).
-    static func chainHashes(_ ids: [Int], blockTokens: Int, blocks: Int) -> [UInt64] {
-        var hashes: [UInt64] = []
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in 0..<blocks {
-            for id in ids[(b * blockTokens)..<((b + 1) * blockTokens)] {
-                var v = UInt64(bitPattern: Int64(id))
-                for _ in 0..<8 { h = (h ^ (v & 0xFF)) &* 0x0000_0100_0000_01B3; v >>= 8 }
-            }
-            hashes.append(h)
-        }
-        return hashes
+    /// The token ids of each of the first `blocks` whole blocks of `ids` (`blockTokens` ids each).
+    static func blockTokens(_ ids: [Int], blockTokens: Int, blocks: Int) -> [[Int]] {
+        (0..<blocks).map { b in Array(ids[(b * blockTokens)..<((b + 1) * blockTokens)]) }
     }
 }

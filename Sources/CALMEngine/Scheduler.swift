@@ -97,9 +97,9 @@ actor Scheduler {
         for s in waiting {
             if blocked { still.append(s); continue }
             let shareable = max(0, (s.promptChunks - 1) / blockChunks)
-            let hashes = KVBlockPool.chainHashes(s.paddedPrompt, blockTokens: blockChunks * k, blocks: shareable)
+            let blockIDs = KVBlockPool.blockTokens(s.paddedPrompt, blockTokens: blockChunks * k, blocks: shareable)
             let shared: [UnsafeMutablePointer<Float>]
-            switch pool.acquirePrefix(hashes) {
+            switch pool.acquirePrefix(blockIDs) {
             case .pending: still.append(s); continue
             case let .ready(blocks): shared = blocks
             }
@@ -119,7 +119,7 @@ actor Scheduler {
             s.prefilledChunks = cache.count
             // Our own whole prompt blocks become shareable once computed.
             let ownShareable = Array(cache.blocks[shared.count..<shareable])
-            pool.registerPending(ownShareable, hashes: Array(hashes[shared.count..<shareable]))
+            pool.registerPending(ownShareable, tokens: Array(blockIDs[shared.count..<shareable]), after: shared.last)
             s.pendingPrefix = ownShareable.enumerated().map { ($0.element, (shared.count + $0.offset + 1) * blockChunks) }
             s.phase = .prefilling
             active.append(s)
