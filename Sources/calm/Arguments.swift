@@ -53,6 +53,16 @@ struct Arguments {
         return v
     }
 
+    /// A number written as a decimal or as a fraction ("1/3"): temperatures of the batch
+    /// approximation are exactly 1/n, which no decimal spells.
+    mutating func fraction(_ name: String) throws -> Double? {
+        guard let s = string(name) else { return nil }
+        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 2, let p = Double(parts[0]), let q = Double(parts[1]), q != 0 { return p / q }
+        guard parts.count == 1, let v = Double(s) else { throw UsageError("option --\(name): '\(s)' is not a number or a fraction like 1/3") }
+        return v
+    }
+
     mutating func required(_ name: String) throws -> String {
         guard let v = string(name) else { throw UsageError("missing required option --\(name)") }
         return v

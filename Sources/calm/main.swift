@@ -16,6 +16,7 @@ enum Commands {
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
     "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),
     "train-tokenizer": ("train a byte-level BPE tokenizer.json from a corpus", TrainTokenizerCommand.run),
+    "export": ("checkpoint → distributable model folder (bf16 weights, config, tokenizer)", ExportCommand.run),
     "eval": ("BrierLM of a CALM or Llama model on a text corpus", EvalCommand.run),
     ]
 }
