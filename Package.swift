@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "CALMConformance", targets: ["CALMConformance"]),
         .library(name: "CALMEvaluation", targets: ["CALMEvaluation"]),
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
+        .library(name: "CALMDefaultModel", targets: ["CALMDefaultModel"]),
         .executable(name: "calm", targets: ["calm"]),
     ],
     targets: [
@@ -31,12 +32,15 @@ let package = Package(
         .target(name: "CALMEvaluation", dependencies: ["CALMModel", "CALMTokenizer", "CALMKernels"]),
         // Training: gradients, optimiser, recipes, corpus building.
         .target(name: "CALMTraining", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTokenizer"]),
+        // The trained built-in model (bf16 weights + tokenizer) as a resource: `DefaultModel.engine()`.
+        .target(name: "CALMDefaultModel", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer"],
+                resources: [.copy("DefaultModel")]),
         // Golden-fixture conformance runner shared by the CLI and the tests.
         .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTraining", "CALMEvaluation"]),
         // The `calm` command-line tool.
         .executableTarget(
             name: "calm",
-            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation", "CALMEngine", "CALMTraining"]),
+            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation", "CALMEngine", "CALMTraining", "CALMDefaultModel"]),
         // Benchmarks, run on demand: `swift run -c release calm-bench`.
         .executableTarget(
             name: "calm-bench",
@@ -44,7 +48,7 @@ let package = Package(
             path: "Benchmarks/CALMBench"),
 
         // Examples: several generations streamed at once from one engine.
-        .executableTarget(name: "concurrent-streams", dependencies: ["CALMEngine"], path: "Examples/ConcurrentStreams"),
+        .executableTarget(name: "concurrent-streams", dependencies: ["CALMEngine", "CALMDefaultModel"], path: "Examples/ConcurrentStreams"),
 
         // Test support: locating ../shared (or $CALM_SHARED) and skip/fail policy.
         .target(name: "CALMTestSupport", path: "Tests/CALMTestSupport"),
@@ -55,6 +59,7 @@ let package = Package(
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEngineTests", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEvaluationTests", dependencies: ["CALMEvaluation", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
+        .testTarget(name: "CALMDefaultModelTests", dependencies: ["CALMDefaultModel", "CALMEngine", "CALMModel", "CALMTokenizer"]),
         .testTarget(
             name: "CALMConformanceTests",
             dependencies: ["CALMConformance", "CALMModel", "CALMTensor", "CALMTestSupport"]),

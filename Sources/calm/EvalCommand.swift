@@ -1,3 +1,4 @@
+import CALMDefaultModel
 import CALMEvaluation
 import CALMModel
 import CALMTensor
@@ -8,7 +9,7 @@ import Foundation
 /// protocol.
 enum EvalCommand {
     static let help = """
-    usage: calm eval --model DIR --data FILE [options]
+    usage: calm eval [--model DIR] --data FILE [options]
 
       Evaluates BrierLM as the CALM paper measures it: every document becomes [BOS] + its token
       ids, documents are concatenated, cut into blocks (the tail is dropped), and every position
@@ -19,6 +20,7 @@ enum EvalCommand {
       Discrete (Llama) models also get cross-entropy and perplexity.
 
       --model DIR            model folder: CALM (EnergyTransformer) or LlamaForCausalLM, chosen from config.json
+                             (default: the built-in model)
       --data FILE            JSON lines ({"text": …} per line) or plain text (the whole file is one document)
       --format F             jsonl or text (default: from the extension / first character)
       --tokenizer DIR        tokenizer folder (default: the model folder's tokenizer)
@@ -39,7 +41,7 @@ enum EvalCommand {
     static func run(_ raw: [String]) throws {
         if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
         var a = try Arguments(raw, switches: ["json", "quiet", "energy-loss", "fold-ids-into-vocab"])
-        let modelDir = URL(fileURLWithPath: try a.required("model"))
+        let modelDir = try a.string("model").map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
         let dataURL = URL(fileURLWithPath: try a.required("data"))
         let tokenizerDir = a.string("tokenizer").map { URL(fileURLWithPath: $0) }
         let formatName = a.string("format")

@@ -1,3 +1,4 @@
+import CALMDefaultModel
 import CALMEngine
 import CALMModel
 import CALMTensor
@@ -7,14 +8,15 @@ import Foundation
 /// `calm generate`: streams a generation to stdout as chunks are produced (through the engine).
 enum GenerateCommand {
     static let help = """
-    usage: calm generate --model DIR [--prompt TEXT | --prompt-ids 1,2,3] [options]
+    usage: calm generate [PROMPT] [--model DIR] [--prompt TEXT | --prompt-ids 1,2,3] [options]
 
-      --model DIR          model folder (config.json + weights)
+      PROMPT               prompt text (same as --prompt TEXT)
+      --model DIR          model folder (config.json + weights; default: the built-in model, see README)
       --prompt TEXT        prompt text (needs a tokenizer in the model folder or --tokenizer)
       --prompt-ids LIST    prompt as comma-separated token ids
       --tokenizer DIR      tokenizer folder (tokenizer.json, or tokenizer.model + tokenizer_config.json)
       --max-tokens N       most tokens to generate (default 64)
-      --temperature T      CALM: in (0, 1] (default 0.5). Llama (LlamaForCausalLM folders): any T ≥ 0,
+      --temperature T      CALM: in (0, 1] (default 0.5; a fraction such as 1/3 is accepted). Llama (LlamaForCausalLM folders): any T ≥ 0,
                            softmax(logits / T); 0 is greedy
       --sampler NAME       batch (the reference's batch approximation, T = 1/n; default),
                            exact (the paper's Algorithm 1, any T), or single (T = 1)
@@ -33,13 +35,17 @@ enum GenerateCommand {
         if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
         let (stops, rest) = extractRepeated("stop", from: raw)
         var a = try Arguments(rest, switches: ["stats", "ids"])
-        let modelDir = URL(fileURLWithPath: try a.required("model"))
-        let promptText = a.string("prompt")
+        let modelDir = try a.string("model").map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
+        if a.positional.count > 1 {
+            throw UsageError("one prompt at most: quote it (\"\(a.positional.joined(separator: " "))\")")
+        }
+        if a.positional.count == 1, a.string("prompt") != nil { throw UsageError("give the prompt once: as PROMPT or as --prompt") }
+        let promptText = a.string("prompt") ?? a.positional.first
         let promptIDsText = a.string("prompt-ids")
         let tokenizerDir = a.string("tokenizer").map { URL(fileURLWithPath: $0) }
         var parameters = SamplingParameters(maxTokens: 64, stopSequences: stops)
         if let v = try a.int("max-tokens") { parameters.maxTokens = v }
-        if let v = try a.double("temperature") { parameters.temperature = v }
+        if let v = try a.fraction("temperature") { parameters.temperature = v }
         let samples = try a.int("samples") ?? 200
         let maxDraws = try a.int("max-draws") ?? 10_000
         switch a.string("sampler") ?? "batch" {
