@@ -235,6 +235,36 @@ enum TrainCommand {
         printer("saved \(last.path)")
     }
 
+    /// The backbone sizes both language-model recipes take (`--hidden` … `--rope-theta`).
+    struct BackboneFlags {
+        var hidden = 384, intermediate = 1024, layers = 6, heads = 6
+        var kvHeads: Int?
+        var ropeTheta = 10000.0
+    }
+
+    static func backboneFlags(_ a: inout Arguments) throws -> BackboneFlags {
+        var f = BackboneFlags()
+        f.hidden = try a.int("hidden") ?? f.hidden
+        f.intermediate = try a.int("intermediate") ?? f.intermediate
+        f.layers = try a.int("layers") ?? f.layers
+        f.heads = try a.int("heads") ?? f.heads
+        f.kvHeads = try a.int("kv-heads")
+        f.ropeTheta = try a.double("rope-theta") ?? f.ropeTheta
+        return f
+    }
+
+    /// The causal-LM training stream (BOS + ids per document, concatenated) of both language-model
+    /// recipes, cached in `output`; checks that a BOS id exists when text must be laid out.
+    static func causalStream(_ a: inout Arguments, tokenizer tok: (any TextTokenizer)?, modelBOS: Int?, output: URL) throws -> TokenData {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let bos = tok?.bosTokenID ?? modelBOS
+        guard a.string("data") != nil || bos != nil else { throw UsageError("the tokenizer has no BOS token") }
+        let data = try stream(&a, corpusKey: "corpus", dataKey: "data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
+                              cache: output.appendingPathComponent("train-causal-tokens.u32"))!
+        try a.finish()
+        return data
+    }
+
     // MARK: train (CALM)
 
     static func calm(_ raw: [String]) throws {
@@ -249,16 +279,13 @@ enum TrainCommand {
         options.evalEvery = 0
         let targets = try a.int("targets") ?? 100
         let pool = try pool(&a)
+        let sizes = try backboneFlags(&a)
         var c = CALMConfig()
-        c.hiddenSize = try a.int("hidden") ?? 384
-        c.intermediateSize = try a.int("intermediate") ?? 1024
-        c.numHiddenLayers = try a.int("layers") ?? 6
-        c.numAttentionHeads = try a.int("heads") ?? 6
-        c.numKeyValueHeads = try a.int("kv-heads")
+        c.hiddenSize = sizes.hidden; c.intermediateSize = sizes.intermediate; c.numHiddenLayers = sizes.layers
+        c.numAttentionHeads = sizes.heads; c.numKeyValueHeads = sizes.kvHeads; c.ropeTheta = sizes.ropeTheta
         c.numMLPLayers = try a.int("head-blocks") ?? 2
         c.noiseSize = try a.int("noise") ?? 64
         c.numSamples = try a.int("samples") ?? 8
-        c.ropeTheta = try a.double("rope-theta") ?? 10000
         let model: TrainableCALM
         if let dir = resume ?? modelDir {
             model = try TrainableCALM.load(directory: dir, autoencoderPath: aeDir)
@@ -273,12 +300,7 @@ enum TrainCommand {
             model = TrainableCALM.initialized(config: c, autoencoder: ae, seed: options.seed)
         }
         guard targets > 0 else { throw UsageError("--targets must be positive") }
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let bos = tok?.bosTokenID ?? model.config.bosTokenID
-        guard a.string("data") != nil || bos != nil else { throw UsageError("the tokenizer has no BOS token") }
-        let data = try stream(&a, corpusKey: "corpus", dataKey: "data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
-                              cache: output.appendingPathComponent("train-causal-tokens.u32"))!
-        try a.finish()
+        let data = try causalStream(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output)
         let block = options.blockSize ?? options.chunksPerSequence * model.config.patchSize
         printer("calm: \(model.parameters.scalarCount) trainable parameters (autoencoder frozen), N = \(model.config.numSamples), M = \(targets), "
                 + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))")
@@ -299,13 +321,10 @@ enum TrainCommand {
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 3e-4, checkpointEvery: 250)
         options.flopBudget = try a.double("flop-budget")
         let pool = try pool(&a)
+        let sizes = try backboneFlags(&a)
         var c = LlamaBaselineConfig()
-        c.hiddenSize = try a.int("hidden") ?? 384
-        c.intermediateSize = try a.int("intermediate") ?? 1024
-        c.numHiddenLayers = try a.int("layers") ?? 6
-        c.numAttentionHeads = try a.int("heads") ?? 6
-        c.numKeyValueHeads = try a.int("kv-heads") ?? c.numAttentionHeads
-        c.ropeTheta = try a.double("rope-theta") ?? 10000
+        c.hiddenSize = sizes.hidden; c.intermediateSize = sizes.intermediate; c.numHiddenLayers = sizes.layers
+        c.numAttentionHeads = sizes.heads; c.numKeyValueHeads = sizes.kvHeads ?? sizes.heads; c.ropeTheta = sizes.ropeTheta
         c.vocabSize = try a.int("vocab") ?? tok?.vocabularySize ?? 0
         c.bosTokenID = tok?.bosTokenID; c.eosTokenID = tok?.eosTokenID; c.padTokenID = tok?.padTokenID
         c.maxPositionEmbeddings = max(c.maxPositionEmbeddings, options.blockSize ?? 0)
@@ -317,12 +336,7 @@ enum TrainCommand {
             try c.validate()
             model = TrainableLlama.initialized(config: c, seed: options.seed)
         }
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let bos = tok?.bosTokenID ?? model.config.bosTokenID
-        guard a.string("data") != nil || bos != nil else { throw UsageError("the tokenizer has no BOS token") }
-        let data = try stream(&a, corpusKey: "corpus", dataKey: "data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
-                              cache: output.appendingPathComponent("train-causal-tokens.u32"))!
-        try a.finish()
+        let data = try causalStream(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output)
         let block = options.blockSize ?? options.chunksPerSequence * 4
         printer("baseline: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "
                 + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))")
