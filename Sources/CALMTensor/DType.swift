@@ -28,6 +28,16 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// The name Hugging Face configs give this type in `torch_dtype` (f32, f16, bf16; nil otherwise).
+    public var torchName: String? {
+        switch self {
+        case .f32: return "float32"
+        case .f16: return "float16"
+        case .bf16: return "bfloat16"
+        default: return nil
+        }
+    }
+
     /// Parses user-facing names such as "f32", "float16", "bf16", "F32".
     public init?(userName: String) {
         switch userName.lowercased() {

@@ -66,7 +66,7 @@ public enum ModelFolderExport {
         let weightsURL = destination.appendingPathComponent("model.safetensors")
         try writer.write(to: weightsURL)
 
-        config["torch_dtype"] = torchName(dtype)
+        config["torch_dtype"] = dtype.torchName ?? "float32"   // dtype is f32, f16 or bf16 (checked above)
         let out = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
         try (out + Data("\n".utf8)).write(to: destination.appendingPathComponent("config.json"), options: .atomic)
 
@@ -82,14 +82,5 @@ public enum ModelFolderExport {
         }
         let size = (try FileManager.default.attributesOfItem(atPath: weightsURL.path)[.size] as? Int) ?? 0
         return Report(tensors: weights.tensorNames.count, weightBytes: size, tokenizerFiles: copied)
-    }
-
-    /// The name Hugging Face configs use for a dtype.
-    static func torchName(_ dtype: DType) -> String {
-        switch dtype {
-        case .f16: return "float16"
-        case .bf16: return "bfloat16"
-        default: return "float32"
-        }
     }
 }

@@ -101,7 +101,7 @@ public enum RandomModelWriter {
         try c.validate(file: "config"); try a.validate(file: "autoencoder config")
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        let torchName = dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16"
+        let torchName = dtype.torchName
         var config = c
         config.torchDType = torchName
         var aeConfig = a

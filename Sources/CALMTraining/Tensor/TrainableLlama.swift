@@ -136,7 +136,7 @@ public final class TrainableLlama: @unchecked Sendable {
         try ParameterLoader.add(parameters, prefix: "", to: &writer, dtype: dtype)
         try writer.write(to: directory.appendingPathComponent("model.safetensors"))
         var c = config
-        c.torchDType = dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16"
+        c.torchDType = dtype.torchName
         try ParameterLoader.writeConfig(c, architecture: "LlamaForCausalLM", to: directory.appendingPathComponent("config.json"))
     }
 }

@@ -110,7 +110,7 @@ public final class TrainableAutoencoder: @unchecked Sendable {
         try ParameterLoader.add(parameters, prefix: "", to: &writer, dtype: dtype)
         try writer.write(to: directory.appendingPathComponent("model.safetensors"))
         var c = config
-        c.torchDType = dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16"
+        c.torchDType = dtype.torchName
         try ParameterLoader.writeConfig(c, architecture: "Autoencoder", to: directory.appendingPathComponent("config.json"))
     }
 }
@@ -201,7 +201,7 @@ public final class TrainableCALM: @unchecked Sendable {
         try writer.write(to: directory.appendingPathComponent("model.safetensors"))
         var c = config
         c.aePath = nil
-        c.torchDType = dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16"
+        c.torchDType = dtype.torchName
         try ParameterLoader.writeConfig(c, architecture: "EnergyTransformer", to: directory.appendingPathComponent("config.json"))
     }
 }
