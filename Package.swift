@@ -59,10 +59,14 @@ let package = Package(
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEngineTests", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEvaluationTests", dependencies: ["CALMEvaluation", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
+        // The `calm` executable run as a subprocess (swift test builds it beside the test bundle).
+        .testTarget(name: "CALMCLITests", dependencies: ["CALMModel", "CALMTestSupport"]),
         .testTarget(name: "CALMDefaultModelTests", dependencies: ["CALMDefaultModel", "CALMEngine", "CALMModel", "CALMTokenizer"]),
         .testTarget(
             name: "CALMConformanceTests",
-            dependencies: ["CALMConformance", "CALMModel", "CALMTensor", "CALMTestSupport"]),
+            dependencies: ["CALMConformance", "CALMModel", "CALMTensor", "CALMTestSupport"],
+            // our own golden files (gen_T0.5), read from the source tree (Scripts/make_gen_t05_fixture.py)
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

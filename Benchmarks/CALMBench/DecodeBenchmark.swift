@@ -79,7 +79,7 @@ func runDecodeBenchmark(_ arguments: [String]) {
                          record["decoder_ms"] as! Double))
         }
     }
-    if json, let data = try? JSONSerialization.data(withJSONObject: records, options: [.sortedKeys]) {
+    if json, let data = try? JSONSerialization.data(withJSONObject: records.map { $0.merging(["isa": KernelISA.active.rawValue]) { a, _ in a } }, options: [.sortedKeys]) {
         print(String(decoding: data, as: UTF8.self))
     }
 }

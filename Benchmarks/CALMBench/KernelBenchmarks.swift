@@ -1,20 +1,29 @@
 import CALMKernels
+import CALMModel
 import Foundation
 
 /// Matrix-kernel GFLOP/s, FMA peak and STREAM bandwidth.
 ///   calm-bench kernels [--quick] [--json] [--isa avx512|avx2|portable] [--only peak|linear|argmax]
 ///   [--m-min N] (only linear shapes with m >= N)
+///   [--compare-isas] (every shape on every available SIMD level, then the start-up choice's speed
+///   against the best level per shape)
 ///   [--cpu-time] (time one-thread runs with the thread's CPU clock: steadier on a shared machine)
 func runKernelBenchmarks(_ arguments: [String]) {
     let quick = arguments.contains("--quick")
     let json = arguments.contains("--json")
     if let i = arguments.firstIndex(of: "--isa"), i + 1 < arguments.count {
-        switch arguments[i + 1] {
-        case "avx2": calm_isa_force(CALM_ISA_AVX2)
-        case "portable": calm_isa_force(CALM_ISA_PORTABLE)
-        default: calm_isa_force(CALM_ISA_AVX512)
+        let level = calm_isa_parse(arguments[i + 1])
+        guard level >= 0 else {
+            FileHandle.standardError.write(Data("--isa: '\(arguments[i + 1])' is not one of portable, avx2, avx512\n".utf8))
+            exit(2)
+        }
+        calm_isa_force(calm_isa(UInt32(level)))
+        if calm_isa_active().rawValue != UInt32(level) {
+            FileHandle.standardError.write(Data("--isa \(arguments[i + 1]): not available here; using \(KernelISA.active.rawValue)\n".utf8))
         }
     }
+    let compare = arguments.contains("--compare-isas")
+    let levels = compare ? KernelISA.available.filter { $0 != .portable } : [KernelISA.active]
     let seconds = quick ? 0.15 : 0.5
     var only: String? = nil
     if let i = arguments.firstIndex(of: "--only"), i + 1 < arguments.count { only = arguments[i + 1] }
@@ -77,6 +86,11 @@ func runKernelBenchmarks(_ arguments: [String]) {
         return (m, raw)
     }
 
+    for level in levels {
+    if compare {
+        KernelISA.force(level)
+        log("\n== \(level.rawValue)")
+    }
     log("\ncalm_linear (m x k x n)       dtype  thr   GFLOP/s  %peak   weights GB/s  %STREAM")
     let shapes = [(1, 4096, 4096), (1, 8192, 8192), (1, 2048, 2048), (16, 2048, 2048), (64, 2048, 2048), (128, 2048, 2048),
                   (256, 2048, 2048)]
@@ -97,7 +111,7 @@ func runKernelBenchmarks(_ arguments: [String]) {
                 let gflops = 2.0 * Double(m * n * k) / dt * 1e-9
                 var line = String(format: "%4d x %4d x %5d  %12@ %5d  %8.1f  %5.1f%%", m, k, n, dname as NSString,
                                   t, gflops, 100 * gflops / peak[t]!)
-                var rec: [String: Any] = ["kind": "linear", "m": m, "k": k, "n": n, "dtype": dname, "threads": t,
+                var rec: [String: Any] = ["isa": level.rawValue, "kind": "linear", "m": m, "k": k, "n": n, "dtype": dname, "threads": t,
                                           "seconds": dt, "gflops": gflops, "pct_peak": 100 * gflops / peak[t]!]
                 if m == 1 {
                     let bytes = Double(calm_matrix_packed_bytes(Int32(n), Int32(k), dtype))
@@ -137,11 +151,46 @@ func runKernelBenchmarks(_ arguments: [String]) {
             let gflops = 2.0 * Double(am) * Double(ak) * Double(an) / dt * 1e-9
             log(String(format: "  %5@ %d thread(s): %8.1f ms  %7.1f GFLOP/s  %5.1f%% of peak", dname as NSString, t,
                        dt * 1e3, gflops, 100 * gflops / peak[t]!))
-            records.append(["kind": "linear_argmax", "m": am, "k": ak, "n": an, "dtype": dname, "threads": t,
+            records.append(["isa": level.rawValue, "kind": "linear_argmax", "m": am, "k": ak, "n": an, "dtype": dname, "threads": t,
                             "seconds": dt, "gflops": gflops])
         }
     }
+    }
+    if compare { compareLevels(records, peak: peak, log: log) }
+    records = records.map { $0["isa"] == nil ? $0.merging(["isa": KernelISA.active.rawValue]) { a, _ in a } : $0 }
     if json, let data = try? JSONSerialization.data(withJSONObject: records, options: [.prettyPrinted, .sortedKeys]) {
         print(String(decoding: data, as: UTF8.self))
     }
+}
+
+/// The start-up ISA choice against the best level, shape by shape (the "never the slower code" check).
+private func compareLevels(_ records: [[String: Any]], peak: [Int: Double], log: (String) -> Void) {
+    let chosen = KernelISA.startupChoice
+    KernelISA.force(chosen)
+    log("\nstart-up choice: \(KernelISA.selection)")
+    log("shape                              dtype thr  " + KernelISA.available.filter { $0 != .portable }
+        .map { $0.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined() + "choice/best")
+    var keys: [String] = []
+    var table: [String: [String: Double]] = [:]
+    for r in records {
+        guard let isa = r["isa"] as? String, let g = r["gflops"] as? Double, let kind = r["kind"] as? String,
+              let m = r["m"] as? Int, let k = r["k"] as? Int, let n = r["n"] as? Int, let d = r["dtype"] as? String,
+              let t = r["threads"] as? Int else { continue }
+        let key = String(format: "%-14@ %4d x %4d x %6d  %-5@ %d", kind as NSString, m, k, n, d as NSString, t)
+        if table[key] == nil { keys.append(key) }
+        table[key, default: [:]][isa] = g
+    }
+    var worst = 1.0
+    for key in keys {
+        let row = table[key]!
+        let t = Int(key.split(separator: " ").last.map(String.init) ?? "1") ?? 1
+        let best = row.values.max() ?? 0
+        let mine = row[chosen.rawValue] ?? 0
+        worst = min(worst, best > 0 ? mine / best : 1)
+        let cells = KernelISA.available.filter { $0 != .portable }.map { isa in
+            row[isa.rawValue].map { String(format: "%6.1f (%3.0f%%)   ", $0, 100 * $0 / (peak[t] ?? 1)) } ?? "      -         "
+        }.joined()
+        log("\(key)  \(cells)\(String(format: "%5.1f%%", 100 * mine / max(best, 1e-9)))")
+    }
+    log(String(format: "slowest shape for the start-up choice: %.1f%% of the best level", 100 * worst))
 }

@@ -4,6 +4,7 @@
 //   swift run -c release calm-bench decode [--dtype f32|bf16]
 //   swift run -c release calm-bench eval [--block-sizes 2048,8192] [--blocks N] [--dtype bf16|f32]
 //   swift run -c release calm-bench serve [--shape calm-m|tiny] [--concurrency 1,4,16,64]
+import CALMModel
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -13,6 +14,8 @@ guard let command = arguments.first else {
     exit(2)
 }
 let rest = Array(arguments.dropFirst())
+// Every figure depends on the kernels' instruction set: name it first (JSON output carries it as "isa").
+if !rest.contains("--json") { print("kernels: \(KernelISA.selection)") }
 switch command {
 case "kernels": runKernelBenchmarks(rest)
 case "tokenizer": runTokenizerBenchmark(rest)

@@ -41,7 +41,7 @@ struct GoldenFileChecker {
             emit(ConformanceCheck(file: file, name: "golden file", passed: false, detail: "\(error)"))
             return
         }
-        let groups = Dictionary(grouping: golden.tensorNames) { String($0.split(separator: ".", maxSplits: 1)[0]) }
+        let groups = GoldenKeyGroup.grouping(golden.tensorNames)
         if training {
             let context = GoldenContext(file: file, golden: golden, manifestName: "golden_train_\(name)", manifest: manifest, emit: emit)
             TrainingChecks.run(folder: folder, context: context)

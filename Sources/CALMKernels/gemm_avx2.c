@@ -67,7 +67,7 @@ KERNEL_ATTR void half_impl(const int dt, const int mr, int c0, int kc, const flo
                            const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols) {
     /* bf16 keeps even / odd columns in acc[r][0] / acc[r][1] (cheaper widening), reordered at the end */
     __m256 acc[MR][2];
-    for (int r = 0; r < mr; r++)
+    CALM_UNROLL for (int r = 0; r < mr; r++)
         for (int q = 0; q < 2; q++)
             acc[r][q] = cin ? _mm256_loadu_ps(cin + r * 32 + c0 + q * 8) : _mm256_setzero_ps();
     if (dt == CALM_BF16 && cin)
@@ -79,7 +79,7 @@ KERNEL_ATTR void half_impl(const int dt, const int mr, int c0, int kc, const flo
         if (dt == CALM_BF16) load_bf16_eo((const uint16_t *)b + (size_t)kk * 32 + c0, &w0, &w1);
         else { w0 = load_w8(dt, b, kk, c0); w1 = load_w8(dt, b, kk, c0 + 8); }
         _mm_prefetch(bp + ((size_t)(kk + PF_DIST) * 32 + (size_t)c0) * es, _MM_HINT_T0);
-        for (int r = 0; r < mr; r++) {
+        CALM_UNROLL for (int r = 0; r < mr; r++) {
             __m256 a = _mm256_broadcast_ss(x + (size_t)r * ldx + (size_t)kk);
             acc[r][0] = _mm256_fmadd_ps(a, w0, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(a, w1, acc[r][1]);

@@ -12,6 +12,16 @@
 #define CALM_X86 0
 #endif
 
+/* Full unrolling of the loops over a register tile's rows: the accumulators must stay in
+   registers (clang keeps a loop, and the accumulators on the stack, past ~10 rows without it) */
+#if defined(__clang__)
+#define CALM_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define CALM_UNROLL _Pragma("GCC unroll 16")
+#else
+#define CALM_UNROLL
+#endif
+
 /* The active ISA, read on every kernel call (relaxed; set at start-up or by calm_isa_force). */
 calm_isa calm__isa(void);
 
@@ -67,6 +77,14 @@ int32_t calm__argmax_avx2(const float *x, int32_t n);
 #else
 #define CALM_USE_AVX2() 0
 #endif
+
+/* calm_linear with the given tile implementation instead of the active ISA's (ISA timing) */
+void calm__linear_impl(const calm_gemm_impl *impl, calm_pool *pool, const float *x, int32_t m, size_t ldx,
+                       const calm_matrix *w, const float *bias, float *y, size_t ldy, int accumulate);
+
+/* Best-of-several single-thread time (seconds) of a small f32 + bf16 many-row multiply for each of
+   n implementations, interleaved so that frequency changes and noise hit all alike (isa_timing.c) */
+void calm__time_gemm_impls(const calm_gemm_impl *const *impls, int n, double *seconds);
 
 /* 1 when impl's tiles match the portable tiles bit for bit (gemm_selftest.c) */
 int calm__gemm_selftest(const calm_gemm_impl *impl);

@@ -143,9 +143,9 @@ static void linear_task(void *ctx, int t, int thread_index) {
     if (part && part != stack_part) free(part);
 }
 
-static void plan(linear_job *J, calm_pool *pool) {
+static void plan(linear_job *J, calm_pool *pool, const calm_gemm_impl *impl) {
     const calm_matrix *w = J->w;
-    J->impl = gemm_impl();
+    J->impl = impl;
     J->n_panels = (w->n + CALM_PANEL - 1) / CALM_PANEL;
     int threads = calm_pool_size(pool);
     double flops = 2.0 * (double)J->m * (double)w->n * (double)w->k;
@@ -168,6 +168,11 @@ static void plan(linear_job *J, calm_pool *pool) {
 
 void calm_linear(calm_pool *pool, const float *x, int32_t m, size_t ldx, const calm_matrix *w, const float *bias,
                  float *y, size_t ldy, int accumulate) {
+    calm__linear_impl(gemm_impl(), pool, x, m, ldx, w, bias, y, ldy, accumulate);
+}
+
+void calm__linear_impl(const calm_gemm_impl *impl, calm_pool *pool, const float *x, int32_t m, size_t ldx,
+                       const calm_matrix *w, const float *bias, float *y, size_t ldy, int accumulate) {
     if (m <= 0 || w->n <= 0) return;
     if (w->k <= 0) { /* empty sum: y (op)= 0 + bias */
         for (int32_t i = 0; i < m; i++)
@@ -180,7 +185,7 @@ void calm_linear(calm_pool *pool, const float *x, int32_t m, size_t ldx, const c
     linear_job J;
     memset(&J, 0, sizeof J);
     J.x = x; J.m = m; J.ldx = ldx; J.w = w; J.bias = bias; J.y = y; J.ldy = ldy; J.accumulate = accumulate;
-    plan(&J, pool);
+    plan(&J, pool, impl);
     if (J.n_tasks == 1) linear_task(&J, 0, 0);
     else calm_pool_run(pool, J.n_tasks, linear_task, &J);
 }
@@ -198,7 +203,7 @@ void calm_linear_argmax(calm_pool *pool, const float *x, int32_t m, size_t ldx, 
     linear_job J;
     memset(&J, 0, sizeof J);
     J.x = x; J.m = m; J.ldx = ldx; J.w = w;
-    plan(&J, pool);
+    plan(&J, pool, gemm_impl());
     J.best_v = (float *)malloc((size_t)J.n_tasks * (size_t)m * sizeof(float));
     J.best_i = (int32_t *)malloc((size_t)J.n_tasks * (size_t)m * sizeof(int32_t));
     if (J.n_tasks == 1) linear_task(&J, 0, 0);

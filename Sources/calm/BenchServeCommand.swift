@@ -117,6 +117,8 @@ enum BenchServeCommand {
             "kv_blocks_total": engine.kvBlocksTotal,
             "kv_blocks_free_at_start": freeAtStart,
             "kv_blocks_after": engine.kvBlocksFree,
+            "isa": KernelISA.active.rawValue,
+            "isa_selection": KernelISA.selection,
         ]
         if verify {
             var mismatches = 0

@@ -117,6 +117,7 @@ enum GenerateCommand {
                 "seconds": info.totalSeconds,
                 "stop_reason": info.reason.description,
                 "samples_drawn": info.sampler.samplesDrawn,
+                "isa": KernelISA.active.rawValue,
             ]
             let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
             FileHandle.standardError.write(data + Data("\n".utf8))

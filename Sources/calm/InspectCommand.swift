@@ -8,7 +8,8 @@ enum InspectCommand {
     usage: calm inspect --model DIR [--json]
 
       Prints the config, parameter counts (backbone, head, chunk embedding, autoencoder), the
-      weights' dtypes and the size on disk.
+      weights' dtypes, the size on disk, and the kernels' instruction set on this machine
+      (CALM_ISA=portable|avx2|avx512 overrides the measured choice).
     """
 
     static func run(_ raw: [String]) throws {
@@ -18,11 +19,15 @@ enum InspectCommand {
         let json = a.flag("json")
         try a.finish()
         let report = try ModelInspection(directory: dir)
+        // the machine side of "what will run": the kernels' instruction set and how it was chosen
         if json {
-            let data = try JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys])
+            var dictionary = report.dictionary
+            dictionary["isa"] = KernelISA.active.rawValue
+            dictionary["isa_selection"] = KernelISA.selection
+            let data = try JSONSerialization.data(withJSONObject: dictionary, options: [.prettyPrinted, .sortedKeys])
             writeStdout(String(decoding: data, as: UTF8.self) + "\n")
         } else {
-            writeStdout(report.text)
+            writeStdout(report.text + "kernels: \(KernelISA.selection)\n")
         }
     }
 }

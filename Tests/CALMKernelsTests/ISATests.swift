@@ -14,6 +14,23 @@ import Testing
         }
     }
 
+    /// The start-up choice is one of the levels that passed their self-check, and says how it was made.
+    @Test func startupChoiceIsReported() {
+        let names = ["portable", "avx2", "avx512"]
+        let skipped = names.filter { calm_isa_parse($0) > Int32(calm_isa_detected().rawValue) }
+        print("ISA levels tested here: \(allISAs.map { String(cString: calm_isa_name($0)) }); skipped (not on this CPU): \(skipped)")
+        #expect(calm_isa_default().rawValue <= calm_isa_detected().rawValue)
+        let selection = String(cString: calm_isa_selection())
+        #expect(selection.hasPrefix(String(cString: calm_isa_name(calm_isa_default())) + " ("), "\(selection)")
+        for name in names { #expect(calm_isa_parse(name) >= 0) }
+        #expect(calm_isa_parse("avx") == -1 && calm_isa_parse("") == -1)
+        // the multiply the choice times runs on every level (and the SIMD ones are the candidates)
+        for isa in allISAs {
+            let ms = calm_isa_time_ms(isa)
+            #expect(ms > 0 && ms.isFinite, "\(isa): \(ms) ms")
+        }
+    }
+
     @Test func dispatchBasics() {
         #expect(String(cString: calm_isa_name(CALM_ISA_AVX512)) == "avx512")
         #expect(String(cString: calm_isa_name(CALM_ISA_AVX2)) == "avx2")

@@ -1,9 +1,9 @@
 /*
  * CALMKernels: the numeric hot loops of swift-calm.
  *
- * Every kernel has AVX-512 and AVX2 variants (function target attributes, no build flags) and a
- * portable C fallback; the variant is chosen once at start-up with __builtin_cpu_supports and can
- * be forced lower for tests. Compute is always f32; weights may be stored as f32, f16 or bf16.
+ * Every kernel has SIMD variants (AVX-512 and/or AVX2, function target attributes, no build flags)
+ * and a portable C fallback; the level is chosen once per process (see calm_isa_selection) and
+ * can be forced for tests and benchmarks. Compute is always f32; weights may be stored as f32, f16 or bf16.
  *
  * Determinism contract (the engine's batch invariance rests on it): for a given ISA level, every
  * output element of calm_linear / calm_linear_argmax is one FMA chain over k in increasing order,
@@ -26,20 +26,38 @@ typedef enum { CALM_F32 = 0, CALM_F16 = 1, CALM_BF16 = 2 } calm_dtype;
 
 typedef enum { CALM_ISA_PORTABLE = 0, CALM_ISA_AVX2 = 1, CALM_ISA_AVX512 = 2 } calm_isa;
 
-/** Best ISA level this CPU supports. */
+/**
+ * ISA selection. Once per process, at the first kernel call (thread-safe): detect what the CPU
+ * supports, self-check each SIMD level's GEMM tiles bit for bit against the portable ones (a level
+ * that fails is never used), then take $CALM_ISA (portable | avx2 | avx512, clamped to what is
+ * available) when set, else time each remaining SIMD level on a small many-row multiply (a few
+ * milliseconds) and keep the fastest: AVX-512 is not faster on every CPU that has it.
+ */
+/** Best ISA level this CPU supports whose self-check passed. */
 calm_isa calm_isa_detected(void);
-/** ISA level the kernels currently use (initially the detected one). */
+/** Level chosen at start-up ($CALM_ISA or the measured fastest). */
+calm_isa calm_isa_default(void);
+/** ISA level the kernels currently use (the default unless calm_isa_force changed it). */
 calm_isa calm_isa_active(void);
 /**
- * Use a lower ISA level (clamped to the detected one); for tests and benchmarks. Process-global:
+ * How the default was chosen, for logs and benchmark headers, e.g.
+ * "avx2 (measured: avx512 0.081 ms, avx2 0.052 ms)" or "avx2 (CALM_ISA=avx2)". Static storage.
+ */
+const char *calm_isa_selection(void);
+/**
+ * Use another ISA level (clamped to the detected one); for tests and benchmarks. Process-global:
  * not meant to be changed while other threads run kernels. calm_linear results do not depend on
- * the level (every level runs the same FMA chains); row ops may differ in the last bits.
- * On AVX-512 machines detection runs a bit-exact self-check of the AVX-512 GEMM tiles against the
- * portable ones and stays on AVX2 (with a line on stderr) if it fails.
+ * the level (every level runs the same FMA chains); row ops may differ in the last bits between
+ * portable and SIMD (AVX-512 uses the AVX2 row ops).
  */
 void calm_isa_force(calm_isa isa);
 /** "avx512", "avx2" or "portable". */
 const char *calm_isa_name(calm_isa isa);
+/** The level named "portable", "avx2" or "avx512"; -1 for any other string. */
+int calm_isa_parse(const char *name);
+/** Milliseconds of the start-up choice's representative multiply on `isa` (clamped to the detected
+ *  level): the figure the measured choice compares. */
+double calm_isa_time_ms(calm_isa isa);
 
 /** Bytes per element of a storage dtype. */
 size_t calm_dtype_size(calm_dtype dtype);
