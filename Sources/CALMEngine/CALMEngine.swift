@@ -11,12 +11,15 @@ public enum Prompt: Sendable, ExpressibleByStringLiteral {
     public init(stringLiteral value: String) { self = .text(value) }
 }
 
-/// The in-process CALM engine: load once, share across tasks, stream many generations at once.
+/// The in-process engine: load a model once, share it across tasks, stream many generations at
+/// once. It serves every registered model family (`ModelFamilyRegistry`): CALM and discrete Llama
+/// models today.
 ///
 /// All requests are served by one scheduler with continuous batching (every active sequence
-/// advances one chunk per step, in one batched backbone pass, and all their samples go through the
-/// head and decoder together), a budgeted KV-cache pool with prefix sharing, and bounded,
-/// back-pressured streams. With a seed, a request's output is the same alone or batched.
+/// advances one step per batched pass — a chunk of K tokens for CALM, one token for Llama), a
+/// budgeted KV-cache pool with prefix sharing, and bounded, back-pressured streams. With a seed, a
+/// request's output is the same alone or batched. A request that fails at run time ends with
+/// `.completed(reason: .error(…))`; the others go on.
 ///
 /// ```swift
 /// let engine = try CALMEngine(directory: modelURL)
@@ -30,35 +33,42 @@ public enum Prompt: Sendable, ExpressibleByStringLiteral {
 /// }
 /// ```
 public final class CALMEngine: Sendable {
-    public let model: CALMModel
+    /// The model family this engine serves (`CALMFamily`, `LlamaFamily`, …).
+    public let family: any ModelFamily
     public let tokenizer: (any TextTokenizer)?
     public let configuration: EngineConfiguration
     let scheduler: Scheduler
     private let nextID = Atomic<Int>(0)
 
-    /// An engine over an already loaded model.
-    public init(model: CALMModel, tokenizer: (any TextTokenizer)? = nil, configuration: EngineConfiguration = EngineConfiguration()) throws {
+    /// An engine over any model family.
+    public init(family: any ModelFamily, tokenizer: (any TextTokenizer)? = nil,
+                configuration: EngineConfiguration = EngineConfiguration()) throws {
         try configuration.validate()
-        self.model = model
+        self.family = family
         self.tokenizer = tokenizer
         self.configuration = configuration
-        scheduler = Scheduler(model: model, tokenizer: tokenizer, configuration: configuration)
+        scheduler = Scheduler(family: family, configuration: configuration)
     }
 
-    /// Loads a model folder; the tokenizer comes from `tokenizerDirectory` or the model folder when
-    /// it holds `tokenizer.json` or `tokenizer.model`.
+    /// An engine over an already loaded CALM model.
+    public convenience init(model: CALMModel, tokenizer: (any TextTokenizer)? = nil,
+                            configuration: EngineConfiguration = EngineConfiguration()) throws {
+        try self.init(family: CALMFamily(model: model), tokenizer: tokenizer, configuration: configuration)
+    }
+
+    /// An engine over an already loaded discrete Llama model.
+    public convenience init(model: LlamaCausalLM, tokenizer: (any TextTokenizer)? = nil,
+                            configuration: EngineConfiguration = EngineConfiguration()) throws {
+        try self.init(family: LlamaFamily(model: model), tokenizer: tokenizer, configuration: configuration)
+    }
+
+    /// Loads a model folder of any registered family (chosen from its `config.json`); the tokenizer
+    /// comes from `tokenizerDirectory` or the model folder (`TokenizerLoader.discover`).
     public convenience init(directory: URL, tokenizerDirectory: URL? = nil, configuration: EngineConfiguration = EngineConfiguration(),
                             loadOptions: LoadOptions = LoadOptions()) throws {
-        let model = try CALMModel.load(directory: directory, options: loadOptions)
-        var tokenizer: (any TextTokenizer)?
-        let fm = FileManager.default
-        if let tokenizerDirectory {
-            tokenizer = try TokenizerLoader.load(directory: tokenizerDirectory)
-        } else if fm.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path)
-                    || fm.fileExists(atPath: directory.appendingPathComponent("tokenizer.model").path) {
-            tokenizer = try TokenizerLoader.load(directory: directory)
-        }
-        try self.init(model: model, tokenizer: tokenizer, configuration: configuration)
+        let family = try ModelFamilyRegistry.load(directory: directory, options: loadOptions)
+        let tokenizer = try TokenizerLoader.discover(explicit: tokenizerDirectory, modelDirectory: directory)
+        try self.init(family: family, tokenizer: tokenizer, configuration: configuration)
     }
 
     /// KV blocks in the pool, and free now.
@@ -72,10 +82,18 @@ public final class CALMEngine: Sendable {
     /// Most KV blocks in use at once so far.
     public var kvBlocksPeak: Int { scheduler.pool.peakBlocksInUse }
 
-    /// Starts a generation and returns its events. Invalid parameters, an empty prompt, or a
-    /// request that can never fit throw here, at the call.
+    /// Starts a generation from text (tokenised with the engine's tokenizer, beginning-of-text
+    /// prepended) and returns its events.
+    public func generate(prompt: String, parameters: SamplingParameters = SamplingParameters()) throws -> GenerationStream {
+        try generate(prompt: .text(prompt), parameters: parameters)
+    }
+
+    /// Starts a generation and returns its events. Invalid parameters (for this model family), an
+    /// empty prompt, or a request that can never fit throw here, at the call. `maxTokens` beyond
+    /// what the context can hold is clamped to it.
     public func generate(prompt: Prompt, parameters: SamplingParameters = SamplingParameters()) throws -> GenerationStream {
         try parameters.validate()
+        try family.validate(parameters)
         if !parameters.stopSequences.isEmpty && tokenizer == nil { throw EngineError.noTokenizer }
         let ids: [Int]
         switch prompt {
@@ -85,34 +103,42 @@ public final class CALMEngine: Sendable {
             ids = tokenizer.encode(text, addBOS: true, allowSpecialTokens: true)
         }
         guard !ids.isEmpty else { throw EngineError.invalidPrompt(reason: "empty prompt: give at least one token") }
-        if let bad = ids.first(where: { $0 < 0 || $0 >= model.config.vocabSize }) {
-            throw EngineError.invalidPrompt(reason: "token id \(bad) is outside the vocabulary (size \(model.config.vocabSize))")
+        if let bad = ids.first(where: { $0 < 0 || $0 >= family.vocabularySize }) {
+            throw EngineError.invalidPrompt(reason: "token id \(bad) is outside the vocabulary (size \(family.vocabularySize))")
         }
-        let k = model.patchSize
-        let padded = ids + [Int](repeating: model.padTokenID, count: (k - ids.count % k) % k)
-        let promptChunks = padded.count / k
-        let context = model.config.maxPositionEmbeddings
-        guard promptChunks + 1 <= context else {
-            throw EngineError.requestTooLarge(reason: "prompt of \(ids.count) tokens (\(promptChunks) chunks) leaves no room in the context of \(context) chunks")
+        let unit = family.tokensPerPosition
+        let padding = (unit - ids.count % unit) % unit
+        guard padding == 0 || family.paddingTokenID != nil else {
+            throw EngineError.invalidPrompt(reason: "the \(family.name) family has \(unit) tokens per position but no padding token")
         }
-        let reserved = min(promptChunks + (parameters.maxTokens + k - 1) / k, context)
+        let padded = ids + [Int](repeating: family.paddingTokenID ?? 0, count: padding)
+        let promptPositions = padded.count / unit
+        let context = family.contextPositions
+        guard promptPositions + 1 <= context else {
+            throw EngineError.requestTooLarge(reason: "prompt of \(ids.count) tokens (\(promptPositions) positions) leaves no room in the context of \(context) positions")
+        }
+        // overflow-safe: no request can use more positions than the context holds
+        let wantedTokens = min(parameters.maxTokens, (context - promptPositions) * unit)
+        let reserved = min(promptPositions + (wantedTokens + unit - 1) / unit, context)
         let blocks = (reserved + configuration.blockChunks - 1) / configuration.blockChunks
         guard blocks <= scheduler.pool.totalBlocks else {
-            throw EngineError.requestTooLarge(reason: "prompt plus maxTokens need \(reserved) chunks = \(blocks) KV blocks; the pool holds \(scheduler.pool.totalBlocks) (kvCacheBytes \(configuration.kvCacheBytes))")
+            throw EngineError.requestTooLarge(reason: "prompt plus maxTokens need \(reserved) positions = \(blocks) KV blocks; the pool holds \(scheduler.pool.totalBlocks) (kvCacheBytes \(configuration.kvCacheBytes))")
         }
         let id = nextID.add(1, ordering: .relaxed).newValue
         let scheduler = self.scheduler
         let channel = EventChannel(requestID: id, limit: configuration.streamBufferLimit,
                                    onDrain: { Task { await scheduler.kick() } },
                                    onConsumerGone: { scheduler.cancel(id) })
-        let sequence = SequenceState(id: id, parameters: parameters, promptIDs: ids, paddedPrompt: padded, patchSize: k,
-                                     reservedChunks: reserved, channel: channel, tokenizer: tokenizer)
+        let sequence = SequenceState(id: id, parameters: parameters, promptIDs: ids, paddedPrompt: padded, tokensPerPosition: unit,
+                                     reservedPositions: reserved, channel: channel, tokenizer: tokenizer)
         scheduler.submit(sequence)
         let lifetime = StreamLifetime { channel.streamDropped() }
         return GenerationStream(channel: channel, lifetime: lifetime)
     }
 
-    /// Generates to the end and returns the whole text, ids and statistics.
+    /// Generates to the end and returns the whole text, ids and statistics. In a cancelled task the
+    /// request is cancelled and the result says so (reason `.cancelled`, with the real counts);
+    /// throws `CancellationError` if the stream ended without its summary.
     public func complete(prompt: Prompt, parameters: SamplingParameters = SamplingParameters()) async throws -> Completion {
         var text = "", tokens: [Int] = []
         for await event in try generate(prompt: prompt, parameters: parameters) {
@@ -121,9 +147,11 @@ public final class CALMEngine: Sendable {
             case let .completed(info): return Completion(text: text, tokens: tokens, info: info)
             }
         }
-        // The stream always ends with `.completed`; reaching here means the task was cancelled.
-        return Completion(text: text, tokens: tokens, info: CompletionInfo(
-            reason: .cancelled, promptTokens: 0, generatedTokens: tokens.count, chunks: 0, timeToFirstChunk: nil,
-            chunkSeconds: [], totalSeconds: 0, sampler: SamplerStatistics()))
+        throw CancellationError()
+    }
+
+    /// `complete(prompt:parameters:)` for a text prompt.
+    public func complete(prompt: String, parameters: SamplingParameters = SamplingParameters()) async throws -> Completion {
+        try await complete(prompt: .text(prompt), parameters: parameters)
     }
 }

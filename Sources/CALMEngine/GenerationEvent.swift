@@ -1,7 +1,7 @@
 import Foundation
 
 /// What a generation stream yields.
-public enum GenerationEvent: Sendable {
+public enum GenerationEvent: Sendable, Equatable {
     /// A decoded chunk: its ids and the text it completes (whole characters only; text that could
     /// still become a stop sequence is held back).
     case chunk(GeneratedChunk)
@@ -17,6 +17,16 @@ public struct GeneratedChunk: Sendable, Equatable {
     public var text: String
     /// 0-based chunk number in this request.
     public var index: Int
+    /// Log-probability of each id in `tokens` under the model (before penalties and filters), when
+    /// the request set `logprobs` (discrete models only).
+    public var logprobs: [Double]?
+
+    public init(tokens: [Int], text: String, index: Int, logprobs: [Double]? = nil) {
+        self.tokens = tokens
+        self.text = text
+        self.index = index
+        self.logprobs = logprobs
+    }
 }
 
 /// Why a request ended.
@@ -53,7 +63,7 @@ public struct SamplerStatistics: Sendable, Equatable {
 }
 
 /// The summary carried by `.completed`.
-public struct CompletionInfo: Sendable {
+public struct CompletionInfo: Sendable, Equatable {
     public var reason: CompletionReason
     public var promptTokens: Int
     public var generatedTokens: Int
@@ -65,10 +75,30 @@ public struct CompletionInfo: Sendable {
     /// Seconds from submission to completion.
     public var totalSeconds: Double
     public var sampler: SamplerStatistics
+
+    /// Generated tokens per second after the first chunk (the decode rate; 0 with fewer than two
+    /// chunks).
+    public var tokensPerSecond: Double {
+        guard chunks > 1, let first = timeToFirstChunk, totalSeconds > first else { return 0 }
+        let firstChunkTokens = Double(generatedTokens) * (1 / Double(chunks))
+        return (Double(generatedTokens) - firstChunkTokens) / (totalSeconds - first)
+    }
+
+    public init(reason: CompletionReason, promptTokens: Int, generatedTokens: Int, chunks: Int, timeToFirstChunk: Double?,
+                chunkSeconds: [Double], totalSeconds: Double, sampler: SamplerStatistics) {
+        self.reason = reason
+        self.promptTokens = promptTokens
+        self.generatedTokens = generatedTokens
+        self.chunks = chunks
+        self.timeToFirstChunk = timeToFirstChunk
+        self.chunkSeconds = chunkSeconds
+        self.totalSeconds = totalSeconds
+        self.sampler = sampler
+    }
 }
 
 /// A whole completion (`CALMEngine.complete`).
-public struct Completion: Sendable {
+public struct Completion: Sendable, Equatable {
     public var text: String
     public var tokens: [Int]
     public var info: CompletionInfo

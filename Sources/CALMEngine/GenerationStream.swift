@@ -42,7 +42,21 @@ final class StreamLifetime: Sendable {
     deinit { onRelease() }
 }
 
+/// What delivering an event means for the producer.
+enum Delivery: Equatable {
+    /// Keep producing.
+    case more
+    /// The buffer is at its limit: pause this sequence until the consumer drains it.
+    case pause
+    /// The consumer is gone: end the sequence.
+    case gone
+}
+
 /// A bounded, single-consumer event buffer between the scheduler and one stream.
+///
+/// Every stream ends with `.completed`: when the consuming task is cancelled, the chunks still
+/// buffered are dropped but the iterator waits for the scheduler's `.completed(.cancelled)` (sent
+/// at the next step boundary, with the real counts) and yields it last.
 final class EventChannel: Sendable {
     struct State {
         var buffer: [GenerationEvent] = []
@@ -50,6 +64,8 @@ final class EventChannel: Sendable {
         var waiter: CheckedContinuation<GenerationEvent?, Never>?
         var finished = false
         var consumerGone = false
+        /// The consumer was cancelled but still reads: only `.completed` is delivered.
+        var awaitingCompletion = false
         var iterated = false
         var count: Int { buffer.count - head }
     }
@@ -79,24 +95,30 @@ final class EventChannel: Sendable {
         if !state.withLock({ $0.iterated }) { consumerLeft() }
     }
 
-    /// Whether the consumer is gone (its sequence should be cancelled).
-    var consumerGone: Bool { state.withLock { $0.consumerGone } }
-
-    /// Delivers an event; never drops it (the buffer may exceed the limit by one step's events).
-    func send(_ event: GenerationEvent) {
-        let waiter: CheckedContinuation<GenerationEvent?, Never>? = state.withLock { s in
-            guard !s.finished, !s.consumerGone else { return nil }
-            if let w = s.waiter { s.waiter = nil; return w }
+    /// Delivers an event and says what the consumer's state means for the producer. Never drops
+    /// an event a consumer will read (the buffer may exceed the limit by one step's events).
+    func send(_ event: GenerationEvent) -> Delivery {
+        var isCompletion = false
+        if case .completed = event { isCompletion = true }
+        let (waiter, delivery): (CheckedContinuation<GenerationEvent?, Never>?, Delivery) = state.withLock { s in
+            if s.finished { return (nil, .gone) }
+            if s.consumerGone {
+                guard s.awaitingCompletion, isCompletion else { return (nil, .gone) }
+                s.awaitingCompletion = false
+            }
+            if let w = s.waiter { s.waiter = nil; return (w, s.consumerGone ? .gone : .more) }
             s.buffer.append(event)
-            return nil
+            return (nil, s.consumerGone ? .gone : s.count >= limit ? .pause : .more)
         }
         waiter?.resume(returning: event)
+        return delivery
     }
 
     /// Ends the stream after the buffered events.
     func finish() {
         let waiter: CheckedContinuation<GenerationEvent?, Never>? = state.withLock { s in
             s.finished = true
+            s.awaitingCompletion = false
             if s.count == 0, let w = s.waiter { s.waiter = nil; return w }
             return nil
         }
@@ -108,7 +130,6 @@ final class EventChannel: Sendable {
             await withCheckedContinuation { (c: CheckedContinuation<GenerationEvent?, Never>) in
                 var drained = false
                 let immediate: GenerationEvent?? = state.withLock { s in
-                    if s.consumerGone { return .some(nil) }
                     if s.count > 0 {
                         let wasFull = s.count >= limit
                         let e = s.buffer[s.head]
@@ -117,29 +138,42 @@ final class EventChannel: Sendable {
                         drained = wasFull && s.count < limit
                         return .some(e)
                     }
-                    if s.finished { return .some(nil) }
+                    if s.finished || (s.consumerGone && !s.awaitingCompletion) { return .some(nil) }
                     s.waiter = c
                     return nil
                 }
                 if let immediate { c.resume(returning: immediate) }
-                if drained { onDrain() }
+                if drained && !Task.isCancelled { onDrain() }
             }
         } onCancel: {
-            consumerLeft()
+            consumerLeft(awaitCompletion: true)
         }
     }
 
-    /// The consumer cancelled or dropped the stream.
-    func consumerLeft() {
-        let (waiter, first): (CheckedContinuation<GenerationEvent?, Never>?, Bool) = state.withLock { s in
+    /// The consumer cancelled (`awaitCompletion`: its iterator still reads the final `.completed`)
+    /// or dropped the stream.
+    func consumerLeft(awaitCompletion: Bool = false) {
+        let (waiter, event, first): (CheckedContinuation<GenerationEvent?, Never>?, GenerationEvent?, Bool) = state.withLock { s in
             let first = !s.consumerGone && !s.finished
-            s.consumerGone = true
+            // chunks are dropped; a `.completed` already buffered stays for a cancelled reader
+            let completion = s.buffer[s.head...].last.flatMap { e -> GenerationEvent? in
+                if case .completed = e { return e } else { return nil }
+            }
             s.buffer.removeAll(); s.head = 0
-            let w = s.waiter
+            if awaitCompletion, let completion { s.buffer = [completion] }
+            if first {
+                s.consumerGone = true
+                s.awaitingCompletion = awaitCompletion
+            }
+            guard let w = s.waiter else { return (nil, nil, first) }
+            if s.awaitingCompletion && !s.finished { return (nil, nil, first) } // `send(.completed)` resumes it
             s.waiter = nil
-            return (w, first)
+            guard s.count > 0 else { return (w, nil, first) }
+            let e = s.buffer[s.head]
+            s.head += 1
+            return (w, e, first)
         }
-        waiter?.resume(returning: nil)
+        waiter?.resume(returning: event)
         if first { onConsumerGone() }
     }
 }

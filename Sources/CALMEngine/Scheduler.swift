@@ -3,19 +3,21 @@ import CALMTokenizer
 import Foundation
 import Synchronization
 
-/// Owns every sequence's state and plans the steps of continuous batching: at each step every
-/// active, unpaused sequence advances one chunk, and new sequences prefill prompt chunks up to a
-/// budget. Decisions are made synchronously inside the actor; the planned step runs on the
-/// compute thread; results come back here and are routed to the streams.
+/// Owns every sequence's state and plans the steps of continuous batching for any model family:
+/// at each step every active, unpaused sequence advances by what its family commits, and new
+/// sequences prefill prompt positions up to a budget. Decisions are made synchronously inside the
+/// actor; the planned step runs on the compute thread; results come back here and are routed to
+/// the streams. A step that fails ends the sequences it names (or, if it throws, the sequences it
+/// ran) with `.error`; their blocks go back and every other sequence goes on.
 actor Scheduler {
-    let model: CALMModel
-    let tokenizer: (any TextTokenizer)?
+    let family: any ModelFamily
     let configuration: EngineConfiguration
     let pool: KVBlockPool
     let compute = ComputeThread()
     let statistics = EngineStatisticsRecorder()
 
-    /// Submissions and cancellations arrive synchronously (FIFO) and are drained at step boundaries.
+    /// Submissions and cancellations arrive synchronously (FIFO) and are drained at step
+    /// boundaries: the one way a request is cancelled (its consumer leaving calls `cancel`).
     private nonisolated let inbox = Mutex<[SequenceState]>([])
     private nonisolated let cancellations = Mutex<Set<Int>>([])
 
@@ -23,11 +25,10 @@ actor Scheduler {
     private var active: [SequenceState] = []
     private var running = false
 
-    init(model: CALMModel, tokenizer: (any TextTokenizer)?, configuration: EngineConfiguration) {
-        self.model = model
-        self.tokenizer = tokenizer
+    init(family: any ModelFamily, configuration: EngineConfiguration) {
+        self.family = family
         self.configuration = configuration
-        self.pool = KVBlockPool(layout: model.kvLayout(blockPositions: configuration.blockChunks),
+        self.pool = KVBlockPool(layout: family.kvLayout(blockPositions: configuration.blockChunks),
                                 budgetBytes: configuration.kvCacheBytes)
     }
 
@@ -48,9 +49,6 @@ actor Scheduler {
         Task { await self.loop() }
     }
 
-    /// Requests waiting for KV blocks, and running.
-    var counts: (waiting: Int, active: Int) { (waiting.count, active.count) }
-
     private func loop() async {
         while true {
             intake()
@@ -65,13 +63,13 @@ actor Scheduler {
                 }
                 continue
             }
-            let model = self.model
-            let drawsPerRound = configuration.exactRejectionDrawsPerRound
-            let statistics = self.statistics
-            let draws = await compute.run {
-                StepExecutor.run(model: model, plan: plan, drawsPerRound: drawsPerRound, statistics: statistics)
+            let family = self.family
+            let batch = StepBatch(entries: plan.map(\.entry), exactRejectionDrawsPerRound: configuration.exactRejectionDrawsPerRound,
+                                  statistics: statistics)
+            let result: Result<[StepOutcome], any Error> = await compute.run {
+                Result { try family.step(batch) }
             }
-            apply(plan, draws)
+            apply(plan, result)
         }
     }
 
@@ -81,10 +79,8 @@ actor Scheduler {
         waiting += inbox.withLock { q in defer { q.removeAll() }; return q }
         let cancelled = cancellations.withLock { c in defer { c.removeAll() }; return c }
         guard !cancelled.isEmpty else { return }
-        for s in waiting + active where cancelled.contains(s.id) { s.cancelRequested = true }
-        for s in waiting where s.cancelRequested { finish(s, .cancelled) }
+        for s in waiting + active where cancelled.contains(s.id) { finish(s, .cancelled) }
         waiting.removeAll { $0.phase == .finished }
-        for s in active where s.cancelRequested { finish(s, .cancelled) }
         active.removeAll { $0.phase == .finished }
     }
 
@@ -93,34 +89,37 @@ actor Scheduler {
     private func admit() {
         var still: [SequenceState] = []
         var blocked = false
-        let k = model.patchSize, blockChunks = configuration.blockChunks
+        let unit = family.tokensPerPosition, blockPositions = configuration.blockChunks
         for s in waiting {
             if blocked { still.append(s); continue }
-            let shareable = max(0, (s.promptChunks - 1) / blockChunks)
-            let blockIDs = KVBlockPool.blockTokens(s.paddedPrompt, blockTokens: blockChunks * k, blocks: shareable)
+            let shareable = max(0, (s.promptPositions - 1) / blockPositions)
+            let blockIDs = KVBlockPool.blockTokens(s.paddedPrompt, blockTokens: blockPositions * unit, blocks: shareable)
             let shared: [UnsafeMutablePointer<Float>]
             switch pool.acquirePrefix(blockIDs) {
             case .pending: still.append(s); continue
             case let .ready(blocks): shared = blocks
             }
-            let neededBlocks = (s.reservedChunks + blockChunks - 1) / blockChunks - shared.count
+            let neededBlocks = (s.reservedPositions + blockPositions - 1) / blockPositions - shared.count
             if pool.freeBlocks < neededBlocks {
                 for b in shared { pool.returnBlock(b) }
                 still.append(s)
                 blocked = true   // FIFO: nobody overtakes a request waiting for memory
                 continue
             }
-            let cache = KVCache(layout: pool.layout, source: pool, sharedBlocks: shared, positions: shared.count * blockChunks)
-            guard cache.reserve(additional: s.reservedChunks - cache.count) else {
-                preconditionFailure("KV pool accounting: \(neededBlocks) blocks were free")
-            }
+            let cache = KVCache(layout: pool.layout, source: pool, sharedBlocks: shared, positions: shared.count * blockPositions)
             s.cache = cache
             s.sharedBlocks = shared
-            s.prefilledChunks = cache.count
+            guard cache.reserve(additional: s.reservedPositions - cache.count) else {
+                // Cannot happen while the pool's count is right; if it does, this request ends and
+                // the pool keeps serving the others.
+                finish(s, .error("KV pool accounting: \(neededBlocks) blocks were counted free but could not be taken"))
+                continue
+            }
+            s.prefilledPositions = cache.count
             // Our own whole prompt blocks become shareable once computed.
             let ownShareable = Array(cache.blocks[shared.count..<shareable])
             pool.registerPending(ownShareable, tokens: Array(blockIDs[shared.count..<shareable]), after: shared.last)
-            s.pendingPrefix = ownShareable.enumerated().map { ($0.element, (shared.count + $0.offset + 1) * blockChunks) }
+            s.pendingPrefix = ownShareable.enumerated().map { ($0.element, (shared.count + $0.offset + 1) * blockPositions) }
             s.phase = .prefilling
             active.append(s)
         }
@@ -129,59 +128,76 @@ actor Scheduler {
 
     // MARK: planning
 
-    private func makePlan() -> StepPlan {
-        var plan = StepPlan()
+    private func makePlan() -> [(sequence: SequenceState, entry: StepEntry)] {
+        var plan: [(sequence: SequenceState, entry: StepEntry)] = []
         var prefillBudget = configuration.prefillChunksPerStep
-        let k = model.patchSize
+        let unit = family.tokensPerPosition
         for s in active {
-            if s.channel.consumerGone { s.cancelRequested = true; continue }
             if s.channel.isFull { continue }       // back-pressure: only this sequence pauses
+            guard let cache = s.cache else { continue }
+            let tokens: [Int], commits: Bool
             switch s.phase {
             case .prefilling:
                 guard prefillBudget > 0 else { continue }
-                let n = min(prefillBudget, s.promptChunks - s.prefilledChunks)
+                let n = min(prefillBudget, s.promptPositions - s.prefilledPositions)
                 prefillBudget -= n
-                let ids = Array(s.paddedPrompt[(s.prefilledChunks * k)..<((s.prefilledChunks + n) * k)])
-                plan.entries.append(.init(sequence: s, chunks: ids, samples: s.prefilledChunks + n == s.promptChunks))
+                tokens = Array(s.paddedPrompt[(s.prefilledPositions * unit)..<((s.prefilledPositions + n) * unit)])
+                commits = s.prefilledPositions + n == s.promptPositions
             case .decoding:
-                plan.entries.append(.init(sequence: s, chunks: s.lastChunk, samples: true))
+                tokens = s.feed
+                commits = true
             case .waiting, .finished:
                 continue
             }
-        }
-        if plan.isEmpty {
-            // Cancel consumers that left while everything else was paused.
-            for s in active where s.cancelRequested { finish(s, .cancelled) }
-            active.removeAll { $0.phase == .finished }
+            plan.append((s, StepEntry(requestID: s.id, cache: cache, tokens: tokens, commits: commits, parameters: s.parameters,
+                                      randomness: s.randomness, history: s.history, outputStart: s.promptIDs.count)))
         }
         return plan
     }
 
     // MARK: results
 
-    private func apply(_ plan: StepPlan, _ draws: [StepDraw?]) {
-        let k = model.patchSize, pad = model.padTokenID
-        for (entry, draw) in zip(plan.entries, draws) {
-            let s = entry.sequence
+    private func apply(_ plan: [(sequence: SequenceState, entry: StepEntry)], _ result: Result<[StepOutcome], any Error>) {
+        let outcomes: [StepOutcome]
+        switch result {
+        case let .success(o) where o.count == plan.count: outcomes = o
+        case .success:
+            outcomes = plan.map { _ in .failed("the \(family.name) step returned the wrong number of outcomes") }
+        case let .failure(error):
+            outcomes = plan.map { _ in .failed("\(family.name) step failed: \(error)") }
+        }
+        let unit = family.tokensPerPosition, pad = family.paddingTokenID
+        for ((s, entry), outcome) in zip(plan, outcomes) {
+            guard s.phase != .finished else { continue }
             if s.phase == .prefilling {
-                s.prefilledChunks += entry.chunks.count / k
-                while let first = s.pendingPrefix.first, first.completesAt <= s.prefilledChunks {
+                s.prefilledPositions += entry.tokens.count / unit
+                while let first = s.pendingPrefix.first, first.completesAt <= s.prefilledPositions {
                     pool.markReady(first.block)
                     s.pendingPrefix.removeFirst()
                 }
             }
-            if s.cancelRequested || s.channel.consumerGone { finish(s, .cancelled); continue }
-            guard let draw else { continue }
+            let commit: StepCommit
+            switch outcome {
+            case .fed: continue
+            case let .failed(message): finish(s, .error(message)); continue
+            case let .committed(c): commit = c
+            }
             s.phase = .decoding
-            s.lastChunk = draw.chunk
-            s.statistics.samplesDrawn += draw.samplesDrawn
+            s.feed = commit.tokens
+            s.statistics.samplesDrawn += commit.samplesDrawn
             s.statistics.accepted += 1
-            if draw.truncated { s.statistics.truncatedSteps += 1 }
-            if let level = draw.level { s.statistics.cascadeLevels[level, default: 0] += 1 }
-            var visible = draw.chunk.filter { $0 != pad }
+            if commit.truncated { s.statistics.truncatedSteps += 1 }
+            if let level = commit.level { s.statistics.cascadeLevels[level, default: 0] += 1 }
+            var visible = pad.map { p in commit.tokens.filter { $0 != p } } ?? commit.tokens
+            var logprobs = commit.logprobs
+            if let pad, logprobs != nil { logprobs = zip(commit.tokens, logprobs ?? []).filter { $0.0 != pad }.map(\.1) }
             let remaining = s.parameters.maxTokens - s.generated.count
-            if visible.count > remaining { visible = Array(visible.prefix(remaining)) }
+            if visible.count > remaining {
+                visible = Array(visible.prefix(remaining))
+                logprobs = logprobs.map { Array($0.prefix(remaining)) }
+            }
             s.generated += visible
+            s.history += visible
             let now = s.secondsSinceSubmission()
             if s.firstChunkAt == nil { s.firstChunkAt = now }
             s.chunkSeconds.append(now - s.lastChunkAt)
@@ -190,15 +206,16 @@ actor Scheduler {
             let filtered = s.stopFilter.append(text)
             text = filtered.release
             s.text += text
-            s.channel.send(.chunk(GeneratedChunk(tokens: visible, text: text, index: s.chunkIndex)))
+            let delivery = s.channel.send(.chunk(GeneratedChunk(tokens: visible, text: text, index: s.chunkIndex, logprobs: logprobs)))
             s.chunkIndex += 1
+            if delivery == .gone { finish(s, .cancelled); continue }
             if let stop = filtered.stop { finish(s, .stopSequence(stop)); continue }
-            if s.parameters.stopAtEndToken, let eos = model.eosTokenID, draw.chunk.contains(eos) { finish(s, .endToken); continue }
+            if s.parameters.stopAtEndToken, commit.tokens.contains(where: family.endTokenIDs.contains) { finish(s, .endToken); continue }
             if s.generated.count >= s.parameters.maxTokens { finish(s, .maxTokens); continue }
             if let cache = s.cache {
-                // Worst-case blocks were reserved at admission; `[PAD]`s the model emits can
-                // stretch a request past them, then take a block if one is free.
-                if cache.count + 1 > model.config.maxPositionEmbeddings
+                // Worst-case blocks were reserved at admission; padding the model emits can stretch
+                // a request past them, then it takes a block if one is free.
+                if cache.count + 1 > family.contextPositions
                     || (cache.capacity < cache.count + 1 && !cache.reserve(additional: 1)) {
                     finish(s, .contextFull); continue
                 }
@@ -216,21 +233,22 @@ actor Scheduler {
         s.pendingPrefix = []
         s.cache?.release()   // returns the blocks after the shared prefix
         s.cache = nil
-        if reason != .cancelled || !s.channel.consumerGone {
+        if reason != .cancelled {
             // Flush text held back for stop sequences and incomplete characters.
             if case .stopSequence = reason {} else {
                 var tail = s.detokenizer.map { d -> String in var d = d; return d.finish() } ?? ""
                 tail = s.stopFilter.append(tail).release + s.stopFilter.flush()
                 if !tail.isEmpty {
                     s.text += tail
-                    s.channel.send(.chunk(GeneratedChunk(tokens: [], text: tail, index: s.chunkIndex)))
+                    _ = s.channel.send(.chunk(GeneratedChunk(tokens: [], text: tail, index: s.chunkIndex)))
                 }
             }
         }
+        let total = s.secondsSinceSubmission()
         let info = CompletionInfo(reason: reason, promptTokens: s.promptIDs.count, generatedTokens: s.generated.count,
                                   chunks: s.chunkIndex, timeToFirstChunk: s.firstChunkAt, chunkSeconds: s.chunkSeconds,
-                                  totalSeconds: s.secondsSinceSubmission(), sampler: s.statistics)
-        s.channel.send(.completed(info))
+                                  totalSeconds: total, sampler: s.statistics)
+        _ = s.channel.send(.completed(info))
         s.channel.finish()
     }
 }

@@ -11,26 +11,28 @@ final class SequenceState: @unchecked Sendable {
     let id: Int
     let parameters: SamplingParameters
     let promptIDs: [Int]
-    /// Prompt right-padded with `[PAD]` to whole chunks.
+    /// Prompt right-padded to whole KV positions (CALM: `[PAD]` to chunks of K).
     let paddedPrompt: [Int]
     let channel: EventChannel
     let randomness: SeededRandomness
     let submitted: DispatchTime
-    /// Worst-case chunks (prompt + maxTokens), reserved at admission.
-    let reservedChunks: Int
-    /// Chunks in the padded prompt.
-    let promptChunks: Int
+    /// Worst-case positions (prompt + maxTokens, within the context), reserved at admission.
+    let reservedPositions: Int
+    /// Positions in the padded prompt.
+    let promptPositions: Int
 
     var phase = Phase.waiting
     var cache: KVCache?
     /// Prefix blocks shared from other requests (released by reference).
     var sharedBlocks: [UnsafeMutablePointer<Float>] = []
-    /// Own blocks registered as shareable prefix blocks, with the chunk count that completes each.
+    /// Own blocks registered as shareable prefix blocks, with the position count that completes each.
     var pendingPrefix: [(block: UnsafeMutablePointer<Float>, completesAt: Int)] = []
-    /// Prompt chunks already in the cache.
-    var prefilledChunks = 0
-    /// The chunk to feed next while decoding.
-    var lastChunk: [Int] = []
+    /// Prompt positions already in the cache.
+    var prefilledPositions = 0
+    /// The ids to feed next while decoding (what the last step committed).
+    var feed: [Int] = []
+    /// Prompt then generated ids (for the discrete families' penalties).
+    var history: [Int]
     var generated: [Int] = []
     var chunkIndex = 0
     var detokenizer: StreamingDetokenizer?
@@ -40,16 +42,16 @@ final class SequenceState: @unchecked Sendable {
     var firstChunkAt: Double?
     var lastChunkAt: Double = 0
     var chunkSeconds: [Double] = []
-    var cancelRequested = false
 
-    init(id: Int, parameters: SamplingParameters, promptIDs: [Int], paddedPrompt: [Int], patchSize: Int, reservedChunks: Int,
-         channel: EventChannel, tokenizer: (any TextTokenizer)?) {
-        self.promptChunks = paddedPrompt.count / patchSize
+    init(id: Int, parameters: SamplingParameters, promptIDs: [Int], paddedPrompt: [Int], tokensPerPosition: Int,
+         reservedPositions: Int, channel: EventChannel, tokenizer: (any TextTokenizer)?) {
+        self.promptPositions = paddedPrompt.count / tokensPerPosition
         self.id = id
         self.parameters = parameters
         self.promptIDs = promptIDs
+        self.history = promptIDs
         self.paddedPrompt = paddedPrompt
-        self.reservedChunks = reservedChunks
+        self.reservedPositions = reservedPositions
         self.channel = channel
         self.randomness = SeededRandomness(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
         self.submitted = .now()

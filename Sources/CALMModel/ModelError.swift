@@ -19,6 +19,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible, Loc
     case invalidParameter(name: String, reason: String)
     /// The prompt can't be used (empty, too long, ids out of range).
     case invalidPrompt(reason: String)
+    /// The model produced NaN or infinite values where it must not (names what).
+    case nonFinite(what: String)
 
     public var description: String {
         switch self {
@@ -34,6 +36,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible, Loc
         case let .unknownModel(path, reason): return "\(path): \(reason)"
         case let .invalidParameter(name, reason): return "parameter '\(name)': \(reason)"
         case let .invalidPrompt(reason): return "prompt: \(reason)"
+        case let .nonFinite(what): return "the model produced non-finite values: \(what)"
         }
     }
 

@@ -11,6 +11,18 @@ import Foundation
 /// tokenizer.padTokenID     // 128256 ("[PAD]", as the CALM training scripts add it)
 /// ```
 public enum TokenizerLoader {
+    /// The one tokenizer discovery of the package (CLI, engine, built-in model): the folder given
+    /// explicitly, else the model folder when it holds `tokenizer.json` or `tokenizer.model`, else nil.
+    public static func discover(explicit: URL? = nil, modelDirectory: URL) throws -> (any TextTokenizer)? {
+        if let explicit { return try load(directory: explicit) }
+        let fm = FileManager.default
+        if fm.fileExists(atPath: modelDirectory.appendingPathComponent("tokenizer.json").path)
+            || fm.fileExists(atPath: modelDirectory.appendingPathComponent("tokenizer.model").path) {
+            return try load(directory: modelDirectory)
+        }
+        return nil
+    }
+
     /// Loads the tokenizer in `directory`.
     ///
     /// - Parameter addPadToken: when the tokenizer has no pad token, add `"[PAD]"` as a special

@@ -126,12 +126,7 @@ enum GenerateCommand {
 
     /// The tokenizer from --tokenizer, else from the model folder; nil if none and not required.
     static func loadTokenizer(explicit: URL?, model: URL, required: Bool) throws -> (any TextTokenizer)? {
-        if let explicit { return try TokenizerLoader.load(directory: explicit) }
-        let fm = FileManager.default
-        if fm.fileExists(atPath: model.appendingPathComponent("tokenizer.json").path)
-            || fm.fileExists(atPath: model.appendingPathComponent("tokenizer.model").path) {
-            return try TokenizerLoader.load(directory: model)
-        }
+        if let found = try TokenizerLoader.discover(explicit: explicit, modelDirectory: model) { return found }
         if required { throw UsageError("no tokenizer in \(model.path): pass --tokenizer DIR or use --prompt-ids") }
         return nil
     }

@@ -113,28 +113,43 @@ public final class LlamaCausalLM: @unchecked Sendable {
     /// return false to stop.
     public func generate(promptIDs: [Int], maxTokens: Int, temperature: Double = 1, seed: UInt64? = nil,
                          stopAtEndToken: Bool = true, onToken: (Int) -> Bool = { _ in true }) throws -> LlamaGenerationResult {
+        try generate(promptIDs: promptIDs, maxTokens: maxTokens, sampler: TokenSampler(temperature: temperature), seed: seed,
+                     stopAtEndToken: stopAtEndToken, onToken: onToken)
+    }
+
+    /// Generates up to `maxTokens` tokens after `promptIDs`, one at a time through a KV cache,
+    /// drawing each with `sampler` (the same code the engine runs, so a seed gives the engine's
+    /// tokens), stopping after an end-of-text id. `onToken` receives each token and may return
+    /// false to stop.
+    public func generate(promptIDs: [Int], maxTokens: Int, sampler: TokenSampler, seed: UInt64? = nil,
+                         stopAtEndToken: Bool = true, onToken: (Int) -> Bool = { _ in true }) throws -> LlamaGenerationResult {
         guard !promptIDs.isEmpty else { throw ModelError.invalidPrompt(reason: "the prompt is empty") }
         guard maxTokens >= 1 else { throw ModelError.invalidParameter(name: "maxTokens", reason: "must be at least 1, got \(maxTokens)") }
-        guard temperature.isFinite, temperature >= 0 else {
-            throw ModelError.invalidParameter(name: "temperature", reason: "must be ≥ 0, got \(temperature)")
-        }
+        try sampler.validate()
         let start = DispatchTime.now()
         let random = seed.map { SeededRandomness(seed: $0) } ?? SeededRandomness()
         let cache = makeCache()
         defer { cache.release() }
         var input = promptIDs
+        var history = promptIDs
         var generated: [Int] = []
         var firstTokenTime = 0.0
         var reason = StopReason.maxTokens
         var row = [Float](repeating: 0, count: config.vocabSize)
         while generated.count < maxTokens {
+            guard cache.count + input.count <= config.maxPositionEmbeddings else { reason = .contextFull; break }
             let hidden = try forward(tokens: [input], caches: [cache])
-            row.withUnsafeMutableBufferPointer { logits(hidden, first: input.count - 1, rows: 1, into: $0.baseAddress!) }
-            let token = row.withUnsafeBufferPointer {
-                CategoricalSampling.sample(logits: $0, temperature: temperature, uniform: random.uniformDouble())
+            let token = try row.withUnsafeMutableBufferPointer { buffer -> Int in
+                guard let out = buffer.baseAddress else { throw ModelError.invalidParameter(name: "vocabSize", reason: "empty vocabulary") }
+                logits(hidden, first: input.count - 1, rows: 1, into: out)
+                guard let t = sampler.sample(logits: buffer, history: history, outputStart: promptIDs.count, randomness: random) else {
+                    throw ModelError.nonFinite(what: "logits at generated token \(generated.count)")
+                }
+                return t
             }
             if generated.isEmpty { firstTokenTime = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
             generated.append(token)
+            history.append(token)
             if !onToken(token) { reason = .cancelled; break }
             if stopAtEndToken && config.eosTokenIDs.contains(token) { reason = .endToken; break }
             input = [token]

@@ -1,0 +1,72 @@
+import CALMModel
+import Foundation
+
+/// A discrete Llama causal LM (Hugging Face `LlamaForCausalLM`), the papers' baseline: one KV
+/// position per token; a step runs the backbone for every sequence's new tokens in one batched
+/// pass, projects the committing sequences' last rows to the vocabulary in one multiply, and draws
+/// each sequence's token with `TokenSampler` (the same code as `LlamaCausalLM.generate`).
+public final class LlamaFamily: ModelFamily {
+    public let model: LlamaCausalLM
+
+    public init(model: LlamaCausalLM) { self.model = model }
+
+    public var name: String { "llama" }
+    public var tokensPerPosition: Int { 1 }
+    public var vocabularySize: Int { model.config.vocabSize }
+    public var contextPositions: Int { model.config.maxPositionEmbeddings }
+    public var endTokenIDs: Set<Int> { Set(model.config.eosTokenIDs) }
+    public var paddingTokenID: Int? { nil }
+    public func kvLayout(blockPositions: Int) -> KVLayout { model.kvLayout(blockPositions: blockPositions) }
+
+    public func validate(_ p: SamplingParameters) throws {
+        if p.sampler != nil {
+            throw EngineError.invalidParameter(name: "sampler", reason: "a discrete model samples from its logits; the sampler setting is CALM's (leave it nil)")
+        }
+        do { try p.tokenSampler.validate() } catch let ModelError.invalidParameter(name, reason) {
+            throw EngineError.invalidParameter(name: name, reason: reason)
+        }
+    }
+
+    public func step(_ batch: StepBatch) throws -> [StepOutcome] {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let hidden = try model.forward(tokens: batch.entries.map(\.tokens), caches: batch.entries.map(\.cache))
+        let forwardDone = DispatchTime.now().uptimeNanoseconds
+        let h = model.config.hiddenSize, v = model.config.vocabSize
+        var outcomes = [StepOutcome](repeating: .fed, count: batch.entries.count)
+        // Last rows of the committing sequences, projected together.
+        var committing: [Int] = []
+        var lastRows: [Float] = []
+        var row = 0
+        for (i, e) in batch.entries.enumerated() {
+            row += e.tokens.count
+            guard e.commits else { continue }
+            committing.append(i)
+            lastRows += hidden[((row - 1) * h)..<(row * h)]
+        }
+        defer {
+            let end = DispatchTime.now().uptimeNanoseconds
+            batch.recordTimes(backbone: Double(forwardDone - start) / 1e9, sampling: Double(end - forwardDone) / 1e9,
+                              samples: committing.count, rows: hidden.count / h)
+        }
+        guard !committing.isEmpty else { return outcomes }
+        var logits = model.logits(lastRows, rows: committing.count)
+        logits.withUnsafeMutableBufferPointer { all in
+            for (r, i) in committing.enumerated() {
+                let e = batch.entries[i]
+                let rowLogits = UnsafeMutableBufferPointer(rebasing: all[(r * v)..<((r + 1) * v)])
+                // the model's own log-probability, before penalties and filters change the row
+                let sampler = e.parameters.tokenSampler
+                var logprob: Double?
+                let raw: [Float]? = e.parameters.logprobs ? Array(rowLogits) : nil
+                guard let token = sampler.sample(logits: rowLogits, history: e.history, outputStart: e.outputStart,
+                                                 randomness: e.randomness) else {
+                    outcomes[i] = .failed(ModelError.nonFinite(what: "logits of request \(e.requestID)").description)
+                    continue
+                }
+                if let raw { logprob = raw.withUnsafeBufferPointer { TokenSampler.logProbability(of: token, logits: $0) } }
+                outcomes[i] = .committed(StepCommit(tokens: [token], logprobs: logprob.map { [$0] }))
+            }
+        }
+        return outcomes
+    }
+}

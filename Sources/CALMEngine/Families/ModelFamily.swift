@@ -1,0 +1,101 @@
+import CALMModel
+import Foundation
+
+/// A model family the engine serves: what the scheduler needs to know to batch, cache and stream
+/// any autoregressive model, and one batched step that advances many sequences at once.
+///
+/// The scheduler owns requests, KV blocks, streams and cancellation; a family owns the math. A KV
+/// *position* holds `tokensPerPosition` token ids (CALM: one chunk of K; a discrete model: one
+/// token). Each step feeds every scheduled sequence some positions (a prefill slice or the tokens it
+/// committed last step) and, for the sequences marked `commits`, returns the tokens the step
+/// commits. A family that needs scratch rows besides the ones it persists (Token Maturation's
+/// liquid tail, a second masked pass) runs them inside `step` on the same cache and leaves only
+/// the positions the scheduler fed. See Docs/AddingAModelFamily.md.
+public protocol ModelFamily: AnyObject, Sendable {
+    /// Short name for logs and `--stats` ("calm", "llama").
+    var name: String { get }
+    /// Token ids per KV position (prompts are padded with `paddingTokenID` to whole positions).
+    var tokensPerPosition: Int { get }
+    /// Ids are in [0, vocabularySize).
+    var vocabularySize: Int { get }
+    /// Most KV positions one sequence may hold.
+    var contextPositions: Int { get }
+    /// Ids that end a generation (with `stopAtEndToken`).
+    var endTokenIDs: Set<Int> { get }
+    /// The id that pads prompts to whole positions and is dropped from the output; nil when
+    /// `tokensPerPosition` is 1.
+    var paddingTokenID: Int? { get }
+    /// The KV geometry, with blocks of `blockPositions` positions.
+    func kvLayout(blockPositions: Int) -> KVLayout
+    /// Rejects parameters this family does not have or accept (typed errors naming the parameter).
+    /// Shared checks (`SamplingParameters.validate`) have already passed.
+    func validate(_ parameters: SamplingParameters) throws
+    /// One batched step. Throwing fails every sequence of the step; `.failed` fails one.
+    func step(_ batch: StepBatch) throws -> [StepOutcome]
+}
+
+/// One sequence's part of a step.
+public struct StepEntry: @unchecked Sendable {
+    /// The request (for logs and fault injection).
+    public let requestID: Int
+    /// Its cache; `tokens` are appended to it.
+    public let cache: KVCache
+    /// Positions × `tokensPerPosition` ids to feed.
+    public let tokens: [Int]
+    /// Whether this step commits tokens for the sequence (decoding, or the last prefill slice).
+    public let commits: Bool
+    public let parameters: SamplingParameters
+    /// The request's own random stream (same seed, same draws, whatever else is batched).
+    public let randomness: SeededRandomness
+    /// Prompt then generated ids so far (for penalties).
+    public let history: [Int]
+    /// Where the generated ids start in `history`.
+    public let outputStart: Int
+}
+
+/// Everything one step runs.
+public struct StepBatch: @unchecked Sendable {
+    public let entries: [StepEntry]
+    /// Engine setting for CALM's exact sampler.
+    public let exactRejectionDrawsPerRound: Int
+    /// Where the step's time goes (backbone vs sampling).
+    let statistics: EngineStatisticsRecorder
+
+    /// Adds a step's time split to the engine's statistics: seconds in the backbone and in
+    /// sampling, samples drawn and backbone rows run.
+    public func recordTimes(backbone: Double, sampling: Double, samples: Int, rows: Int) {
+        statistics.record(backbone: backbone, sampling: sampling, samples: samples, rows: rows)
+    }
+}
+
+/// What a step did for one sequence.
+public enum StepOutcome: Sendable {
+    /// The sequence only fed positions (an early prefill slice).
+    case fed
+    /// The step committed tokens.
+    case committed(StepCommit)
+    /// This sequence failed (the others go on); the message names the cause.
+    case failed(String)
+}
+
+/// Tokens a step committed for one sequence, with sampler details.
+public struct StepCommit: Sendable {
+    /// Committed ids (CALM: the K ids of the chunk, `[PAD]` included; discrete: one id).
+    public var tokens: [Int]
+    /// Log-probability of each committed id, when the request asked for them.
+    public var logprobs: [Double]?
+    /// Samples drawn (CALM's head samples; 1 for discrete models).
+    public var samplesDrawn: Int
+    /// The batch approximation's cascade level, if any.
+    public var level: Int?
+    /// Whether the exact sampler stopped at `maxDraws`.
+    public var truncated: Bool
+
+    public init(tokens: [Int], logprobs: [Double]? = nil, samplesDrawn: Int = 1, level: Int? = nil, truncated: Bool = false) {
+        self.tokens = tokens
+        self.logprobs = logprobs
+        self.samplesDrawn = samplesDrawn
+        self.level = level
+        self.truncated = truncated
+    }
+}
