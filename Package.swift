@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(name: "concurrent-streams", dependencies: ["CALMEngine", "CALMDefaultModel"], path: "Examples/ConcurrentStreams"),
 
         // Test support: locating ../shared (or $CALM_SHARED) and skip/fail policy.
-        .target(name: "CALMTestSupport", path: "Tests/CALMTestSupport"),
+        .target(name: "CALMTestSupport", dependencies: ["CALMModel", "CALMTensor"], path: "Tests/CALMTestSupport"),
         .testTarget(name: "CALMKernelsTests", dependencies: ["CALMKernels", "CALMTestSupport"]),
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor", "CALMKernels", "CALMTestSupport"]),
         .testTarget(name: "CALMTokenizerTests", dependencies: ["CALMTokenizer", "CALMTestSupport"]),

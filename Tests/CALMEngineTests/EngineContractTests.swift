@@ -3,16 +3,18 @@ import CALMModel
 import Foundation
 import Testing
 
-/// Contract tests: concurrency, batch invariance, cancellation, memory accounting, limits.
+/// Contract tests, each over every model family: concurrency, batch invariance, cancellation,
+/// memory accounting, limits.
 @Suite("Engine contracts")
 struct EngineContractTests {
-    @Test func sixtyFourConcurrentRequestsComplete() async throws {
-        let engine = try EngineFixtures.engine()
+    @Test(arguments: TestFamily.allCases)
+    func sixtyFourConcurrentRequestsComplete(family: TestFamily) async throws {
+        let engine = try family.engine()
         let free = engine.kvBlocksFree
         let results = try await withThrowingTaskGroup(of: (Int, CompletionInfo?).self) { group in
             for i in 0..<64 {
-                let stream = try engine.generate(prompt: .tokens(EngineFixtures.prompt(i)), parameters: SamplingParameters(
-                    maxTokens: 10 + i % 7, temperature: 1, seed: UInt64(i), stopAtEndToken: false, sampler: .single))
+                let stream = try engine.generate(prompt: .tokens(EngineFixtures.prompt(i)),
+                                                 parameters: family.plain(maxTokens: 10 + i % 7, seed: UInt64(i)))
                 group.addTask { (i, await EngineFixtures.collect(stream).info) }
             }
             var all: [(Int, CompletionInfo?)] = []
@@ -27,18 +29,21 @@ struct EngineContractTests {
         #expect(engine.kvBlocksFree == free, "every KV block returned")
     }
 
-    @Test(arguments: [Sampler.single, .batchApproximation(samples: 12), .exactRejection(maxDraws: 64)])
-    func seededOutputIsIndependentOfTheBatch(sampler: Sampler) async throws {
-        let temperature: Double
-        switch sampler { case .single: temperature = 1; case .batchApproximation: temperature = 0.5; case .exactRejection: temperature = 0.7 }
+    static let familySamplers: [(TestFamily, Int)] = TestFamily.allCases.flatMap { f in f.samplers.indices.map { (f, $0) } }
+
+    @Test(arguments: familySamplers)
+    func seededOutputIsIndependentOfTheBatch(family: TestFamily, samplerIndex: Int) async throws {
+        let (name, base) = family.samplers[samplerIndex]
         func parameters(_ seed: UInt64) -> SamplingParameters {
-            SamplingParameters(maxTokens: 16, temperature: temperature, seed: seed, stopAtEndToken: false, sampler: sampler)
+            var p = base
+            p.maxTokens = 16; p.seed = seed; p.stopAtEndToken = false
+            return p
         }
         let target = EngineFixtures.prompt(3, length: 9)
-        let alone = await EngineFixtures.collect(try EngineFixtures.engine().generate(prompt: .tokens(target), parameters: parameters(99))).tokens
+        let alone = await EngineFixtures.collect(try family.engine().generate(prompt: .tokens(target), parameters: parameters(99))).tokens
         #expect(alone.count == 16)
         for others in [1, 7, 63] {
-            let engine = try EngineFixtures.engine()
+            let engine = try family.engine()
             var streams: [GenerationStream] = []
             // The target arrives in the middle of the others, with other prompt lengths and seeds.
             for i in 0..<others {
@@ -52,16 +57,15 @@ struct EngineContractTests {
                 for await (i, t) in group { r[i] = t }
                 return r
             }
-            let index = others / 2
-            #expect(outputs[index] == alone, "batched with \(others) others")
+            #expect(outputs[others / 2] == alone, "\(family) \(name): batched with \(others) others")
         }
     }
 
-    @Test func cancellingMidwayReturnsEveryBlock() async throws {
-        let engine = try EngineFixtures.engine()
+    @Test(arguments: TestFamily.allCases)
+    func cancellingMidwayReturnsEveryBlock(family: TestFamily) async throws {
+        let engine = try family.engine()
         let free = engine.kvBlocksFree
-        let stream = try engine.generate(prompt: .tokens(EngineFixtures.prompt(1)), parameters: SamplingParameters(
-            maxTokens: 200, temperature: 1, seed: 1, stopAtEndToken: false, sampler: .single))
+        let stream = try engine.generate(prompt: .tokens(EngineFixtures.prompt(1)), parameters: family.plain(maxTokens: 200, seed: 1))
         var chunks = 0
         for await e in stream {
             if case .chunk = e { chunks += 1 }
@@ -71,26 +75,49 @@ struct EngineContractTests {
         try await waitUntil { engine.kvBlocksFree == free }
         #expect(engine.kvBlocksFree == free)
 
-        // Cancelling the consuming task does the same.
-        let task = Task {
+        // Cancelling the consuming task does the same, and the stream still ends with `.completed`.
+        let task = Task { () -> (Int, CompletionInfo?) in
             var n = 0
-            for await _ in try engine.generate(prompt: .tokens(EngineFixtures.prompt(2)), parameters: SamplingParameters(
-                maxTokens: 400, temperature: 1, seed: 2, stopAtEndToken: false, sampler: .single)) { n += 1 }
-            return n
+            var last: CompletionInfo?
+            for await e in try engine.generate(prompt: .tokens(EngineFixtures.prompt(2)), parameters: family.plain(maxTokens: 400, seed: 2)) {
+                switch e {
+                case .chunk: n += 1; try? await Task.sleep(nanoseconds: 2_000_000)   // a slow reader: still running at cancel
+                case let .completed(info): last = info
+                }
+            }
+            return (n, last)
         }
         try await Task.sleep(nanoseconds: 20_000_000)
         task.cancel()
-        _ = try await task.value
+        let (_, info) = try await task.value
+        #expect(info?.reason == .cancelled)
+        #expect(info?.promptTokens == 7)
+        try await waitUntil { engine.kvBlocksFree == free }
+        #expect(engine.kvBlocksFree == free)
+
+        // complete() in a cancelled task reports what happened, never made-up numbers.
+        let completeTask = Task { try await engine.complete(prompt: .tokens(EngineFixtures.prompt(3)), parameters: family.plain(maxTokens: 400, seed: 3)) }
+        try await Task.sleep(nanoseconds: 20_000_000)
+        completeTask.cancel()
+        do {
+            let c = try await completeTask.value
+            #expect(c.info.reason == .cancelled || c.info.reason == .maxTokens || c.info.reason == .contextFull)
+            #expect(c.info.promptTokens == 7 && c.info.generatedTokens >= c.tokens.count)  // chunks after the cancel are dropped
+        } catch is CancellationError {}
         try await waitUntil { engine.kvBlocksFree == free }
         #expect(engine.kvBlocksFree == free)
     }
 
-    @Test func fullPoolQueuesAndServesLater() async throws {
+    @Test(arguments: TestFamily.allCases)
+    func fullPoolQueuesAndServesLater(family: TestFamily) async throws {
         // Room for exactly one request of this size at a time.
         let blockChunks = 4
-        let engine = try EngineFixtures.engine(kvCacheBytes: 3 * EngineFixtures.blockBytes(blockChunks: blockChunks), blockChunks: blockChunks)
-        #expect(engine.kvBlocksTotal == 3)
-        let p = SamplingParameters(maxTokens: 36, temperature: 1, seed: 5, stopAtEndToken: false, sampler: .single)  // 2 + 9 chunks = 3 blocks
+        let maxTokens = 36, prompt = 7
+        let positions = (prompt + family.unit - 1) / family.unit + maxTokens / family.unit
+        let blocksEach = (positions + blockChunks - 1) / blockChunks
+        let engine = try family.engine(kvCacheBytes: blocksEach * family.blockBytes(blockChunks: blockChunks), blockChunks: blockChunks)
+        #expect(engine.kvBlocksTotal == blocksEach)
+        let p = family.plain(maxTokens: maxTokens, seed: 5)
         let streams = try (0..<4).map { try engine.generate(prompt: .tokens(EngineFixtures.prompt($0)), parameters: p) }
         let infos = await withTaskGroup(of: CompletionInfo?.self) { group in
             for s in streams { group.addTask { await EngineFixtures.collect(s).info } }
@@ -98,36 +125,57 @@ struct EngineContractTests {
             for await i in group { r.append(i) }
             return r
         }
-        #expect(infos.allSatisfy { $0?.reason == .maxTokens && $0?.generatedTokens == 36 })
-        #expect(engine.kvBlocksFree == 3)
-        #expect(engine.kvBlocksPeak == 3)
+        #expect(infos.allSatisfy { $0?.reason == .maxTokens && $0?.generatedTokens == maxTokens })
+        #expect(engine.kvBlocksFree == blocksEach)
+        #expect(engine.kvBlocksPeak == blocksEach)
     }
 
-    @Test func impossibleRequestsFailFast() throws {
-        let engine = try EngineFixtures.engine(kvCacheBytes: 2 * EngineFixtures.blockBytes(blockChunks: 4))
+    @Test(arguments: TestFamily.allCases)
+    func impossibleRequestsFailFast(family: TestFamily) throws {
+        let engine = try family.engine(kvCacheBytes: 2 * family.blockBytes(blockChunks: 4))
         #expect(throws: EngineError.self) {
-            try engine.generate(prompt: .tokens([1, 2, 3]), parameters: SamplingParameters(maxTokens: 100, temperature: 1, sampler: .single))
+            try engine.generate(prompt: .tokens([1, 2, 3]), parameters: family.plain(maxTokens: 100, seed: 1))
         }
-        let big = try EngineFixtures.engine()
+        let big = try family.engine()
         #expect(throws: EngineError.self) {
-            try big.generate(prompt: .tokens([Int](repeating: 1, count: 256 * 4)), parameters: SamplingParameters(maxTokens: 4, temperature: 1, sampler: .single))
+            try big.generate(prompt: .tokens([Int](repeating: 1, count: 256 * 4)), parameters: family.plain(maxTokens: 4, seed: 1))
         }
-        #expect(throws: EngineError.self) { try big.generate(prompt: .tokens([]), parameters: SamplingParameters()) }
-        #expect(throws: EngineError.self) { try big.generate(prompt: .tokens([100_000]), parameters: SamplingParameters()) }
-        #expect(throws: EngineError.noTokenizer) { try big.generate(prompt: "hello", parameters: SamplingParameters()) }
+        #expect(throws: EngineError.self) { try big.generate(prompt: .tokens([]), parameters: family.plain(maxTokens: 4, seed: 1)) }
+        #expect(throws: EngineError.self) { try big.generate(prompt: .tokens([100_000]), parameters: family.plain(maxTokens: 4, seed: 1)) }
+        #expect(throws: EngineError.noTokenizer) { try big.generate(prompt: "hello", parameters: family.plain(maxTokens: 4, seed: 1)) }
+    }
+
+    /// maxTokens beyond the context is clamped, never an arithmetic trap.
+    @Test(arguments: TestFamily.allCases)
+    func hugeMaxTokensIsClampedToTheContext(family: TestFamily) async throws {
+        let engine = try family.engine(kvCacheBytes: 256 << 20)
+        let info = await EngineFixtures.collect(try engine.generate(prompt: .tokens([1, 2, 3]),
+                                                                   parameters: family.plain(maxTokens: .max, seed: 1))).info
+        #expect(info?.reason == .contextFull)
     }
 
     @Test func invalidParametersThrowAtTheCall() throws {
-        let engine = try EngineFixtures.engine()
-        let bad: [(SamplingParameters, String)] = [
-            (SamplingParameters(maxTokens: 0), "maxTokens"),
-            (SamplingParameters(temperature: 0), "temperature"),
-            (SamplingParameters(temperature: 0.7, sampler: .batchApproximation(samples: 10)), "temperature"),
-            (SamplingParameters(temperature: 0.5, sampler: .single), "sampler"),
-            (SamplingParameters(sampler: .batchApproximation(samples: 0)), "samples"),
-            (SamplingParameters(temperature: 0.7, sampler: .exactRejection(maxDraws: 0)), "maxDraws"),
+        let bad: [(TestFamily, SamplingParameters, String)] = [
+            (.calm, SamplingParameters(maxTokens: 0), "maxTokens"),
+            (.calm, SamplingParameters(temperature: 0), "temperature"),
+            (.calm, SamplingParameters(temperature: 0.7, sampler: .batchApproximation(samples: 10)), "temperature"),
+            (.calm, SamplingParameters(temperature: 0.5, sampler: .single), "sampler"),
+            (.calm, SamplingParameters(sampler: .batchApproximation(samples: 0)), "samples"),
+            (.calm, SamplingParameters(temperature: 0.7, sampler: .exactRejection(maxDraws: 0)), "maxDraws"),
+            (.calm, SamplingParameters(topP: 0.9), "topP"),
+            (.calm, SamplingParameters(repetitionPenalty: 1.2), "repetitionPenalty"),
+            (.calm, SamplingParameters(logprobs: true), "logprobs"),
+            (.llama, SamplingParameters(maxTokens: 0), "maxTokens"),
+            (.llama, SamplingParameters(temperature: -1), "temperature"),
+            (.llama, SamplingParameters(sampler: .single), "sampler"),
+            (.llama, SamplingParameters(topK: -1), "topK"),
+            (.llama, SamplingParameters(topP: 0), "topP"),
+            (.llama, SamplingParameters(minP: 2), "minP"),
+            (.llama, SamplingParameters(repetitionPenalty: 0), "repetitionPenalty"),
+            (.llama, SamplingParameters(presencePenalty: .nan), "presencePenalty"),
         ]
-        for (p, name) in bad {
+        for (family, p, name) in bad {
+            let engine = try family.engine()
             #expect {
                 try engine.generate(prompt: .tokens([1]), parameters: p)
             } throws: { error in
@@ -137,27 +185,30 @@ struct EngineContractTests {
         }
     }
 
-    @Test func stalledConsumerDoesNotBlockOthers() async throws {
-        let engine = try EngineFixtures.engine(streamBufferLimit: 2)
-        let p = SamplingParameters(maxTokens: 80, temperature: 1, seed: 3, stopAtEndToken: false, sampler: .single)
+    @Test(arguments: TestFamily.allCases)
+    func stalledConsumerDoesNotBlockOthers(family: TestFamily) async throws {
+        let engine = try family.engine(streamBufferLimit: 2)
+        let p = family.plain(maxTokens: 80, seed: 3)
         let stalled = try engine.generate(prompt: .tokens(EngineFixtures.prompt(1)), parameters: p)
-        let reference = await EngineFixtures.collect(try EngineFixtures.engine().generate(prompt: .tokens(EngineFixtures.prompt(1)), parameters: p))
+        let reference = await EngineFixtures.collect(try family.engine().generate(prompt: .tokens(EngineFixtures.prompt(1)), parameters: p))
         // Another request runs to completion while the first is not read at all.
         let other = await EngineFixtures.collect(try engine.generate(prompt: .tokens(EngineFixtures.prompt(2)), parameters: p))
         #expect(other.info?.reason == .maxTokens && other.tokens.count == 80)
         // Then the stalled stream resumes and loses nothing.
         let late = await EngineFixtures.collect(stalled)
         #expect(late.tokens == reference.tokens)
-        #expect(late.info?.chunks == 20)
+        #expect(late.info?.chunks == 80 / family.unit)
     }
 
-    @Test func sharedPromptPrefixIsPrefilledOnceAndGivesTheSameOutput() async throws {
+    @Test(arguments: TestFamily.allCases)
+    func sharedPromptPrefixIsPrefilledOnceAndGivesTheSameOutput(family: TestFamily) async throws {
         let blockChunks = 2
-        let engine = try EngineFixtures.engine(blockChunks: blockChunks)
+        let engine = try family.engine(blockChunks: blockChunks)
         let free = engine.kvBlocksFree
-        let prompt = EngineFixtures.prompt(4, length: 40)   // 10 chunks: 4 whole shareable blocks
-        let p = SamplingParameters(maxTokens: 8, temperature: 1, seed: 8, stopAtEndToken: false, sampler: .single)
-        let alone = await EngineFixtures.collect(try EngineFixtures.engine(blockChunks: blockChunks).generate(prompt: .tokens(prompt), parameters: p)).tokens
+        let promptPositions = 10, maxPositions = 2
+        let prompt = EngineFixtures.prompt(4, length: promptPositions * family.unit)   // 4 whole shareable blocks
+        let p = family.plain(maxTokens: maxPositions * family.unit, seed: 8)
+        let alone = await EngineFixtures.collect(try family.engine(blockChunks: blockChunks).generate(prompt: .tokens(prompt), parameters: p)).tokens
         let streams = try (0..<5).map { _ in try engine.generate(prompt: .tokens(prompt), parameters: p) }
         let outputs = await withTaskGroup(of: [Int].self) { group in
             for s in streams { group.addTask { await EngineFixtures.collect(s).tokens } }

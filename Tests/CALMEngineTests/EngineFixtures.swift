@@ -3,24 +3,81 @@ import CALMModel
 import CALMTestSupport
 import Foundation
 
-/// A tiny random CALM model shared by the engine tests (no ../shared needed).
-enum EngineFixtures {
-    static let model: CALMModel = {
+/// The model families the engine tests run over: a tiny random CALM model and a tiny random
+/// Llama (no ../shared needed).
+enum TestFamily: String, CaseIterable, Sendable, CustomStringConvertible {
+    case calm, llama
+    var description: String { rawValue }
+
+    static let calmModel: CALMModel? = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("calm-engine-tests-\(ProcessInfo.processInfo.processIdentifier)")
         var (c, a) = RandomModelWriter.Shape.tiny.configs
         c.maxPositionEmbeddings = 256
-        try! RandomModelWriter.write(model: c, autoencoder: a, dtype: .f32, to: dir, seed: 21, embedAutoencoder: true)
-        return try! CALMModel.load(directory: dir)
+        do {
+            try RandomModelWriter.write(model: c, autoencoder: a, dtype: .f32, to: dir, seed: 21, embedAutoencoder: true)
+            return try CALMModel.load(directory: dir)
+        } catch { return nil }
     }()
 
-    static func engine(kvCacheBytes: Int = 64 << 20, blockChunks: Int = 4, streamBufferLimit: Int = 8,
-                       prefill: Int = 64) throws -> CALMEngine {
-        try CALMEngine(model: model, configuration: EngineConfiguration(
+    static let llamaModel: LlamaCausalLM? = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("llama-engine-tests-\(ProcessInfo.processInfo.processIdentifier)")
+        var shape = TinyLlama.Shape()
+        shape.vocab = 512; shape.hidden = 32; shape.intermediate = 64; shape.heads = 4; shape.kvHeads = 2
+        shape.maxPositions = 1024; shape.logitScale = 3
+        return try? TinyLlama.load(try TinyLlama.write(to: dir, shape: shape, seed: 5))
+    }()
+
+    struct FixtureMissing: Error {}
+
+    func makeFamily() throws -> any ModelFamily {
+        switch self {
+        case .calm: guard let m = Self.calmModel else { throw FixtureMissing() }; return CALMFamily(model: m)
+        case .llama: guard let m = Self.llamaModel else { throw FixtureMissing() }; return LlamaFamily(model: m)
+        }
+    }
+
+    /// Tokens one KV position holds.
+    var unit: Int { self == .calm ? 4 : 1 }
+
+    /// T = 1 sampling, the family's plainest sampler.
+    func plain(maxTokens: Int, seed: UInt64, stopAtEndToken: Bool = false) -> SamplingParameters {
+        SamplingParameters(maxTokens: maxTokens, temperature: 1, seed: seed, stopAtEndToken: stopAtEndToken,
+                           sampler: self == .calm ? .single : nil)
+    }
+
+    /// Every sampler of the family (name, parameters without maxTokens/seed).
+    var samplers: [(String, SamplingParameters)] {
+        switch self {
+        case .calm:
+            return [("single", SamplingParameters(temperature: 1, sampler: .single)),
+                    ("batch", SamplingParameters(temperature: 0.5, sampler: .batchApproximation(samples: 12))),
+                    ("exact", SamplingParameters(temperature: 0.7, sampler: .exactRejection(maxDraws: 64)))]
+        case .llama:
+            return [("greedy", SamplingParameters(temperature: 0)),
+                    ("temperature", SamplingParameters(temperature: 0.8)),
+                    ("topK+topP", SamplingParameters(temperature: 0.9, topK: 20, topP: 0.8)),
+                    ("minP+penalties", SamplingParameters(temperature: 0.7, minP: 0.05, repetitionPenalty: 1.3,
+                                                          presencePenalty: 0.2, frequencyPenalty: 0.1, logprobs: true))]
+        }
+    }
+
+    func engine(kvCacheBytes: Int = 64 << 20, blockChunks: Int = 4, streamBufferLimit: Int = 8, prefill: Int = 64) throws -> CALMEngine {
+        try CALMEngine(family: makeFamily(), configuration: EngineConfiguration(
             kvCacheBytes: kvCacheBytes, blockChunks: blockChunks, prefillChunksPerStep: prefill, streamBufferLimit: streamBufferLimit))
     }
 
-    /// Bytes of one KV block of the tiny model.
-    static func blockBytes(blockChunks: Int) -> Int { model.kvLayout(blockPositions: blockChunks).blockFloats * 4 }
+    /// Bytes of one KV block.
+    func blockBytes(blockChunks: Int) throws -> Int { try makeFamily().kvLayout(blockPositions: blockChunks).blockFloats * 4 }
+}
+
+enum EngineFixtures {
+    /// The CALM model (kept for the text tests).
+    static var model: CALMModel { TestFamily.calmModel! }
+
+    static func engine(kvCacheBytes: Int = 64 << 20, blockChunks: Int = 4, streamBufferLimit: Int = 8,
+                       prefill: Int = 64) throws -> CALMEngine {
+        try TestFamily.calm.engine(kvCacheBytes: kvCacheBytes, blockChunks: blockChunks, streamBufferLimit: streamBufferLimit, prefill: prefill)
+    }
 
     static func prompt(_ i: Int, length: Int = 7) -> [Int] {
         (0..<length).map { (i * 31 + $0 * 7) % 500 }

@@ -1,4 +1,5 @@
 import CALMEvaluation
+import CALMTestSupport
 import Foundation
 import Testing
 

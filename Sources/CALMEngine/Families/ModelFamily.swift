@@ -61,6 +61,12 @@ public struct StepBatch: @unchecked Sendable {
     /// Where the step's time goes (backbone vs sampling).
     let statistics: EngineStatisticsRecorder
 
+    /// The same step for the entries that pass `keep` (a family that wraps another, e.g. to
+    /// route some sequences elsewhere).
+    public func filtered(_ keep: (StepEntry) -> Bool) -> StepBatch {
+        StepBatch(entries: entries.filter(keep), exactRejectionDrawsPerRound: exactRejectionDrawsPerRound, statistics: statistics)
+    }
+
     /// Adds a step's time split to the engine's statistics: seconds in the backbone and in
     /// sampling, samples drawn and backbone rows run.
     public func recordTimes(backbone: Double, sampling: Double, samples: Int, rows: Int) {

@@ -1,0 +1,52 @@
+import CALMEngine
+import CALMModel
+import Foundation
+import Testing
+
+/// The engine's tokens equal single-sequence generation's for the same seed and prompt, for every
+/// family and every sampler that single-sequence generation has (CALM's exact sampler exists only
+/// in the engine).
+@Suite("Engine = single-sequence generation")
+struct SingleSequenceParityTests {
+    static let prompts: [[Int]] = [EngineFixtures.prompt(1, length: 5), EngineFixtures.prompt(2, length: 8), EngineFixtures.prompt(3, length: 13)]
+
+    @Test(arguments: [1.0, 0.5])
+    func calm(temperature: Double) async throws {
+        let model = try #require(TestFamily.calmModel)
+        let engine = try TestFamily.calm.engine()
+        for (i, prompt) in Self.prompts.enumerated() {
+            let seed = UInt64(40 + i)
+            let single = try model.generate(promptIDs: prompt, parameters: GenerationParameters(
+                maxTokens: 24, temperature: temperature, samples: 16, seed: seed, stopAtEndToken: true)).tokens
+            let engineParameters = SamplingParameters(maxTokens: 24, temperature: temperature, seed: seed, stopAtEndToken: true,
+                                                      sampler: temperature == 1 ? .single : .batchApproximation(samples: 16))
+            let served = await EngineFixtures.collect(try engine.generate(prompt: .tokens(prompt), parameters: engineParameters)).tokens
+            #expect(served == single, "T = \(temperature), prompt \(i)")
+        }
+    }
+
+    @Test(arguments: TestFamily.llama.samplers.indices)
+    func llama(samplerIndex: Int) async throws {
+        let model = try #require(TestFamily.llamaModel)
+        let engine = try TestFamily.llama.engine()
+        let (name, base) = TestFamily.llama.samplers[samplerIndex]
+        for (i, prompt) in Self.prompts.enumerated() {
+            let seed = UInt64(70 + i)
+            var p = base
+            p.maxTokens = 20; p.seed = seed; p.stopAtEndToken = true
+            let sampler = TokenSampler(temperature: p.temperature, topK: p.topK, topP: p.topP, minP: p.minP,
+                                       repetitionPenalty: p.repetitionPenalty, presencePenalty: p.presencePenalty,
+                                       frequencyPenalty: p.frequencyPenalty)
+            let single = try model.generate(promptIDs: prompt, maxTokens: 20, sampler: sampler, seed: seed, stopAtEndToken: true).tokens
+            var logprobs: [Double] = []
+            var served: [Int] = []
+            for await e in try engine.generate(prompt: .tokens(prompt), parameters: p) {
+                if case let .chunk(c) = e { served += c.tokens; logprobs += c.logprobs ?? [] }
+            }
+            #expect(served == single, "\(name), prompt \(i)")
+            if p.logprobs {
+                #expect(logprobs.count == served.count && logprobs.allSatisfy { $0 <= 0 && $0.isFinite })
+            }
+        }
+    }
+}
