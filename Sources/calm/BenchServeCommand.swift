@@ -8,17 +8,15 @@ enum BenchServeCommand {
     static let help = """
     usage: calm bench-serve --model DIR --requests R --concurrency C --max-tokens N [options] [--json]
 
-      Request i uses seed S+i and a prompt of P random ids drawn from that seed.
+      Request i uses seed S+i and a prompt of P random ids drawn from that seed. Any model family.
       --prompt-tokens P    prompt length (default 32)
-      --temperature T      (default 1)
-      --sampler NAME       single, batch or exact (default: single at T = 1, batch otherwise)
-      --samples N          head samples per step for the batch sampler (default 200)
-      --max-draws N        draws per step for the exact sampler (default 10000)
       --seed S             base seed (default 0)
       --kv-mib M           KV-cache budget in MiB (default 1024)
-      --weights-dtype D    f32, f16 or bf16
       --verify             re-run every request alone afterwards and count token mismatches
       --json               print one JSON object
+    \(EngineOptions.modelHelp)
+    \(EngineOptions.samplingHelp)
+      (bench-serve's default temperature is 1: CALM's single sampler, Llama's plain softmax sampling)
     """
 
     struct RequestResult: Sendable {
@@ -28,48 +26,52 @@ enum BenchServeCommand {
 
     static func run(_ raw: [String]) async throws {
         if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: ["verify", "json"])
-        let modelDir = URL(fileURLWithPath: try a.required("model"))
+        let (stops, rest) = extractRepeated("stop", from: raw)
+        var a = try Arguments(rest, switches: EngineOptions.switches.union(["verify", "json"]))
+        let temperatureGiven = rest.contains { $0 == "--temperature" || $0.hasPrefix("--temperature=") }
+        let baseSeedText = a.string("seed")
+        var options = try EngineOptions(&a, stops: stops, defaultModel: false)
         guard let requests = try a.int("requests"), requests >= 1 else { throw UsageError("--requests must be a positive integer") }
         guard let concurrency = try a.int("concurrency"), concurrency >= 1 else { throw UsageError("--concurrency must be a positive integer") }
-        guard let maxTokens = try a.int("max-tokens"), maxTokens >= 1 else { throw UsageError("--max-tokens must be a positive integer") }
+        guard rest.contains(where: { $0 == "--max-tokens" || $0.hasPrefix("--max-tokens=") }) else {
+            throw UsageError("missing required option --max-tokens")
+        }
         let promptTokens = try a.int("prompt-tokens") ?? 32
-        let temperature = try a.double("temperature") ?? 1
-        let samples = try a.int("samples") ?? 200
-        let maxDraws = try a.int("max-draws") ?? 10_000
-        let samplerName = a.string("sampler") ?? (temperature == 1 ? "single" : "batch")
-        let baseSeed = UInt64(try a.int("seed") ?? 0)
         let kvMiB = try a.int("kv-mib") ?? 1024
-        let dtypeName = a.string("weights-dtype")
         let verify = a.flag("verify")
         let json = a.flag("json")
         try a.finish()
         guard promptTokens >= 1 else { throw UsageError("--prompt-tokens must be positive") }
-        let sampler: Sampler
-        switch samplerName {
-        case "single": sampler = .single
-        case "batch": sampler = .batchApproximation(samples: samples)
-        case "exact": sampler = .exactRejection(maxDraws: maxDraws)
-        default: throw UsageError("option --sampler: '\(samplerName)' is not single, batch or exact")
+        guard kvMiB >= 1, kvMiB <= 1 << 20 else { throw UsageError("--kv-mib must be in 1…1048576") }
+        var baseSeed: UInt64 = 0
+        if let baseSeedText {
+            guard let s = UInt64(baseSeedText) else { throw UsageError("option --seed: '\(baseSeedText)' is not a non-negative integer") }
+            baseSeed = s
         }
-        var options = LoadOptions()
-        if let dtypeName {
-            guard let d = DType(userName: dtypeName) else { throw UsageError("option --weights-dtype: '\(dtypeName)' is not f32, f16 or bf16") }
-            options.weightDType = d
+        let engine = try options.engine(kvCacheBytes: kvMiB << 20, tokenizerRequired: !stops.isEmpty)
+        if !temperatureGiven {
+            options.parameters.temperature = 1
+            if engine.family is CALMFamily && options.parameters.sampler == nil { options.parameters.sampler = .single }
         }
-        let model = try CALMModel.load(directory: modelDir, options: options)
-        let engine = try CALMEngine(model: model, configuration: EngineConfiguration(kvCacheBytes: kvMiB << 20))
+        let base = options.parameters
         let freeAtStart = engine.kvBlocksFree
-        let idLimit = min(model.config.vocabSize, model.config.bosTokenID ?? model.config.vocabSize, model.padTokenID)
+        let family = engine.family
+        // prompt ids below the special ids (CALM: BOS/EOS/PAD sit at the top of the vocabulary)
+        let idLimit = max(1, min(family.vocabularySize, family.paddingTokenID ?? family.vocabularySize,
+                                 family.endTokenIDs.min() ?? family.vocabularySize) - 1)
+        let samplerName = base.sampler.map { "\($0)" } ?? family.name + " default"
+        let maxTokens = base.maxTokens, temperature = base.temperature
         func request(_ i: Int) -> (Prompt, SamplingParameters) {
             let seed = baseSeed &+ UInt64(i)
             let rng = SeededRandomness(seed: seed ^ 0x5EED)
             let prompt = (0..<promptTokens).map { _ in Int(rng.uniformDouble() * Double(idLimit)) }
-            return (.tokens(prompt), SamplingParameters(maxTokens: maxTokens, temperature: temperature, seed: seed,
-                                                        stopAtEndToken: false, sampler: sampler))
+            var p = base
+            p.seed = seed
+            p.stopAtEndToken = false
+            return (.tokens(prompt), p)
         }
         // Validate once up front so a bad parameter fails before the run.
-        _ = try engine.generate(prompt: request(0).0, parameters: request(0).1)
+        do { _ = try engine.generate(prompt: request(0).0, parameters: request(0).1) } catch { throw EngineOptions.cliMessage(error) }
         try await Task.sleep(nanoseconds: 1_000_000)
         let start = DispatchTime.now()
         var results = [RequestResult?](repeating: nil, count: requests)
@@ -117,6 +119,7 @@ enum BenchServeCommand {
             "kv_blocks_total": engine.kvBlocksTotal,
             "kv_blocks_free_at_start": freeAtStart,
             "kv_blocks_after": engine.kvBlocksFree,
+            "family": family.name,
             "isa": KernelISA.active.rawValue,
             "isa_selection": KernelISA.selection,
         ]

@@ -71,9 +71,6 @@ enum TestFamily: String, CaseIterable, Sendable, CustomStringConvertible {
 }
 
 enum EngineFixtures {
-    /// The CALM model (kept for the text tests).
-    static var model: CALMModel { TestFamily.calmModel! }
-
     static func engine(kvCacheBytes: Int = 64 << 20, blockChunks: Int = 4, streamBufferLimit: Int = 8,
                        prefill: Int = 64) throws -> CALMEngine {
         try TestFamily.calm.engine(kvCacheBytes: kvCacheBytes, blockChunks: blockChunks, streamBufferLimit: streamBufferLimit, prefill: prefill)

@@ -15,8 +15,8 @@ struct EngineTextTests {
         tokenizer = try TokenizerLoader.load(directory: try SharedFixtures.require().appendingPathComponent("data/llama3"))
     }
 
-    func engine() throws -> CALMEngine {
-        try CALMEngine(model: EngineFixtures.model, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: 32 << 20))
+    func engine(_ family: TestFamily) throws -> CALMEngine {
+        try CALMEngine(family: family.makeFamily(), tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: 32 << 20))
     }
 
     func run(_ engine: CALMEngine, _ p: SamplingParameters) async throws -> (chunks: [GeneratedChunk], info: CompletionInfo?) {
@@ -27,9 +27,10 @@ struct EngineTextTests {
         return (chunks, info)
     }
 
-    @Test func stopSequenceSpanningTwoChunksIsCutExactly() async throws {
-        let engine = try engine()
-        let base = SamplingParameters(maxTokens: 64, temperature: 1, seed: 11, stopAtEndToken: false, sampler: .single)
+    @Test(arguments: TestFamily.allCases)
+    func stopSequenceSpanningTwoStepsIsCutExactly(family: TestFamily) async throws {
+        let engine = try engine(family)
+        let base = family.plain(maxTokens: 64, seed: 11)
         let free = try await run(engine, base)
         let texts = free.chunks.map(\.text)
         let full = texts.joined()
@@ -48,12 +49,13 @@ struct EngineTextTests {
         #expect(stopped.info?.reason == .stopSequence(stop))
     }
 
-    @Test func streamedTextNeverSplitsACharacter() async throws {
+    @Test(arguments: TestFamily.allCases)
+    func streamedTextNeverSplitsACharacter(family: TestFamily) async throws {
         // A tiny vocabulary of Llama 3 ids below 512 includes lone UTF-8 lead and continuation
         // bytes, so random generations exercise the hold-back of incomplete characters.
-        let engine = try engine()
+        let engine = try engine(family)
         for seed in 0..<6 {
-            let r = try await run(engine, SamplingParameters(maxTokens: 96, temperature: 1, seed: UInt64(seed), stopAtEndToken: false, sampler: .single))
+            let r = try await run(engine, family.plain(maxTokens: 96, seed: UInt64(seed)))
             let tokens = r.chunks.flatMap(\.tokens)
             let whole = tokenizer.decode(tokens)
             #expect(r.chunks.map(\.text).joined() == whole)
@@ -71,7 +73,7 @@ struct EngineTextTests {
     }
 
     @Test func textPromptsAreTokenizedWithBOS() async throws {
-        let engine = try CALMEngine(model: EngineFixtures.model, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: 32 << 20))
+        let engine = try engine(.calm)
         // Llama 3 BOS (128000) is outside the tiny model's vocabulary: a clear error at the call.
         #expect(throws: EngineError.self) { try engine.generate(prompt: "Hello", parameters: SamplingParameters()) }
     }

@@ -1,0 +1,106 @@
+import CALMDefaultModel
+import CALMEngine
+import CALMModel
+import CALMTensor
+import CALMTokenizer
+import Foundation
+
+/// The one option table of the commands that run the engine (`generate`, `bench-serve`): the
+/// model, its tokenizer, the weights' dtype, and the sampling options of every family.
+struct EngineOptions {
+    static let modelHelp = """
+      --model DIR          model folder of any family (CALM or LlamaForCausalLM; default: the built-in model)
+      --tokenizer DIR      tokenizer folder (default: the model folder's tokenizer.json / tokenizer.model)
+      --weights-dtype D    hold weights as f32, f16 or bf16 in memory (default: as in the file)
+      --ae-path DIR        CALM: autoencoder folder, overriding the config's ae_path
+    """
+    static let samplingHelp = """
+      --max-tokens N       most tokens to generate (default \(SamplingParameters.defaultMaxTokens))
+      --temperature T      CALM: in (0, 1], default 1/2 (a fraction such as 1/3 is accepted);
+                           Llama: ≥ 0, 0 is greedy
+      --seed S             random seed (default: random)
+      --stop TEXT          stop before this text (may be repeated)
+      CALM only:
+      --sampler NAME       batch (the reference's batch approximation, T = 1/n; default),
+                           exact (the paper's Algorithm 1, any T), or single (T = 1)
+      --samples N          head samples per step for the batch sampler (default 200)
+      --max-draws N        most draws per step for the exact sampler (default 10000)
+      Llama only:
+      --top-k K  --top-p P  --min-p P
+      --repetition-penalty R  --presence-penalty P  --frequency-penalty F
+      --logprobs           report each token's log-probability (generate --stats: their sum)
+    """
+    static let switches: Set<String> = ["logprobs"]
+
+    var modelDirectory: URL
+    var tokenizerDirectory: URL?
+    var loadOptions = LoadOptions()
+    var parameters: SamplingParameters
+    var stops: [String]
+
+    /// Reads the options from `a` (after `extractRepeated("stop", …)` took the stops out).
+    init(_ a: inout Arguments, stops: [String], defaultModel: Bool = true) throws {
+        if let m = a.string("model") {
+            modelDirectory = URL(fileURLWithPath: m)
+        } else if defaultModel {
+            modelDirectory = try DefaultModel.directory()
+        } else {
+            throw UsageError("missing required option --model")
+        }
+        tokenizerDirectory = a.string("tokenizer").map { URL(fileURLWithPath: $0) }
+        if let dtypeName = a.string("weights-dtype") {
+            guard let d = DType(userName: dtypeName) else { throw UsageError("option --weights-dtype: '\(dtypeName)' is not f32, f16 or bf16") }
+            loadOptions.weightDType = d
+        }
+        loadOptions.autoencoderPath = a.string("ae-path").map { URL(fileURLWithPath: $0) }
+        self.stops = stops
+        var p = SamplingParameters(stopSequences: stops)
+        if let v = try a.int("max-tokens") {
+            guard v >= 1 else { throw UsageError("option --max-tokens: must be at least 1, got \(v)") }
+            p.maxTokens = v
+        }
+        if let v = try a.fraction("temperature") { p.temperature = v }
+        if let v = a.string("seed") {
+            guard let s = UInt64(v) else { throw UsageError("option --seed: '\(v)' is not a non-negative integer") }
+            p.seed = s
+        }
+        let samples = try a.int("samples"), maxDraws = try a.int("max-draws")
+        switch a.string("sampler") {
+        case nil:
+            if let samples { p.sampler = .batchApproximation(samples: samples) }
+            else if let maxDraws { p.sampler = .exactRejection(maxDraws: maxDraws) }
+        case "batch": p.sampler = .batchApproximation(samples: samples ?? 200)
+        case "exact": p.sampler = .exactRejection(maxDraws: maxDraws ?? 10_000)
+        case "single": p.sampler = .single
+        case let other?: throw UsageError("option --sampler: '\(other)' is not batch, exact or single")
+        }
+        p.topK = try a.int("top-k")
+        if let v = try a.double("top-p") { p.topP = v }
+        if let v = try a.double("min-p") { p.minP = v }
+        if let v = try a.double("repetition-penalty") { p.repetitionPenalty = v }
+        if let v = try a.double("presence-penalty") { p.presencePenalty = v }
+        if let v = try a.double("frequency-penalty") { p.frequencyPenalty = v }
+        p.logprobs = a.flag("logprobs")
+        parameters = p
+    }
+
+    /// The engine over the model folder's family, with its tokenizer (`TokenizerLoader.discover`).
+    func engine(kvCacheBytes: Int, tokenizerRequired: Bool) throws -> CALMEngine {
+        let family = try ModelFamilyRegistry.load(directory: modelDirectory, options: loadOptions)
+        let tokenizer = try TokenizerLoader.discover(explicit: tokenizerDirectory, modelDirectory: modelDirectory)
+        if tokenizerRequired && tokenizer == nil {
+            throw UsageError("no tokenizer in \(modelDirectory.path): pass --tokenizer DIR (text prompts and --stop need one) or use --prompt-ids")
+        }
+        return try CALMEngine(family: family, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: kvCacheBytes))
+    }
+
+    /// An engine error as the CLI user should read it: the option that sets the parameter.
+    static func cliMessage(_ error: Error) -> Error {
+        guard case let EngineError.invalidParameter(name, reason) = error else { return error }
+        let flags = ["maxTokens": "--max-tokens", "temperature": "--temperature", "sampler": "--sampler", "samples": "--samples",
+                     "maxDraws": "--max-draws", "topK": "--top-k", "topP": "--top-p", "minP": "--min-p",
+                     "repetitionPenalty": "--repetition-penalty", "presencePenalty": "--presence-penalty",
+                     "frequencyPenalty": "--frequency-penalty", "logprobs": "--logprobs", "stopSequences": "--stop"]
+        return UsageError("option \(flags[name] ?? name): \(reason)")
+    }
+}
