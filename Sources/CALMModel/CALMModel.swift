@@ -30,7 +30,7 @@ public final class CALMModel: @unchecked Sendable {
         let (data, json, path) = try ModelFolder.configData(directory)
         let kind = try ModelFolder.kind(of: json, path: path)
         guard kind == .calm else {
-            throw ModelError.unknownModel(path: directory.path, reason: "config.json describes an autoencoder, not a CALM model")
+            throw ModelError.unknownModel(path: directory.path, reason: "config.json describes \(kind == .autoencoder ? "an" : "a") \(kind.displayName), not a CALM model")
         }
         let config = try ModelFolder.decode(CALMConfig.self, from: data, path: path)
         try config.validate(file: path)
@@ -145,7 +145,7 @@ extension Autoencoder {
         let (data, json, path) = try ModelFolder.configData(directory)
         let kind = try ModelFolder.kind(of: json, path: path)
         guard kind == .autoencoder else {
-            throw ModelError.unknownModel(path: directory.path, reason: "config.json describes a CALM model, not an autoencoder")
+            throw ModelError.unknownModel(path: directory.path, reason: "config.json describes a \(kind.displayName), not an autoencoder")
         }
         let config = try ModelFolder.decode(AutoencoderConfig.self, from: data, path: path)
         try config.validate(file: path)

@@ -6,34 +6,85 @@ struct UsageError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
-/// Minimal `--flag value` / `--switch` parser (no dependencies allowed).
+/// Minimal `--name value` / `--name=value` / `--switch` parser (no dependencies allowed).
+///
+/// `--` ends the options: every argument after it is positional, so a prompt that itself starts
+/// with `--` can be given (`calm generate -- "--weird prompt"`).
 struct Arguments {
     private var values: [String: String] = [:]
     private var switches: Set<String> = []
-    private(set) var positional: [String] = []
+    private var parsedPositional: [String] = []
     private var consumed: Set<String> = []
+    private var positionalRead = false
+    /// The last argument, when it looked like a value option but had nothing after it. Only the
+    /// lenient parser keeps one: whether it is unknown or lacks its value is decided in `finish()`,
+    /// once the command has asked for the options it knows.
+    private var dangling: String?
 
-    /// Parses `args`; `flags` lists options that take no value.
-    init(_ args: [String], switches known: Set<String>) throws {
+    /// Parses `args` against the options a command declares: `switches` take no value, `values`
+    /// take one. Any other `--name` is reported at once as an unknown option, before any missing
+    /// required option or other validation, and a declared value option with nothing after it
+    /// "needs a value".
+    init(_ args: [String], switches: Set<String>, values: Set<String>) throws {
+        try self.init(args, switches: switches, values: Optional(values))
+    }
+
+    /// Lenient form for commands that do not declare their value options: every `--name` that is
+    /// not a switch takes the next argument as its value, and names the command never asks for
+    /// are reported as unknown by `finish()`.
+    init(_ args: [String], switches: Set<String>) throws {
+        try self.init(args, switches: switches, values: nil)
+    }
+
+    private init(_ args: [String], switches known: Set<String>, values declared: Set<String>?) throws {
         var i = 0
         while i < args.count {
             let a = args[i]
-            if a.hasPrefix("--") {
-                var name = String(a.dropFirst(2))
-                if let eq = name.firstIndex(of: "=") {
-                    values[String(name[..<eq])] = String(name[name.index(after: eq)...])
-                    name = String(name[..<eq])
-                } else if known.contains(name) {
-                    switches.insert(name)
-                } else {
-                    guard i + 1 < args.count else { throw UsageError("option --\(name) needs a value") }
-                    values[name] = args[i + 1]
-                    i += 1
-                }
+            if a == "--" {
+                parsedPositional += args[(i + 1)...]
+                break
+            }
+            guard a.hasPrefix("--") else {
+                parsedPositional.append(a)
+                i += 1
+                continue
+            }
+            var name = String(a.dropFirst(2))
+            var inlineValue: String?
+            if let eq = name.firstIndex(of: "=") {
+                inlineValue = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            let isSwitch = known.contains(name)
+            if let declared, !isSwitch, !declared.contains(name) { throw UsageError("unknown option --\(name)") }
+            if isSwitch {
+                if inlineValue != nil { throw UsageError("option --\(name) takes no value") }
+                switches.insert(name)
+            } else if let inlineValue {
+                values[name] = inlineValue
+            } else if i + 1 < args.count {
+                values[name] = args[i + 1]
+                i += 1
+            } else if declared != nil {
+                throw UsageError("option --\(name) needs a value")
             } else {
-                positional.append(a)
+                dangling = name
             }
             i += 1
+        }
+    }
+
+    /// Whether `--help` or `-h` appears among the options (not after `--`, where it is text).
+    static func wantsHelp(_ args: [String]) -> Bool {
+        args.prefix(while: { $0 != "--" }).contains { $0 == "--help" || $0 == "-h" }
+    }
+
+    /// Arguments that are not options (and everything after `--`). Reading them tells `finish()`
+    /// that the command takes positional arguments.
+    var positional: [String] {
+        mutating get {
+            positionalRead = true
+            return parsedPositional
         }
     }
 
@@ -64,14 +115,25 @@ struct Arguments {
     }
 
     mutating func required(_ name: String) throws -> String {
-        guard let v = string(name) else { throw UsageError("missing required option --\(name)") }
+        guard let v = string(name) else {
+            if name == dangling { throw UsageError("option --\(name) needs a value") }
+            throw UsageError("missing required option --\(name)")
+        }
         return v
     }
 
-    /// Rejects options nobody asked for (typos must not pass silently).
+    /// Rejects options nobody asked for (typos must not pass silently) and positional arguments
+    /// given to a command that takes none (`calm inspect DIR` must not quietly inspect the
+    /// built-in model).
     func finish() throws {
+        if let dangling {
+            throw UsageError(consumed.contains(dangling) ? "option --\(dangling) needs a value" : "unknown option --\(dangling)")
+        }
         let unknown = Set(values.keys).union(switches).subtracting(consumed)
         if let first = unknown.sorted().first { throw UsageError("unknown option --\(first)") }
+        if !positionalRead, let first = parsedPositional.first {
+            throw UsageError("unexpected argument '\(first)' (options are written --name VALUE)")
+        }
     }
 }
 

@@ -12,8 +12,8 @@ enum ConformanceCommand {
     """
 
     static func run(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: [])
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
+        var a = try Arguments(raw, switches: [], values: ["fixtures", "only"])
         let dir = URL(fileURLWithPath: try a.required("fixtures"))
         let only = a.string("only")
         try a.finish()

@@ -17,8 +17,8 @@ enum CorpusCommand {
     """
 
     static func run(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: [])
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
+        var a = try Arguments(raw, switches: [], values: ["out", "cache", "held-out-bp", "only"])
         let out = URL(fileURLWithPath: try a.required("out"))
         let cache = a.string("cache").map { URL(fileURLWithPath: $0) } ?? out.appendingPathComponent("cache")
         let basisPoints = try a.int("held-out-bp") ?? CorpusSplit.defaultHeldOutBasisPoints

@@ -39,8 +39,10 @@ enum EvalCommand {
     """
 
     static func run(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: ["json", "quiet", "energy-loss", "fold-ids-into-vocab"])
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
+        var a = try Arguments(raw, switches: ["json", "quiet", "energy-loss", "fold-ids-into-vocab"],
+                                values: ["model", "data", "tokenizer", "format", "block-size", "max-blocks", "seed",
+                                         "continuation-group", "weights-dtype"])
         let modelDir = try a.string("model").map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
         let dataURL = URL(fileURLWithPath: try a.required("data"))
         let tokenizerDir = a.string("tokenizer").map { URL(fileURLWithPath: $0) }

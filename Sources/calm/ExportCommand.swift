@@ -15,8 +15,8 @@ enum ExportCommand {
     """
 
     static func run(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: [])
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
+        var a = try Arguments(raw, switches: [], values: ["model", "out", "dtype", "tokenizer"])
         let model = URL(fileURLWithPath: try a.required("model"))
         let out = URL(fileURLWithPath: try a.required("out"))
         let dtypeName = a.string("dtype") ?? "bf16"

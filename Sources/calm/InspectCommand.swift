@@ -1,3 +1,4 @@
+import CALMDefaultModel
 import CALMModel
 import CALMTensor
 import Foundation
@@ -5,20 +6,23 @@ import Foundation
 /// `calm inspect`: what a model folder holds.
 enum InspectCommand {
     static let help = """
-    usage: calm inspect --model DIR [--json]
+    usage: calm inspect [--model DIR] [--json]
 
-      Prints the config, parameter counts (backbone, head, chunk embedding, autoencoder), the
-      weights' dtypes, the size on disk, and the kernels' instruction set on this machine
-      (CALM_ISA=portable|avx2|avx512 overrides the measured choice).
+      Prints the config, parameter counts (CALM: backbone, head, chunk embedding, autoencoder;
+      Llama: token embedding, backbone, lm_head), the weights' dtypes, the size on disk, and the
+      kernels' instruction set on this machine (CALM_ISA=portable|avx2|avx512 overrides the
+      measured choice).
+      --model DIR   CALM, autoencoder or LlamaForCausalLM folder (default: the built-in model)
+      --json        one JSON object instead of the text
     """
 
     static func run(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: ["json"])
-        let dir = URL(fileURLWithPath: try a.required("model"))
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
+        var a = try Arguments(raw, switches: ["json"], values: ["model"])
+        let explicit = a.string("model").map { URL(fileURLWithPath: $0) }
         let json = a.flag("json")
         try a.finish()
-        let report = try ModelInspection(directory: dir)
+        let report = try ModelInspection(directory: explicit ?? DefaultModel.directory())
         // the machine side of "what will run": the kernels' instruction set and how it was chosen
         if json {
             var dictionary = report.dictionary

@@ -23,8 +23,11 @@ enum TrainBenchCommand {
     """
 
     static func run(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: [])
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
+        var a = try Arguments(raw, switches: [], values: [
+            "model", "steps", "vocab", "patch", "ae-hidden", "ae-intermediate", "ae-latent", "ae-tokens", "hidden", "intermediate",
+            "layers", "heads", "kv-heads", "head-blocks", "noise", "samples", "targets", "batch", "block", "threads",
+        ])
         let what = a.string("model") ?? "all"
         let steps = try a.int("steps") ?? 3
         let vocab = try a.int("vocab") ?? 8192, k = try a.int("patch") ?? 4

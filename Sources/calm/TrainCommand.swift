@@ -79,20 +79,50 @@ enum TrainCommand {
 
     // MARK: parsing
 
-    /// Arguments from `--config FILE` (if any) followed by the command line (which wins).
-    static func arguments(_ raw: [String]) throws -> Arguments {
+    /// Value options every training command takes (data, run and optimiser settings); `--config`
+    /// is read by `arguments` before parsing.
+    static let commonOptions: Set<String> = [
+        "output", "resume", "model", "tokenizer", "corpus", "data", "threads", "steps", "batch-size", "block",
+        "chunks", "lr", "warmup", "weight-decay", "beta1", "beta2", "max-grad-norm", "checkpoint-every", "seed",
+    ]
+    /// `--hidden` … `--rope-theta`, read by `backboneFlags`.
+    static let backboneOptions: Set<String> = ["hidden", "intermediate", "layers", "heads", "kv-heads", "rope-theta"]
+    static let aeOptions = commonOptions.union([
+        "eval-every", "eval-tokens", "hidden", "intermediate", "latent", "patch", "encoder-layers", "decoder-layers",
+        "kl-weight", "kl-clamp", "dropout", "vocab", "eval-corpus", "eval-data",
+    ])
+    static let calmOptions = commonOptions.union(backboneOptions).union(["autoencoder", "targets", "head-blocks", "noise", "samples"])
+    static let baselineOptions = commonOptions.union(backboneOptions).union(["flop-budget", "vocab"])
+
+    /// Arguments from `--config FILE` (if any) followed by the command line (which wins); keys of
+    /// the file are checked against `options` like the command line's.
+    static func arguments(_ raw: [String], options: Set<String>) throws -> Arguments {
         var configArgs: [String] = []
-        if let i = raw.firstIndex(of: "--config") {
+        var rest = raw
+        let optionEnd = raw.firstIndex(of: "--") ?? raw.endIndex
+        var path: String?
+        if let i = raw[..<optionEnd].firstIndex(of: "--config") {
             guard i + 1 < raw.count else { throw UsageError("option --config needs a value") }
-            let path = raw[i + 1]
+            path = raw[i + 1]
+            rest.removeSubrange(i...(i + 1))
+        } else if let i = raw[..<optionEnd].firstIndex(where: { $0.hasPrefix("--config=") }) {
+            path = String(raw[i].dropFirst("--config=".count))
+            rest.remove(at: i)
+        }
+        if let path {
             guard let data = FileManager.default.contents(atPath: path),
                   let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
                 throw UsageError("--config \(path): not a readable JSON object")
             }
             for (key, value) in obj.sorted(by: { $0.key < $1.key }) {
                 let name = key.replacingOccurrences(of: "_", with: "-")
+                // Named here, not as "unknown option --x", which would send the user to the command line.
+                guard options.contains(name) || name == "no-shuffle" else {
+                    throw UsageError("--config \(path): unknown key '\(key)'")
+                }
                 let typeName = String(describing: type(of: value))
                 if typeName.contains("Bool"), let b = value as? Bool {
+                    guard name == "no-shuffle" else { throw UsageError("--config \(path): \(key) must be a number or a string, not a boolean") }
                     if b { configArgs.append("--\(name)") }
                 } else if let n = value as? NSNumber {
                     configArgs += ["--\(name)=\(n.stringValue)"]
@@ -103,11 +133,7 @@ enum TrainCommand {
                 }
             }
         }
-        var rest = raw
-        if let i = rest.firstIndex(of: "--config") { rest.removeSubrange(i...(i + 1)) }
-        var a = try Arguments(configArgs + rest, switches: ["no-shuffle"])
-        _ = a.string("config")
-        return a
+        return try Arguments(configArgs + rest, switches: ["no-shuffle"], values: options)
     }
 
     static func runOptions(_ a: inout Arguments, steps: Int, batch: Int, block: Int, lr: Double, checkpointEvery: Int) throws -> TrainingRunOptions {
@@ -157,8 +183,8 @@ enum TrainCommand {
     // MARK: train-autoencoder
 
     static func autoencoder(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(aeHelp + "\n"); return }
-        var a = try arguments(raw)
+        if Arguments.wantsHelp(raw) { writeStdout(aeHelp + "\n"); return }
+        var a = try arguments(raw, options: aeOptions)
         let output = URL(fileURLWithPath: try a.required("output"))
         let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
         let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
@@ -268,8 +294,8 @@ enum TrainCommand {
     // MARK: train (CALM)
 
     static func calm(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(calmHelp + "\n"); return }
-        var a = try arguments(raw)
+        if Arguments.wantsHelp(raw) { writeStdout(calmHelp + "\n"); return }
+        var a = try arguments(raw, options: calmOptions)
         let output = URL(fileURLWithPath: try a.required("output"))
         let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
         let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
@@ -312,8 +338,8 @@ enum TrainCommand {
     // MARK: train-baseline
 
     static func baseline(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(baselineHelp + "\n"); return }
-        var a = try arguments(raw)
+        if Arguments.wantsHelp(raw) { writeStdout(baselineHelp + "\n"); return }
+        var a = try arguments(raw, options: baselineOptions)
         let output = URL(fileURLWithPath: try a.required("output"))
         let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
         let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }

@@ -19,8 +19,8 @@ enum TrainTokenizerCommand {
     """
 
     static func run(_ raw: [String]) throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: [])
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
+        var a = try Arguments(raw, switches: [], values: ["corpus", "out", "vocab-size", "min-frequency", "pattern"])
         let corpus = URL(fileURLWithPath: try a.required("corpus"))
         let out = URL(fileURLWithPath: try a.required("out"))
         let vocabularySize = try a.int("vocab-size") ?? 8192

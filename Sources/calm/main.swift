@@ -39,10 +39,8 @@ guard let command = commands[name] else {
 }
 do {
     try await command.run(Array(args.dropFirst()))
-} catch let error as UsageError {
-    printError(error.description)
-    exit(2)
 } catch {
-    printError("\(error)")
-    exit(1)
+    let (message, status) = ErrorMessages.message(for: error, command: name)
+    printError(message)
+    exit(status)
 }

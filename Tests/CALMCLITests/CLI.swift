@@ -11,6 +11,9 @@ enum CLI {
         return nil
     }
 
+    /// Writing to a child that has already exited raises SIGPIPE, which would end the test process.
+    private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     struct Result {
         var status: Int32
         var stdout: String
@@ -21,17 +24,26 @@ enum CLI {
         var description: String { "the calm executable was not found beside \(CommandLine.arguments[0])" }
     }
 
-    /// Runs `calm arguments…` with extra environment variables; output is read after exit (small outputs only).
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    /// Runs `calm arguments…` with extra environment variables and `input` on stdin (an empty
+    /// stdin when nil, so nothing waits on the terminal); output is read after exit (small outputs only).
+    static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Result {
         guard let executable else { throw NotBuilt() }
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe(), err = Pipe()
+        let out = Pipe(), err = Pipe(), inPipe = Pipe()
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = inPipe
+        _ = ignoreSIGPIPE
         try process.run()
+        let writer = inPipe.fileHandleForWriting
+        DispatchQueue.global().async {
+            // A child that exits without reading its input must fail its test, not kill the runner.
+            if let input { try? writer.write(contentsOf: Data(input.utf8)) }
+            try? writer.close()
+        }
         // drain both pipes while the child runs, so a large output cannot block it
         let outData = LockedData(), errData = LockedData()
         let group = DispatchGroup()

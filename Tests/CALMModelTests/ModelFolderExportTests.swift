@@ -47,11 +47,12 @@ struct ModelFolderExportTests {
             try ModelFolderExport.export(from: source.url, to: out.url, dtype: .i32)
         }
         #expect(throws: ModelError.self) { try ModelFolderExport.export(from: source.url, to: source.url, dtype: .bf16) }
-        do {
+        #expect(throws: ModelError.unknownModel(path: source.url.path, reason: "no config.json in the model folder")) {
             try ModelFolderExport.export(from: source.url, to: out.url, dtype: .bf16)
-            Issue.record("exporting a folder without config.json must fail")
-        } catch let ModelError.invalidConfig(file, _, reason) {
-            #expect(file.hasSuffix("config.json") && reason == "file not found")
+        }
+        let missing = source.url.appendingPathComponent("absent")
+        #expect(throws: ModelError.unknownModel(path: missing.path, reason: "model folder does not exist")) {
+            try ModelFolderExport.export(from: missing, to: out.url, dtype: .bf16)
         }
     }
 }

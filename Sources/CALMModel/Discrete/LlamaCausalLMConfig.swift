@@ -1,8 +1,9 @@
 import Foundation
 
 /// Hyper-parameters of a Hugging Face `LlamaForCausalLM` (`config.json` with `model_type`
-/// "llama"): the discrete Transformer baseline the CALM paper compares against.
-public struct LlamaCausalLMConfig: Sendable, Equatable, Decodable {
+/// "llama"): the discrete Transformer baseline the CALM paper compares against. Encodes back to
+/// the same Hugging Face keys (`eos_token_id` as a number when there is one id, a list otherwise).
+public struct LlamaCausalLMConfig: Sendable, Equatable, Codable {
     public var vocabSize: Int = 32000
     public var hiddenSize: Int = 4096
     public var intermediateSize: Int = 11008
@@ -47,10 +48,40 @@ public struct LlamaCausalLMConfig: Sendable, Equatable, Decodable {
         case ropeScaling = "rope_scaling", modelType = "model_type", architectures, torchDType = "torch_dtype"
     }
 
-    struct RopeScaling: Decodable {
+    struct RopeScaling: Codable {
         var type: String?
         var ropeType: String?
         enum CodingKeys: String, CodingKey { case type, ropeType = "rope_type" }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
+        try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
+        // Written even when it equals the heads: readers that default it differently exist.
+        try c.encode(kvHeads, forKey: .numKeyValueHeads)
+        try c.encodeIfPresent(headDim, forKey: .headDim)
+        try c.encode(rmsNormEps, forKey: .rmsNormEps)
+        try c.encode(ropeTheta, forKey: .ropeTheta)
+        try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
+        try c.encode(hiddenAct, forKey: .hiddenAct)
+        try c.encode(attentionBias, forKey: .attentionBias)
+        try c.encode(mlpBias, forKey: .mlpBias)
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
+        if eosTokenIDs.count == 1 {
+            try c.encode(eosTokenIDs[0], forKey: .eosTokenID)
+        } else if !eosTokenIDs.isEmpty {
+            try c.encode(eosTokenIDs, forKey: .eosTokenID)
+        }
+        try c.encodeIfPresent(padTokenID, forKey: .padTokenID)
+        if let ropeScalingType { try c.encode(RopeScaling(type: nil, ropeType: ropeScalingType), forKey: .ropeScaling) }
+        try c.encode(modelType, forKey: .modelType)
+        if !architectures.isEmpty { try c.encode(architectures, forKey: .architectures) }
+        try c.encodeIfPresent(torchDType, forKey: .torchDType)
     }
 
     public init(from decoder: Decoder) throws {

@@ -34,9 +34,9 @@ public enum ModelLoader {
     /// unknown configs are errors naming the file.
     public static func kind(directory: URL) throws -> Kind {
         let (_, json, path) = try ModelFolder.configData(directory)
-        if LlamaCausalLMConfig.describes(json) { return .llama }
         switch try ModelFolder.kind(of: json, path: path) {
         case .calm: return .calm
+        case .llama: return .llama
         case .autoencoder:
             throw ModelError.unknownModel(path: path, reason: "config.json describes an autoencoder, not a language model")
         }

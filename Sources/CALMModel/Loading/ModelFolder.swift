@@ -7,6 +7,17 @@ public enum ModelKind: String, Sendable {
     case calm
     /// A chunk autoencoder on its own (`Autoencoder`).
     case autoencoder
+    /// A discrete Llama causal LM (Hugging Face `LlamaForCausalLM`, or `model_type` "llama").
+    case llama
+
+    /// What the folder holds, in words ("CALM energy transformer").
+    public var displayName: String {
+        switch self {
+        case .calm: return "CALM energy transformer"
+        case .autoencoder: return "autoencoder"
+        case .llama: return "Llama causal LM"
+        }
+    }
 }
 
 /// Options for loading a model.
@@ -45,12 +56,14 @@ enum ModelFolder {
     }
 
     static func kind(of json: [String: Any], path: String) throws -> ModelKind {
+        // Checked first: a Llama config can carry keys that the CALM heuristics below look at.
+        if LlamaCausalLMConfig.describes(json) { return .llama }
         let architectures = json["architectures"] as? [String] ?? []
         if architectures.contains("EnergyTransformer") || architectures.contains(where: { $0.hasPrefix("CALM") }) { return .calm }
         if architectures.contains("Autoencoder") { return .autoencoder }
         if json["num_encoder_layers"] != nil || json["num_decoder_layers"] != nil { return .autoencoder }
         if json["num_mlp_layers"] != nil || json["noise_size"] != nil || json["ae_path"] != nil { return .calm }
-        throw ModelError.unknownModel(path: path, reason: "config.json describes neither a CALM model nor an autoencoder (architectures \(architectures))")
+        throw ModelError.unknownModel(path: path, reason: "config.json describes neither a CALM model, an autoencoder nor a Llama causal LM (architectures \(architectures))")
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data, path: String) throws -> T {

@@ -35,7 +35,8 @@ public enum ModelFolderExport {
     ///     integer tensors are copied as they are.
     ///   - tokenizer: folder to copy tokenizer files from; nil copies those found in `source`.
     /// - Throws: `ModelError.invalidParameter` for a non-float dtype or when `destination` is
-    ///   `source`; `ModelError.invalidConfig` when `config.json` is missing or not a JSON object;
+    ///   `source`; `ModelError.unknownModel` naming the folder when it does not exist or has no
+    ///   `config.json`; `ModelError.invalidConfig` when `config.json` is not a JSON object;
     ///   checkpoint errors naming the file and key that could not be read.
     @discardableResult
     public static func export(from source: URL, to destination: URL, dtype: DType, tokenizer: URL? = nil) throws -> Report {
@@ -45,13 +46,8 @@ public enum ModelFolderExport {
         guard source.standardizedFileURL.path != destination.standardizedFileURL.path else {
             throw ModelError.invalidParameter(name: "output", reason: "\(destination.path) is the source folder itself")
         }
-        let configURL = source.appendingPathComponent("config.json")
-        guard let configData = FileManager.default.contents(atPath: configURL.path) else {
-            throw ModelError.invalidConfig(file: configURL.path, key: "config.json", reason: "file not found")
-        }
-        guard var config = (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] else {
-            throw ModelError.invalidConfig(file: configURL.path, key: "config.json", reason: "not a JSON object")
-        }
+        // The loaders' own check: a missing folder and a folder without config.json are named as such.
+        var (_, config, _) = try ModelFolder.configData(source)
         let weights = try CheckpointLoader.open(directory: source)
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
         for name in weights.tensorNames {

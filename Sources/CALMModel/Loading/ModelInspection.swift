@@ -2,12 +2,14 @@ import CALMTensor
 import Foundation
 
 /// A summary of a model folder without loading its weights: config, parameter counts by part,
-/// dtypes and size on disk.
+/// dtypes and size on disk. Reads CALM, autoencoder and Llama (`LlamaForCausalLM`) folders.
 public struct ModelInspection: Sendable {
     public var path: String
     public var kind: ModelKind
     public var config: [String: String]
-    /// Unique parameters per part (aliases such as `generative_head.*` counted once).
+    /// Unique parameters per part (aliases such as `generative_head.*` counted once): CALM
+    /// folders have `backbone`, `head`, `chunk_embedding`, `token_embedding` and `autoencoder`;
+    /// Llama folders `token_embedding`, `backbone` and `lm_head`.
     public var parameters: [String: Int]
     /// Tensors per dtype.
     public var dtypes: [String: Int]
@@ -28,7 +30,14 @@ public struct ModelInspection: Sendable {
             if name.hasPrefix("generative_head."), source.info("mlp_generator." + name.dropFirst("generative_head.".count)) != nil { continue }
             if name.hasSuffix("decoder.lm_head_weight"), source.info(name.replacingOccurrences(of: "decoder.lm_head_weight", with: "encoder.embed_tokens.weight")) != nil { continue }
             let part: String
-            if name.hasPrefix("ae_model.") || kind == .autoencoder { part = "autoencoder" }
+            if kind == .llama {
+                // Hugging Face names: model.embed_tokens, model.layers.* and model.norm, lm_head.
+                if name.hasPrefix("model.embed_tokens") { part = "token_embedding" }
+                else if name.hasPrefix("model.") { part = "backbone" }
+                else if name.hasPrefix("lm_head.") { part = "lm_head" }
+                else { part = "other" }
+            }
+            else if name.hasPrefix("ae_model.") || kind == .autoencoder { part = "autoencoder" }
             else if name.hasPrefix("transformer.embed_tokens") { part = "token_embedding" }
             else if name.hasPrefix("transformer.") { part = "backbone" }
             else if name.hasPrefix("mlp_generator.") || name.hasPrefix("generative_head.") { part = "head" }
@@ -61,7 +70,7 @@ public struct ModelInspection: Sendable {
 
     /// Human-readable form.
     public var text: String {
-        var s = "\(path)  (\(kind == .calm ? "CALM energy transformer" : "autoencoder"))\n\nconfig:\n"
+        var s = "\(path)  (\(kind.displayName))\n\nconfig:\n"
         for key in config.keys.sorted() { s += "  \(key): \(config[key]!)\n" }
         s += "\nparameters:\n"
         for key in parameters.keys.sorted() { s += "  \(key): \(Self.format(parameters[key]!))\n" }

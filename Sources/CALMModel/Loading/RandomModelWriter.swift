@@ -4,7 +4,11 @@ import Foundation
 
 /// Writes complete model folders with random weights in the paper's shapes, for benchmarks and
 /// tests: `config.json` + `model.safetensors` for the CALM model, and the autoencoder in
-/// `autoencoder/` (referenced by `ae_path`) or embedded under `ae_model.*`.
+/// `autoencoder/` (referenced by `ae_path`) or embedded under `ae_model.*`; or a discrete Llama
+/// baseline in the Hugging Face `LlamaForCausalLM` layout (`writeLlama`).
+///
+/// The tensor lists (`calmTensors`, `autoencoderTensors`, `llamaTensors`) are the one statement of
+/// each checkpoint's names and shapes: the trainable models in `CALMTraining` use them too.
 public enum RandomModelWriter {
     /// Named shapes.
     public enum Shape: String, CaseIterable, Sendable {
@@ -35,6 +39,54 @@ public enum RandomModelWriter {
             a.padTokenID = c.padTokenID; a.eosTokenID = c.eosTokenID; a.bosTokenID = c.bosTokenID
             return (c, a)
         }
+    }
+
+    /// Named shapes of the discrete Llama baseline.
+    public enum LlamaShape: String, CaseIterable, Sendable {
+        /// Small and fast, for tests: hidden 64, 2 layers, 4 heads (2 key/value heads),
+        /// intermediate 128, vocabulary 512.
+        case llamaTiny = "llama-tiny"
+        /// The paper's Transformer-S baseline: hidden 768, 12 layers, 12 heads, intermediate 2048,
+        /// the Llama 3 vocabulary (128,256 ids; BOS 128000, EOS 128001).
+        case llamaS = "llama-s"
+
+        /// The `config.json` of this shape (architectures `LlamaForCausalLM`, untied `lm_head`).
+        public var config: LlamaCausalLMConfig {
+            var c = LlamaCausalLMConfig()
+            switch self {
+            case .llamaTiny:
+                c.vocabSize = 512; c.hiddenSize = 64; c.intermediateSize = 128; c.numHiddenLayers = 2
+                c.numAttentionHeads = 4; c.numKeyValueHeads = 2
+                c.bosTokenID = 510; c.eosTokenIDs = [511]
+            case .llamaS:
+                c.vocabSize = 128_256; c.hiddenSize = 768; c.intermediateSize = 2048; c.numHiddenLayers = 12
+                c.numAttentionHeads = 12; c.numKeyValueHeads = 12
+                c.bosTokenID = 128_000; c.eosTokenIDs = [128_001]
+            }
+            // The same backbone settings as the CALM shapes (CALMConfig's defaults).
+            c.rmsNormEps = 1e-6; c.ropeTheta = 10_000; c.maxPositionEmbeddings = 2048
+            c.architectures = ["LlamaForCausalLM"]
+            return c
+        }
+    }
+
+    /// Every (name, shape) of a Hugging Face `LlamaForCausalLM` checkpoint with this config:
+    /// `model.embed_tokens.weight`, `model.layers.N.*`, `model.norm.weight` and, unless the
+    /// embeddings are tied, `lm_head.weight`.
+    public static func llamaTensors(_ c: LlamaCausalLMConfig) -> [(String, [Int])] {
+        let h = c.hiddenSize, i = c.intermediateSize, kv = c.kvHeads * (h / max(c.numAttentionHeads, 1))
+        var t: [(String, [Int])] = [("model.embed_tokens.weight", [c.vocabSize, h])]
+        for l in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(l)"
+            t += [("\(p).self_attn.q_proj.weight", [h, h]), ("\(p).self_attn.k_proj.weight", [kv, h]),
+                  ("\(p).self_attn.v_proj.weight", [kv, h]), ("\(p).self_attn.o_proj.weight", [h, h]),
+                  ("\(p).mlp.gate_proj.weight", [i, h]), ("\(p).mlp.up_proj.weight", [i, h]),
+                  ("\(p).mlp.down_proj.weight", [h, i]), ("\(p).input_layernorm.weight", [h]),
+                  ("\(p).post_attention_layernorm.weight", [h])]
+        }
+        t.append(("model.norm.weight", [h]))
+        if !c.tieWordEmbeddings { t.append(("lm_head.weight", [c.vocabSize, h])) }
+        return t
     }
 
     /// Every (name, shape) of an autoencoder with this config, in state-dict order (one tied name).
@@ -108,30 +160,15 @@ public enum RandomModelWriter {
         aeConfig.torchDType = torchName
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
         var index: UInt64 = 0
-        func add(_ list: [(String, [Int])], prefix: String, to w: inout SafetensorsWriter) {
-            for (name, shape) in list {
-                index += 1
-                let tensorSeed = seed &* 0x9E37_79B9_7F4A_7C15 &+ index
-                let count = shape.reduce(1, *)
-                let kind: Init = name.hasSuffix("bias") ? .zero
-                    : shape.count == 1 ? .one
-                    : name.contains("embed_tokens") ? .normal(1)
-                    : .normal(1 / Float(shape[1]).squareRoot())
-                w.add(name: prefix + name, dtype: dtype, shape: shape) { byteOffset, chunk in
-                    fill(chunk, dtype: dtype, seed: tensorSeed, elementOffset: byteOffset / dtype.size, kind: kind)
-                }
-                _ = count
-            }
-        }
-        add(calmTensors(c), prefix: "", to: &writer)
+        addRandom(calmTensors(c), prefix: "", dtype: dtype, seed: seed, index: &index, to: &writer)
         if embedAutoencoder {
-            add(autoencoderTensors(a), prefix: "ae_model.", to: &writer)
+            addRandom(autoencoderTensors(a), prefix: "ae_model.", dtype: dtype, seed: seed, index: &index, to: &writer)
             config.aePath = nil
         } else {
             let aeDir = directory.appendingPathComponent("autoencoder")
             try fm.createDirectory(at: aeDir, withIntermediateDirectories: true)
             var aeWriter = SafetensorsWriter(metadata: ["format": "pt"])
-            add(autoencoderTensors(a), prefix: "", to: &aeWriter)
+            addRandom(autoencoderTensors(a), prefix: "", dtype: dtype, seed: seed, index: &index, to: &aeWriter)
             try aeWriter.write(to: aeDir.appendingPathComponent("model.safetensors"))
             try writeJSON(aeConfig, architecture: "Autoencoder", to: aeDir.appendingPathComponent("config.json"))
             config.aePath = "autoencoder"
@@ -140,7 +177,48 @@ public enum RandomModelWriter {
         try writeJSON(config, architecture: "EnergyTransformer", to: directory.appendingPathComponent("config.json"))
     }
 
+    /// Writes a Hugging Face `LlamaForCausalLM` folder (`config.json` with architectures
+    /// ["LlamaForCausalLM"] and model_type "llama", `model.safetensors` with the Hugging Face
+    /// names) that `LlamaCausalLM.load` and `ModelLoader` read. Tensors are streamed to the file,
+    /// so the Llama 3 vocabulary of `llama-s` costs no memory beyond one chunk.
+    ///
+    /// - Throws: `ModelError.invalidParameter` for a non-float dtype, `ModelError.invalidConfig`
+    ///   for sizes the engine cannot run, file-system errors naming the path.
+    public static func writeLlama(config c: LlamaCausalLMConfig, dtype: DType, to directory: URL, seed: UInt64 = 0) throws {
+        guard dtype.isFloatingWeight else {
+            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
+        }
+        try c.validate(file: "config")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var config = c
+        config.torchDType = dtype.torchName
+        config.modelType = "llama"
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        var index: UInt64 = 0
+        addRandom(llamaTensors(c), prefix: "", dtype: dtype, seed: seed, index: &index, to: &writer)
+        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        try writeJSON(config, architecture: "LlamaForCausalLM", to: directory.appendingPathComponent("config.json"))
+    }
+
     enum Init { case zero, one, normal(Float) }
+
+    /// Queues `list` on `w` with deterministic random contents: biases 0, norm weights 1,
+    /// embeddings N(0, 1), other matrices N(0, 1/fan-in). `index` numbers the tensors across
+    /// calls, so each gets its own stream from `seed`.
+    static func addRandom(_ list: [(String, [Int])], prefix: String, dtype: DType, seed: UInt64, index: inout UInt64,
+                          to w: inout SafetensorsWriter) {
+        for (name, shape) in list {
+            index += 1
+            let tensorSeed = seed &* 0x9E37_79B9_7F4A_7C15 &+ index
+            let kind: Init = name.hasSuffix("bias") ? .zero
+                : shape.count == 1 ? .one
+                : name.contains("embed_tokens") ? .normal(1)
+                : .normal(1 / Float(shape[1]).squareRoot())
+            w.add(name: prefix + name, dtype: dtype, shape: shape) { byteOffset, chunk in
+                fill(chunk, dtype: dtype, seed: tensorSeed, elementOffset: byteOffset / dtype.size, kind: kind)
+            }
+        }
+    }
 
     static func writeJSON<T: Encodable>(_ value: T, architecture: String, to url: URL) throws {
         let encoder = JSONEncoder()

@@ -72,6 +72,19 @@ public struct LlamaBaselineConfig: Sendable, Equatable, Codable {
         return c
     }
 
+    /// The engine's view of the same `config.json` (names and shapes of the checkpoint come
+    /// from `RandomModelWriter.llamaTensors`, shared with random model folders).
+    var causalLMConfig: LlamaCausalLMConfig {
+        var c = LlamaCausalLMConfig()
+        c.vocabSize = vocabSize; c.hiddenSize = hiddenSize; c.intermediateSize = intermediateSize
+        c.numHiddenLayers = numHiddenLayers; c.numAttentionHeads = numAttentionHeads; c.numKeyValueHeads = numKeyValueHeads
+        c.rmsNormEps = rmsNormEps; c.ropeTheta = ropeTheta; c.maxPositionEmbeddings = maxPositionEmbeddings
+        c.hiddenAct = hiddenAct; c.tieWordEmbeddings = tieWordEmbeddings; c.attentionBias = attentionBias; c.mlpBias = mlpBias
+        c.bosTokenID = bosTokenID; c.eosTokenIDs = eosTokenID.map { [$0] } ?? []; c.padTokenID = padTokenID
+        c.modelType = modelType; c.torchDType = torchDType
+        return c
+    }
+
     public func validate() throws {
         guard vocabSize > 0, hiddenSize > 0, intermediateSize > 0, numHiddenLayers > 0, numAttentionHeads > 0,
               numKeyValueHeads > 0, hiddenSize % numAttentionHeads == 0, numAttentionHeads % numKeyValueHeads == 0,
@@ -94,19 +107,10 @@ public final class TrainableLlama: @unchecked Sendable {
         self.parameters = parameters
     }
 
+    /// Names and shapes in the Hugging Face layout (the same list random Llama folders are
+    /// written with). Training keeps `lm_head` untied (`validate` rejects tied embeddings).
     public static func parameterShapes(_ c: LlamaBaselineConfig) -> [(String, [Int])] {
-        let h = c.hiddenSize, i = c.intermediateSize, kv = c.numKeyValueHeads * (h / c.numAttentionHeads)
-        var t: [(String, [Int])] = [("model.embed_tokens.weight", [c.vocabSize, h])]
-        for l in 0..<c.numHiddenLayers {
-            let p = "model.layers.\(l)"
-            t += [("\(p).self_attn.q_proj.weight", [h, h]), ("\(p).self_attn.k_proj.weight", [kv, h]),
-                  ("\(p).self_attn.v_proj.weight", [kv, h]), ("\(p).self_attn.o_proj.weight", [h, h]),
-                  ("\(p).mlp.gate_proj.weight", [i, h]), ("\(p).mlp.up_proj.weight", [i, h]),
-                  ("\(p).mlp.down_proj.weight", [h, i]), ("\(p).input_layernorm.weight", [h]),
-                  ("\(p).post_attention_layernorm.weight", [h])]
-        }
-        t += [("model.norm.weight", [h]), ("lm_head.weight", [c.vocabSize, h])]
-        return t
+        RandomModelWriter.llamaTensors(c.causalLMConfig)
     }
 
     public static func initialized(config: LlamaBaselineConfig, seed: UInt64 = 0, std: Float? = nil) -> TrainableLlama {
