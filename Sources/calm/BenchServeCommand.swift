@@ -25,9 +25,9 @@ enum BenchServeCommand {
     }
 
     static func run(_ raw: [String]) async throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
         let (stops, rest) = extractRepeated("stop", from: raw)
-        var a = try Arguments(rest, switches: EngineOptions.switches.union(["verify", "json"]))
+        var a = try Arguments(rest, switches: EngineOptions.switches.union(["verify", "json"]), values: EngineOptions.values.union(["requests", "concurrency", "prompt-tokens", "kv-mib"]))
         let temperatureGiven = rest.contains { $0 == "--temperature" || $0.hasPrefix("--temperature=") }
         let baseSeedText = a.string("seed")
         var options = try EngineOptions(&a, stops: stops, defaultModel: false)
@@ -71,7 +71,7 @@ enum BenchServeCommand {
             return (.tokens(prompt), p)
         }
         // Validate once up front so a bad parameter fails before the run.
-        do { _ = try engine.generate(prompt: request(0).0, parameters: request(0).1) } catch { throw EngineOptions.cliMessage(error) }
+        _ = try engine.generate(prompt: request(0).0, parameters: request(0).1)
         try await Task.sleep(nanoseconds: 1_000_000)
         let start = DispatchTime.now()
         var results = [RequestResult?](repeating: nil, count: requests)

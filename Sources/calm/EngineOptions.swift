@@ -31,6 +31,9 @@ struct EngineOptions {
       --logprobs           report each token's log-probability (generate --stats: their sum)
     """
     static let switches: Set<String> = ["logprobs"]
+    static let values: Set<String> = ["model", "tokenizer", "weights-dtype", "ae-path", "max-tokens", "temperature", "seed",
+                                      "sampler", "samples", "max-draws", "top-k", "top-p", "min-p", "repetition-penalty",
+                                      "presence-penalty", "frequency-penalty"]
 
     var modelDirectory: URL
     var tokenizerDirectory: URL?
@@ -92,15 +95,5 @@ struct EngineOptions {
             throw UsageError("no tokenizer in \(modelDirectory.path): pass --tokenizer DIR (text prompts and --stop need one) or use --prompt-ids")
         }
         return try CALMEngine(family: family, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: kvCacheBytes))
-    }
-
-    /// An engine error as the CLI user should read it: the option that sets the parameter.
-    static func cliMessage(_ error: Error) -> Error {
-        guard case let EngineError.invalidParameter(name, reason) = error else { return error }
-        let flags = ["maxTokens": "--max-tokens", "temperature": "--temperature", "sampler": "--sampler", "samples": "--samples",
-                     "maxDraws": "--max-draws", "topK": "--top-k", "topP": "--top-p", "minP": "--min-p",
-                     "repetitionPenalty": "--repetition-penalty", "presencePenalty": "--presence-penalty",
-                     "frequencyPenalty": "--frequency-penalty", "logprobs": "--logprobs", "stopSequences": "--stop"]
-        return UsageError("option \(flags[name] ?? name): \(reason)")
     }
 }

@@ -24,7 +24,9 @@ enum ErrorMessages {
     /// by the parameter name their errors carry.
     static let optionForParameter: [String: [String: String]] = {
         let sampling = ["maxTokens": "max-tokens", "temperature": "temperature", "samples": "samples",
-                        "maxDraws": "max-draws", "stopSequences": "stop", "sampler": "sampler"]
+                        "maxDraws": "max-draws", "stopSequences": "stop", "sampler": "sampler", "topK": "top-k", "topP": "top-p",
+                        "minP": "min-p", "repetitionPenalty": "repetition-penalty", "presencePenalty": "presence-penalty",
+                        "frequencyPenalty": "frequency-penalty", "logprobs": "logprobs"]
         return ["generate": sampling, "bench-serve": sampling]
     }()
 
@@ -35,6 +37,8 @@ enum ErrorMessages {
         (".exactRejection(maxDraws:)", "--sampler exact"),
         (".exactRejection", "--sampler exact"),
         (".single", "--sampler single"),
+        ("the single sampler", "--sampler single"),
+        ("use the batch approximation or exact rejection", "use --sampler batch --samples N or --sampler exact"),
         ("the exact rejection sampler", "the exact rejection sampler (--sampler exact)"),
         ("for temperature ", "for --temperature "),
     ]

@@ -20,9 +20,9 @@ enum GenerateCommand {
     """
 
     static func run(_ raw: [String]) async throws {
-        if raw.contains("--help") || raw.contains("-h") { writeStdout(help + "\n"); return }
+        if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
         let (stops, rest) = extractRepeated("stop", from: raw)
-        var a = try Arguments(rest, switches: EngineOptions.switches.union(["stats", "ids"]))
+        var a = try Arguments(rest, switches: EngineOptions.switches.union(["stats", "ids"]), values: EngineOptions.values.union(["prompt", "prompt-ids"]))
         let options = try EngineOptions(&a, stops: stops)
         if a.positional.count > 1 {
             throw UsageError("one prompt at most: quote it (\"\(a.positional.joined(separator: " "))\")")
@@ -40,7 +40,7 @@ enum GenerateCommand {
         var info: CompletionInfo?
         var logprobSum = 0.0
         let stream: GenerationStream
-        do { stream = try engine.generate(prompt: prompt, parameters: options.parameters) } catch { throw EngineOptions.cliMessage(error) }
+        stream = try engine.generate(prompt: prompt, parameters: options.parameters)
         for await event in stream {
             switch event {
             case let .chunk(c):
