@@ -86,12 +86,6 @@ public final class KVCache: @unchecked Sendable {
         count = 0
     }
 
-    /// Drops positions beyond `positions` (keeps the blocks).
-    public func truncate(to positions: Int) {
-        precondition(positions <= count)
-        count = positions
-    }
-
     @inline(__always)
     func keyRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
         let b = position / layout.blockPositions, r = position % layout.blockPositions

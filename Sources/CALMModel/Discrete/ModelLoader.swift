@@ -6,14 +6,6 @@ public enum AnyLanguageModel: Sendable {
     case calm(CALMModel)
     /// A discrete Llama causal LM (Hugging Face `LlamaForCausalLM`).
     case llama(LlamaCausalLM)
-
-    /// "calm" or "llama".
-    public var kindName: String {
-        switch self {
-        case .calm: return "calm"
-        case .llama: return "llama"
-        }
-    }
 }
 
 /// Chooses the model kind from a folder's `config.json` and loads it.
