@@ -120,6 +120,8 @@ enum BenchServeCommand {
             "kv_blocks_free_at_start": freeAtStart,
             "kv_blocks_after": engine.kvBlocksFree,
             "family": family.name,
+            "step_seconds": ["steps": engine.statistics.steps, "backbone": engine.statistics.backboneSeconds,
+                             "sampling": engine.statistics.samplingSeconds, "wall": engine.statistics.wallSeconds],
             "isa": KernelISA.active.rawValue,
             "isa_selection": KernelISA.selection,
         ]

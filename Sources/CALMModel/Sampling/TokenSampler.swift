@@ -97,48 +97,62 @@ public struct TokenSampler: Sendable, Equatable {
         applyPenalties(logits, history: history, outputStart: outputStart)
         if temperature == 0 { return Int(calm_argmax(base, Int32(n))) }
         let u = randomness.uniformDouble()
+        // softmax(logits / T) with the kernels' vectorised exp (the vocabulary is large: 128k rows
+        // of scalar Double exp cost milliseconds per token), in place
+        let inverse = Float(1 / temperature)
+        if inverse != 1 { for i in 0..<n { logits[i] *= inverse } }
+        calm_softmax(base, Int32(n))
         let k = topK ?? 0
         if (k == 0 || k >= n) && topP >= 1 && minP <= 0 {
-            return CategoricalSampling.sample(logits: UnsafeBufferPointer(logits), temperature: temperature, uniform: u)
+            return Self.invert(logits, ids: nil, u: u)
         }
-        // Probabilities at this temperature, then the filters over ids sorted by probability
-        // (ties: lower id first), then inversion over the kept ids in id order.
-        let maxLogit = logits.max() ?? 0
-        let inverse = 1 / temperature
-        var weights = [Double](repeating: 0, count: n)
-        var total = 0.0
-        for i in 0..<n {
-            let w = exp(Double(logits[i] - maxLogit) * inverse)
-            weights[i] = w
-            total += w
-        }
+        // the filters over ids sorted by probability (ties: lower id first), then inversion over
+        // the kept ids in id order
         var order = Array(0..<n)
-        order.sort { weights[$0] != weights[$1] ? weights[$0] > weights[$1] : $0 < $1 }
+        order.sort { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }
         var keep = n
         if k > 0 { keep = min(keep, k) }
         if topP < 1 {
+            var total = 0.0
+            for i in 0..<n { total += Double(logits[i]) }
             var cumulative = 0.0
             for (rank, i) in order.prefix(keep).enumerated() {
-                cumulative += weights[i] / total
+                cumulative += Double(logits[i]) / total
                 if cumulative >= topP { keep = rank + 1; break }
             }
         }
         if minP > 0, let top = order.first {
-            let floor = minP * weights[top]
+            let floor = Float(minP) * logits[top]
             var rank = 1
-            while rank < keep && weights[order[rank]] >= floor { rank += 1 }
+            while rank < keep && logits[order[rank]] >= floor { rank += 1 }
             keep = rank
         }
         var kept = Array(order.prefix(max(keep, 1)))
         kept.sort()
-        var keptTotal = 0.0
-        for i in kept { keptTotal += weights[i] }
-        let target = u * keptTotal
+        return Self.invert(logits, ids: kept, u: u)
+    }
+
+    /// The id (among `ids`, or all ids, in id order) whose cumulative weight first exceeds
+    /// u × the total weight.
+    static func invert(_ weights: UnsafeMutableBufferPointer<Float>, ids: [Int]?, u: Double) -> Int? {
+        var total = 0.0
+        if let ids { for i in ids { total += Double(weights[i]) } } else { for w in weights { total += Double(w) } }
+        let target = u * total
         var cumulative = 0.0
-        for i in kept {
-            cumulative += weights[i]
+        if let ids {
+            for i in ids {
+                cumulative += Double(weights[i])
+                if cumulative > target { return i }
+            }
+            return ids.last
+        }
+        for i in 0..<weights.count {
+            cumulative += Double(weights[i])
             if cumulative > target { return i }
         }
-        return kept.last
+        // rounding left the target at the very top: the last id with positive weight
+        var i = weights.count - 1
+        while i > 0 && weights[i] == 0 { i -= 1 }
+        return i
     }
 }
