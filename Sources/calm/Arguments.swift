@@ -16,27 +16,12 @@ struct Arguments {
     private var parsedPositional: [String] = []
     private var consumed: Set<String> = []
     private var positionalRead = false
-    /// The last argument, when it looked like a value option but had nothing after it. Only the
-    /// lenient parser keeps one: whether it is unknown or lacks its value is decided in `finish()`,
-    /// once the command has asked for the options it knows.
-    private var dangling: String?
 
     /// Parses `args` against the options a command declares: `switches` take no value, `values`
     /// take one. Any other `--name` is reported at once as an unknown option, before any missing
     /// required option or other validation, and a declared value option with nothing after it
     /// "needs a value".
-    init(_ args: [String], switches: Set<String>, values: Set<String>) throws {
-        try self.init(args, switches: switches, values: Optional(values))
-    }
-
-    /// Lenient form for commands that do not declare their value options: every `--name` that is
-    /// not a switch takes the next argument as its value, and names the command never asks for
-    /// are reported as unknown by `finish()`.
-    init(_ args: [String], switches: Set<String>) throws {
-        try self.init(args, switches: switches, values: nil)
-    }
-
-    private init(_ args: [String], switches known: Set<String>, values declared: Set<String>?) throws {
+    init(_ args: [String], switches known: Set<String>, values declared: Set<String>) throws {
         var i = 0
         while i < args.count {
             let a = args[i]
@@ -56,7 +41,7 @@ struct Arguments {
                 name = String(name[..<eq])
             }
             let isSwitch = known.contains(name)
-            if let declared, !isSwitch, !declared.contains(name) { throw UsageError("unknown option --\(name)") }
+            if !isSwitch, !declared.contains(name) { throw UsageError("unknown option --\(name)") }
             if isSwitch {
                 if inlineValue != nil { throw UsageError("option --\(name) takes no value") }
                 switches.insert(name)
@@ -65,10 +50,8 @@ struct Arguments {
             } else if i + 1 < args.count {
                 values[name] = args[i + 1]
                 i += 1
-            } else if declared != nil {
-                throw UsageError("option --\(name) needs a value")
             } else {
-                dangling = name
+                throw UsageError("option --\(name) needs a value")
             }
             i += 1
         }
@@ -115,10 +98,7 @@ struct Arguments {
     }
 
     mutating func required(_ name: String) throws -> String {
-        guard let v = string(name) else {
-            if name == dangling { throw UsageError("option --\(name) needs a value") }
-            throw UsageError("missing required option --\(name)")
-        }
+        guard let v = string(name) else { throw UsageError("missing required option --\(name)") }
         return v
     }
 
@@ -126,9 +106,6 @@ struct Arguments {
     /// given to a command that takes none (`calm inspect DIR` must not quietly inspect the
     /// built-in model).
     func finish() throws {
-        if let dangling {
-            throw UsageError(consumed.contains(dangling) ? "option --\(dangling) needs a value" : "unknown option --\(dangling)")
-        }
         let unknown = Set(values.keys).union(switches).subtracting(consumed)
         if let first = unknown.sorted().first { throw UsageError("unknown option --\(first)") }
         if !positionalRead, let first = parsedPositional.first {
