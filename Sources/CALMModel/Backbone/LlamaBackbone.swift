@@ -20,19 +20,11 @@ extension CALMConfig {
     }
 }
 
-/// One sequence's share of a batched backbone pass: its cache and how many new positions
-/// (rows of the batch, in order) it contributes.
-public struct BackboneSlice {
-    public let cache: KVCache
-    public let rows: Int
-    public init(cache: KVCache, rows: Int) { self.cache = cache; self.rows = rows }
-}
-
 /// The Llama decoder stack (transformers 4.43 `LlamaModel` fed with `inputs_embeds`): pre-norm
 /// attention with half-split RoPE over chunk positions and grouped-query heads, SwiGLU MLP, final
 /// RMSNorm. Works on a batch of sequences with ragged cache lengths: every weight matrix is applied
 /// once to all new rows of all sequences.
-public final class LlamaBackbone: @unchecked Sendable {
+public final class LlamaBackbone: VectorBackbone, @unchecked Sendable {
     struct Layer {
         let inputNorm: RMSNorm
         let q: Linear, k: Linear, v: Linear, o: Linear
@@ -74,6 +66,11 @@ public final class LlamaBackbone: @unchecked Sendable {
     /// Number of decoder layers.
     public var layerCount: Int { layers.count }
 
+    /// KV geometry with blocks of `blockPositions` positions.
+    public func kvLayout(blockPositions: Int) -> KVLayout {
+        KVLayout(layers: layers.count, kvHeads: kvHeads, headDim: headDim, blockPositions: blockPositions)
+    }
+
     /// Bytes of weights one pass reads.
     public var weightBytes: Int {
         layers.reduce(0) { $0 + $1.q.weightBytes + $1.k.weightBytes + $1.v.weightBytes + $1.o.weightBytes + $1.mlp.weightBytes }
@@ -82,9 +79,13 @@ public final class LlamaBackbone: @unchecked Sendable {
     /// Rotary tables for a position (for conformance checks).
     public func ropeTables(position: Int) -> (cos: [Float], sin: [Float]) { rope.tables(position: position) }
 
-    /// Runs the stack over `inputs` (Σ rows × hidden, sequences' rows in `slices` order), appending
-    /// each sequence's new keys/values to its cache, and returns the final-norm hidden states.
-    /// Every cache must already have room (`KVCache.reserve`) for its rows.
+    /// RoPE backbones take positions inside attention: nothing to add to the inputs.
+    public func addPositionEmbeddings(_ x: inout [Float], slices: [BackboneSlice]) {}
+
+    /// Runs the stack over `inputs` (Σ rows × hidden, sequences' rows in `slices` order), writing
+    /// each sequence's new keys/values at `cache.count…` and keeping its first `persist` rows, and
+    /// returns the final-norm hidden states. Every cache must already have room
+    /// (`KVCache.reserve`) for its rows.
     public func forward(_ inputs: [Float], slices: [BackboneSlice], pool: ComputePool,
                         record: ActivationRecorder? = nil) -> [Float] {
         let rows = slices.reduce(0) { $0 + $1.rows }
@@ -101,7 +102,7 @@ public final class LlamaBackbone: @unchecked Sendable {
         cosTables.reserveCapacity(rows); sinTables.reserveCapacity(rows)
         for s in slices {
             for i in 0..<s.rows {
-                let t = rope.tables(position: s.cache.count + i)
+                let t = rope.tables(position: s.firstPosition + i)
                 cosTables.append(t.cos); sinTables.append(t.sin)
             }
         }
@@ -142,7 +143,7 @@ public final class LlamaBackbone: @unchecked Sendable {
             layer.mlp.apply(&x, rows: rows, pool: pool)
             record?("layer\(l)_output", x)
         }
-        for s in slices { s.cache.count += s.rows }
+        for s in slices { s.cache.count += s.persist }
         finalNorm.apply(&x, rows: rows)
         return x
     }
