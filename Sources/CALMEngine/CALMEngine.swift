@@ -130,10 +130,11 @@ public final class CALMEngine: Sendable {
                                    onDrain: { Task { await scheduler.kick() } },
                                    onConsumerGone: { scheduler.cancel(id) })
         let sequence = SequenceState(id: id, parameters: parameters, promptIDs: ids, paddedPrompt: padded, tokensPerPosition: unit,
-                                     reservedPositions: reserved, channel: channel, tokenizer: tokenizer)
+                                     reservedPositions: reserved, channel: channel)
         scheduler.submit(sequence)
         let lifetime = StreamLifetime { channel.streamDropped() }
-        return GenerationStream(channel: channel, lifetime: lifetime)
+        let processor = OutputProcessor(tokenizer: tokenizer, stopSequences: parameters.stopSequences, promptTokens: ids.count)
+        return GenerationStream(channel: channel, lifetime: lifetime, processor: processor)
     }
 
     /// Generates to the end and returns the whole text, ids and statistics. In a cancelled task the

@@ -16,19 +16,38 @@ public struct GenerationStream: AsyncSequence, Sendable {
     public typealias Element = GenerationEvent
     let channel: EventChannel
     let lifetime: StreamLifetime
+    /// The request's output processor, before any event (each iterator runs its own copy).
+    let processor: OutputProcessor
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let channel: EventChannel
         /// Leaving the loop drops the iterator, which cancels the request.
         let lifetime: StreamLifetime
-        public mutating func next() async -> GenerationEvent? { await channel.next() }
+        var processor: OutputProcessor
+        var pending: [GenerationEvent] = []
+        var ended = false
+
+        public mutating func next() async -> GenerationEvent? {
+            while pending.isEmpty {
+                if ended { return nil }
+                guard let event = await channel.next() else { ended = true; return nil }
+                let out = processor.process(event, emitChunks: !channel.readerCancelled)
+                pending = out.events
+                if out.ended {
+                    ended = true
+                    // A stop sequence ended the stream here: the scheduler stops the request.
+                    if out.stoppedEarly { channel.consumerLeft() }
+                }
+            }
+            return pending.removeFirst()
+        }
     }
 
     /// Streams have one consumer: iterate once.
     public func makeAsyncIterator() -> AsyncIterator {
         channel.markIterated()
         let channel = self.channel
-        return AsyncIterator(channel: channel, lifetime: StreamLifetime { channel.consumerLeft() })
+        return AsyncIterator(channel: channel, lifetime: StreamLifetime { channel.consumerLeft() }, processor: processor)
     }
 
     /// The request's id (for logs).
@@ -52,19 +71,20 @@ enum Delivery: Equatable {
     case gone
 }
 
-/// A bounded, single-consumer event buffer between the scheduler and one stream.
+/// A bounded, single-consumer buffer of one request's scheduler events, between the scheduler
+/// and the stream's iterator.
 ///
-/// Every stream ends with `.completed`: when the consuming task is cancelled, the chunks still
-/// buffered are dropped but the iterator waits for the scheduler's `.completed(.cancelled)` (sent
-/// at the next step boundary, with the real counts) and yields it last.
+/// Every stream ends with `.completed`: when the consuming task is cancelled, the iterator keeps
+/// reading (chunks are counted, not shown) until the scheduler's `.finished(.cancelled)` arrives at
+/// the next step boundary, so the summary has the real counts.
 final class EventChannel: Sendable {
     struct State {
-        var buffer: [GenerationEvent] = []
+        var buffer: [SequenceEvent] = []
         var head = 0
-        var waiter: CheckedContinuation<GenerationEvent?, Never>?
+        var waiter: CheckedContinuation<SequenceEvent?, Never>?
         var finished = false
         var consumerGone = false
-        /// The consumer was cancelled but still reads: only `.completed` is delivered.
+        /// The consumer was cancelled but still reads, up to the final event.
         var awaitingCompletion = false
         var iterated = false
         var count: Int { buffer.count - head }
@@ -75,7 +95,7 @@ final class EventChannel: Sendable {
     private let state = Mutex(State())
     /// Called when a full buffer drains below the limit (the scheduler resumes the sequence).
     let onDrain: @Sendable () -> Void
-    /// Called once when the consumer cancels or goes away.
+    /// Called once when the consumer cancels, goes away or has seen a stop sequence.
     let onConsumerGone: @Sendable () -> Void
 
     init(requestID: Int, limit: Int, onDrain: @escaping @Sendable () -> Void, onConsumerGone: @escaping @Sendable () -> Void) {
@@ -88,6 +108,9 @@ final class EventChannel: Sendable {
     /// Whether the buffer is at its limit (the producer should pause this sequence).
     var isFull: Bool { state.withLock { $0.count >= limit } }
 
+    /// Whether the consumer was cancelled (its iterator only wants the summary).
+    var readerCancelled: Bool { state.withLock { $0.consumerGone } }
+
     func markIterated() { state.withLock { $0.iterated = true } }
 
     /// A stream dropped without ever being iterated cancels its request.
@@ -97,15 +120,9 @@ final class EventChannel: Sendable {
 
     /// Delivers an event and says what the consumer's state means for the producer. Never drops
     /// an event a consumer will read (the buffer may exceed the limit by one step's events).
-    func send(_ event: GenerationEvent) -> Delivery {
-        var isCompletion = false
-        if case .completed = event { isCompletion = true }
-        let (waiter, delivery): (CheckedContinuation<GenerationEvent?, Never>?, Delivery) = state.withLock { s in
-            if s.finished { return (nil, .gone) }
-            if s.consumerGone {
-                guard s.awaitingCompletion, isCompletion else { return (nil, .gone) }
-                s.awaitingCompletion = false
-            }
+    func send(_ event: SequenceEvent) -> Delivery {
+        let (waiter, delivery): (CheckedContinuation<SequenceEvent?, Never>?, Delivery) = state.withLock { s in
+            if s.finished || (s.consumerGone && !s.awaitingCompletion) { return (nil, .gone) }
             if let w = s.waiter { s.waiter = nil; return (w, s.consumerGone ? .gone : .more) }
             s.buffer.append(event)
             return (nil, s.consumerGone ? .gone : s.count >= limit ? .pause : .more)
@@ -116,7 +133,7 @@ final class EventChannel: Sendable {
 
     /// Ends the stream after the buffered events.
     func finish() {
-        let waiter: CheckedContinuation<GenerationEvent?, Never>? = state.withLock { s in
+        let waiter: CheckedContinuation<SequenceEvent?, Never>? = state.withLock { s in
             s.finished = true
             s.awaitingCompletion = false
             if s.count == 0, let w = s.waiter { s.waiter = nil; return w }
@@ -125,17 +142,17 @@ final class EventChannel: Sendable {
         waiter?.resume(returning: nil)
     }
 
-    func next() async -> GenerationEvent? {
+    func next() async -> SequenceEvent? {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<GenerationEvent?, Never>) in
+            await withCheckedContinuation { (c: CheckedContinuation<SequenceEvent?, Never>) in
                 var drained = false
-                let immediate: GenerationEvent?? = state.withLock { s in
+                let immediate: SequenceEvent?? = state.withLock { s in
                     if s.count > 0 {
                         let wasFull = s.count >= limit
                         let e = s.buffer[s.head]
                         s.head += 1
                         if s.head > 64 && s.head * 2 > s.buffer.count { s.buffer.removeFirst(s.head); s.head = 0 }
-                        drained = wasFull && s.count < limit
+                        drained = wasFull && s.count < limit && !s.consumerGone
                         return .some(e)
                     }
                     if s.finished || (s.consumerGone && !s.awaitingCompletion) { return .some(nil) }
@@ -143,37 +160,32 @@ final class EventChannel: Sendable {
                     return nil
                 }
                 if let immediate { c.resume(returning: immediate) }
-                if drained && !Task.isCancelled { onDrain() }
+                if drained { onDrain() }
             }
         } onCancel: {
             consumerLeft(awaitCompletion: true)
         }
     }
 
-    /// The consumer cancelled (`awaitCompletion`: its iterator still reads the final `.completed`)
-    /// or dropped the stream.
+    /// The consumer cancelled (`awaitCompletion`: its iterator still reads up to the final event)
+    /// or went away.
     func consumerLeft(awaitCompletion: Bool = false) {
-        let (waiter, event, first): (CheckedContinuation<GenerationEvent?, Never>?, GenerationEvent?, Bool) = state.withLock { s in
+        let (waiter, first): (CheckedContinuation<SequenceEvent?, Never>?, Bool) = state.withLock { s in
             let first = !s.consumerGone && !s.finished
-            // chunks are dropped; a `.completed` already buffered stays for a cancelled reader
-            let completion = s.buffer[s.head...].last.flatMap { e -> GenerationEvent? in
-                if case .completed = e { return e } else { return nil }
-            }
-            s.buffer.removeAll(); s.head = 0
-            if awaitCompletion, let completion { s.buffer = [completion] }
-            if first {
+            if !s.consumerGone {
                 s.consumerGone = true
-                s.awaitingCompletion = awaitCompletion
+                s.awaitingCompletion = awaitCompletion && !s.finished
+            } else if !awaitCompletion {
+                s.awaitingCompletion = false
             }
-            guard let w = s.waiter else { return (nil, nil, first) }
-            if s.awaitingCompletion && !s.finished { return (nil, nil, first) } // `send(.completed)` resumes it
+            // A cancelled reader keeps what is buffered up to the final event; the next send resumes it.
+            if awaitCompletion && (s.awaitingCompletion || s.finished) { return (nil, first) }
+            s.buffer.removeAll(); s.head = 0
+            let w = s.waiter
             s.waiter = nil
-            guard s.count > 0 else { return (w, nil, first) }
-            let e = s.buffer[s.head]
-            s.head += 1
-            return (w, e, first)
+            return (w, first)
         }
-        waiter?.resume(returning: event)
+        waiter?.resume(returning: nil)
         if first { onConsumerGone() }
     }
 }

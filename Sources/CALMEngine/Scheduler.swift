@@ -8,7 +8,8 @@ import Synchronization
 /// sequences prefill prompt positions up to a budget. Decisions are made synchronously inside the
 /// actor; the planned step runs on the compute thread; results come back here and are routed to
 /// the streams. A step that fails ends the sequences it names (or, if it throws, the sequences it
-/// ran) with `.error`; their blocks go back and every other sequence goes on.
+/// ran) with `.error`; their blocks go back and every other sequence goes on. The actor deals in
+/// token ids only: text and stop sequences are the streams' `OutputProcessor`'s job.
 actor Scheduler {
     let family: any ModelFamily
     let configuration: EngineConfiguration
@@ -198,18 +199,8 @@ actor Scheduler {
             }
             s.generated += visible
             s.history += visible
-            let now = s.secondsSinceSubmission()
-            if s.firstChunkAt == nil { s.firstChunkAt = now }
-            s.chunkSeconds.append(now - s.lastChunkAt)
-            s.lastChunkAt = now
-            var text = s.detokenizer.map { d -> String in var d = d; let t = d.append(visible); s.detokenizer = d; return t } ?? ""
-            let filtered = s.stopFilter.append(text)
-            text = filtered.release
-            s.text += text
-            let delivery = s.channel.send(.chunk(GeneratedChunk(tokens: visible, text: text, index: s.chunkIndex, logprobs: logprobs)))
-            s.chunkIndex += 1
+            let delivery = s.channel.send(.tokens(ids: visible, logprobs: logprobs, at: s.secondsSinceSubmission(), sampler: s.statistics))
             if delivery == .gone { finish(s, .cancelled); continue }
-            if let stop = filtered.stop { finish(s, .stopSequence(stop)); continue }
             if s.parameters.stopAtEndToken, commit.tokens.contains(where: family.endTokenIDs.contains) { finish(s, .endToken); continue }
             if s.generated.count >= s.parameters.maxTokens { finish(s, .maxTokens); continue }
             if let cache = s.cache {
@@ -233,22 +224,7 @@ actor Scheduler {
         s.pendingPrefix = []
         s.cache?.release()   // returns the blocks after the shared prefix
         s.cache = nil
-        if reason != .cancelled {
-            // Flush text held back for stop sequences and incomplete characters.
-            if case .stopSequence = reason {} else {
-                var tail = s.detokenizer.map { d -> String in var d = d; return d.finish() } ?? ""
-                tail = s.stopFilter.append(tail).release + s.stopFilter.flush()
-                if !tail.isEmpty {
-                    s.text += tail
-                    _ = s.channel.send(.chunk(GeneratedChunk(tokens: [], text: tail, index: s.chunkIndex)))
-                }
-            }
-        }
-        let total = s.secondsSinceSubmission()
-        let info = CompletionInfo(reason: reason, promptTokens: s.promptIDs.count, generatedTokens: s.generated.count,
-                                  chunks: s.chunkIndex, timeToFirstChunk: s.firstChunkAt, chunkSeconds: s.chunkSeconds,
-                                  totalSeconds: total, sampler: s.statistics)
-        _ = s.channel.send(.completed(info))
+        _ = s.channel.send(.finished(reason: reason, at: s.secondsSinceSubmission(), sampler: s.statistics))
         s.channel.finish()
     }
 }

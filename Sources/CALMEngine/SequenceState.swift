@@ -1,5 +1,4 @@
 import CALMModel
-import CALMTokenizer
 import Foundation
 
 /// One request inside the scheduler: a small state machine
@@ -34,17 +33,10 @@ final class SequenceState: @unchecked Sendable {
     /// Prompt then generated ids (for the discrete families' penalties).
     var history: [Int]
     var generated: [Int] = []
-    var chunkIndex = 0
-    var detokenizer: StreamingDetokenizer?
-    var stopFilter: StopSequenceFilter
-    var text = ""
     var statistics = SamplerStatistics()
-    var firstChunkAt: Double?
-    var lastChunkAt: Double = 0
-    var chunkSeconds: [Double] = []
 
     init(id: Int, parameters: SamplingParameters, promptIDs: [Int], paddedPrompt: [Int], tokensPerPosition: Int,
-         reservedPositions: Int, channel: EventChannel, tokenizer: (any TextTokenizer)?) {
+         reservedPositions: Int, channel: EventChannel) {
         self.promptPositions = paddedPrompt.count / tokensPerPosition
         self.id = id
         self.parameters = parameters
@@ -55,8 +47,6 @@ final class SequenceState: @unchecked Sendable {
         self.channel = channel
         self.randomness = SeededRandomness(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
         self.submitted = .now()
-        self.detokenizer = tokenizer.map { StreamingDetokenizer(tokenizer: $0) }
-        self.stopFilter = StopSequenceFilter(stops: parameters.stopSequences)
     }
 
     func secondsSinceSubmission() -> Double {

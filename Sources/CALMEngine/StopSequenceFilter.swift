@@ -15,7 +15,7 @@ struct StopSequenceFilter: Sendable {
         // Earliest occurrence of any stop sequence.
         var best: (Range<String.Index>, String)?
         for s in stops {
-            if let r = held.range(of: s), best == nil || r.lowerBound < best!.0.lowerBound { best = (r, s) }
+            if let r = held.range(of: s), r.lowerBound < (best?.0.lowerBound ?? held.endIndex) || best == nil { best = (r, s) }
         }
         if let (r, s) = best {
             let out = String(held[..<r.lowerBound])

@@ -1,4 +1,4 @@
-import CALMEngine
+@testable import CALMEngine
 import CALMModel
 import CALMTestSupport
 import CALMTokenizer
@@ -47,6 +47,11 @@ struct EngineTextTests {
         #expect(streamed == expected)
         #expect(!streamed.contains(stop))
         #expect(stopped.info?.reason == .stopSequence(stop))
+        #expect(stopped.info?.generatedTokens == stopped.chunks.flatMap(\.tokens).count)
+        // The stream ended in the output processor; the request it stopped gives its blocks back.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while engine.kvBlocksFree != engine.kvBlocksTotal && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(engine.kvBlocksFree == engine.kvBlocksTotal)
     }
 
     @Test(arguments: TestFamily.allCases)
@@ -76,5 +81,44 @@ struct EngineTextTests {
         let engine = try engine(.calm)
         // Llama 3 BOS (128000) is outside the tiny model's vocabulary: a clear error at the call.
         #expect(throws: EngineError.self) { try engine.generate(prompt: "Hello", parameters: SamplingParameters()) }
+    }
+
+    @Test func outputProcessorCutsAtAStopFlushesHeldTextAndCountsWhatItHides() throws {
+        let ids = tokenizer.encode("Hello world, stop here please", addBOS: false, allowSpecialTokens: false)
+        var sampler = SamplerStatistics()
+        sampler.accepted = 1
+        // Stop sequence inside the text: the chunk is cut before it and the stream ends there.
+        var p = OutputProcessor(tokenizer: tokenizer, stopSequences: [" here"], promptTokens: 3)
+        var text = "", ended = false, info: CompletionInfo?
+        for (k, id) in ids.enumerated() where !ended {
+            let out = p.process(.tokens(ids: [id], logprobs: nil, at: Double(k + 1), sampler: sampler))
+            for e in out.events {
+                switch e { case let .chunk(c): text += c.text; case let .completed(i): info = i }
+            }
+            ended = out.ended
+            if ended { #expect(out.stoppedEarly) }
+        }
+        #expect(text == "Hello world, stop")
+        #expect(info?.reason == .stopSequence(" here"))
+        #expect(info?.timeToFirstChunk == 1)
+        // Text that might have started a stop sequence is released when the request ends.
+        var q = OutputProcessor(tokenizer: tokenizer, stopSequences: [" world!"], promptTokens: 3)
+        var released = ""
+        for (k, id) in ids.prefix(2).enumerated() {
+            for case let .chunk(c) in q.process(.tokens(ids: [id], logprobs: nil, at: Double(k), sampler: sampler)).events { released += c.text }
+        }
+        #expect(released == "Hello")
+        let end = q.process(.finished(reason: .maxTokens, at: 9, sampler: sampler))
+        #expect(end.ended && !end.stoppedEarly)
+        #expect(end.events.count == 2)
+        if case let .chunk(c) = end.events.first { #expect(c.text == " world") } else { Issue.record("no flushed chunk") }
+        if case let .completed(i) = end.events.last {
+            #expect(i.reason == .maxTokens && i.generatedTokens == 2 && i.chunks == 2 && i.totalSeconds == 9)
+        } else { Issue.record("no completion") }
+        // A cancelled reader sees no chunks, but the summary counts them.
+        var r = OutputProcessor(tokenizer: tokenizer, stopSequences: [], promptTokens: 3)
+        #expect(r.process(.tokens(ids: [ids[0], ids[1]], logprobs: nil, at: 1, sampler: sampler), emitChunks: false).events.isEmpty)
+        let cancelled = r.process(.finished(reason: .cancelled, at: 2, sampler: sampler), emitChunks: false)
+        if case let .completed(i) = cancelled.events.last { #expect(i.reason == .cancelled && i.generatedTokens == 2) } else { Issue.record("no completion") }
     }
 }
