@@ -37,8 +37,8 @@ enum GenerationChecks {
             let paddedLength = (length + k - 1) / k * k
             let maxLength = info?["max_length"] as? Int ?? (paddedLength + steps * k)
             let eos = info?["eos_token_id"] as? Int
-            let method: ChunkSamplingMethod = temperature == 1 ? .single : .batchApproximation(temperature: temperature, samples: samples)
-            let result = try model.referenceGenerate(prompts: prompts, maxLength: maxLength, method: method,
+            let result = try model.referenceGenerate(prompts: prompts, maxLength: maxLength, temperature: temperature,
+                                                     sampler: .batchApproximation(samples: samples),
                                                      randomness: randomness, eosTokenID: eos)
             var checked: Set<String> = [p + "prompt_ids", p + "step_uniform", p + "choice_u"]
             func stepRows<T>(_ f: (ChunkDraw) -> [T]) -> [T] { result.steps.flatMap { $0.draws.flatMap(f) } }

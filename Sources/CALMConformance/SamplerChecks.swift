@@ -23,9 +23,8 @@ enum SamplerChecks {
                 return ScriptedRandomness(floats: Array(uniform[(b * samples * eps)..<((b + 1) * samples * eps)]),
                                           doubles: u.map { [$0] } ?? [])
             }
-            let draws = try model.sampleChunks(hidden: hidden, rows: batch,
-                                               method: .batchApproximation(temperature: temperature, samples: samples),
-                                               randomness: randomness)
+            let selectors = try (0..<batch).map { _ in try Sampler.batchApproximation(samples: samples).makeSelector(temperature: temperature) }
+            let draws = try model.sampleChunks(hidden: hidden, selectors: selectors, randomness: randomness)
             var checked: Set<String> = ["ts_real.hidden", "ts_real.uniform"]
             if ctx.has("ts_real.noise") { ctx.check("ts_real.noise", floats: uniform.map { $0 - 0.5 }); checked.insert("ts_real.noise") }
             if ctx.has("ts_real.pool_tokens") {

@@ -1,4 +1,5 @@
 import Foundation
+import CALMModel
 
 /// Settings fixed when an engine is created.
 public struct EngineConfiguration: Sendable, Equatable {
@@ -15,7 +16,7 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var exactRejectionDrawsPerRound: Int
 
     public init(kvCacheBytes: Int = 1 << 30, blockChunks: Int = 16, prefillChunksPerStep: Int = 256,
-                streamBufferLimit: Int = 8, exactRejectionDrawsPerRound: Int = 8) {
+                streamBufferLimit: Int = 8, exactRejectionDrawsPerRound: Int = Sampler.defaultDrawsPerRound) {
         self.kvCacheBytes = kvCacheBytes
         self.blockChunks = blockChunks
         self.prefillChunksPerStep = prefillChunksPerStep

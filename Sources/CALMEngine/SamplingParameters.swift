@@ -1,18 +1,6 @@
 import CALMModel
 import Foundation
 
-/// How the CALM family turns the model's implicit distribution into a chunk at a temperature.
-public enum Sampler: Sendable, Equatable {
-    /// One head sample per step: T = 1 only.
-    case single
-    /// The reference algorithm (the paper's Algorithm 2): N samples per step, selection among
-    /// repeats; T must be 1/n.
-    case batchApproximation(samples: Int)
-    /// The paper's Algorithm 1: exact for any T in (0, 1], drawing samples until acceptance
-    /// (at most `maxDraws` per step; the expected count grows quickly as T falls).
-    case exactRejection(maxDraws: Int)
-}
-
 /// Request parameters, with the names users of LLM engines know. Which ones apply depends on the
 /// model family, and a request that sets one its family does not have fails with a typed error
 /// naming it:

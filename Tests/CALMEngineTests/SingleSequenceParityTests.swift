@@ -4,24 +4,28 @@ import Foundation
 import Testing
 
 /// The engine's tokens equal single-sequence generation's for the same seed and prompt, for every
-/// family and every sampler that single-sequence generation has (CALM's exact sampler exists only
-/// in the engine).
+/// family and every sampler (both sample through one seam: `Sampler.makeSelector` and
+/// `CALMModel.sampleChunks`; `TokenSampler`).
 @Suite("Engine = single-sequence generation")
 struct SingleSequenceParityTests {
     static let prompts: [[Int]] = [EngineFixtures.prompt(1, length: 5), EngineFixtures.prompt(2, length: 8), EngineFixtures.prompt(3, length: 13)]
 
-    @Test(arguments: [1.0, 0.5])
-    func calm(temperature: Double) async throws {
+    @Test(arguments: TestFamily.calm.samplers.indices)
+    func calm(samplerIndex: Int) async throws {
         let model = try #require(TestFamily.calmModel)
         let engine = try TestFamily.calm.engine()
+        let (name, base) = TestFamily.calm.samplers[samplerIndex]
+        let sampler = try #require(base.sampler)
         for (i, prompt) in Self.prompts.enumerated() {
             let seed = UInt64(40 + i)
+            // The engine draws exact-rejection samples in rounds of this size; so must the single run.
             let single = try model.generate(promptIDs: prompt, parameters: GenerationParameters(
-                maxTokens: 24, temperature: temperature, samples: 16, seed: seed, stopAtEndToken: true)).tokens
-            let engineParameters = SamplingParameters(maxTokens: 24, temperature: temperature, seed: seed, stopAtEndToken: true,
-                                                      sampler: temperature == 1 ? .single : .batchApproximation(samples: 16))
-            let served = await EngineFixtures.collect(try engine.generate(prompt: .tokens(prompt), parameters: engineParameters)).tokens
-            #expect(served == single, "T = \(temperature), prompt \(i)")
+                maxTokens: 24, temperature: base.temperature, sampler: sampler, seed: seed, stopAtEndToken: true),
+                drawsPerRound: engine.configuration.exactRejectionDrawsPerRound).tokens
+            var p = base
+            p.maxTokens = 24; p.seed = seed; p.stopAtEndToken = true
+            let served = await EngineFixtures.collect(try engine.generate(prompt: .tokens(prompt), parameters: p)).tokens
+            #expect(served == single, "\(name), prompt \(i)")
         }
     }
 

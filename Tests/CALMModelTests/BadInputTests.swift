@@ -146,7 +146,9 @@ struct BadInputTests {
                                    (GenerationParameters(temperature: 0), "temperature"),
                                    (GenerationParameters(temperature: 1.5), "temperature"),
                                    (GenerationParameters(temperature: 0.7), "temperature"),
-                                   (GenerationParameters(temperature: 0.5, samples: 0), "samples")] {
+                                   (GenerationParameters(temperature: 1e-20, sampler: .exactRejection(maxDraws: 10)), "temperature"),
+                                   (GenerationParameters(temperature: 1e-20), "temperature"),
+                                   (GenerationParameters(temperature: 0.5, sampler: .batchApproximation(samples: 0)), "samples")] {
             #expect {
                 try model.generate(promptIDs: [1, 2, 3], parameters: parameters)
             } throws: { error in

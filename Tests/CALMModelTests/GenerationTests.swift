@@ -12,7 +12,7 @@ struct GenerationTests {
 
     @Test(arguments: [1.0, 0.5, 1.0 / 3])
     func seededRunsRepeatAndStreamEverything(temperature: Double) throws {
-        let p = GenerationParameters(maxTokens: 22, temperature: temperature, samples: 16, seed: 42, stopAtEndToken: false)
+        let p = GenerationParameters(maxTokens: 22, temperature: temperature, sampler: .batchApproximation(samples: 16), seed: 42, stopAtEndToken: false)
         var streamed: [Int] = []
         var chunks = 0
         let a = try model.generate(promptIDs: [3, 1, 4, 1, 5, 9], parameters: p) { chunk in
@@ -25,7 +25,7 @@ struct GenerationTests {
         #expect(a.stopReason == .maxTokens)
         #expect(chunks == a.steps && a.steps == 6)
         let c = try model.generate(promptIDs: [3, 1, 4, 1, 5, 9], parameters: GenerationParameters(
-            maxTokens: 22, temperature: temperature, samples: 16, seed: 43, stopAtEndToken: false))
+            maxTokens: 22, temperature: temperature, sampler: .batchApproximation(samples: 16), seed: 43, stopAtEndToken: false))
         #expect(c.tokens != a.tokens, "another seed gives another sample")
     }
 

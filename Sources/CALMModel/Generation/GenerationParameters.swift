@@ -8,30 +8,26 @@ public struct GenerationParameters: Sendable, Equatable {
     public var maxTokens: Int
     /// Sampling temperature in (0, 1]. With the batch approximation T must be 1/n.
     public var temperature: Double
-    /// Head samples per step for T < 1 (the reference uses 200).
-    public var samples: Int
+    /// How a chunk is chosen at `temperature` (the reference: the batch approximation, N = 200).
+    public var sampler: Sampler
     /// Seed for the request's random stream; nil draws one from the system.
     public var seed: UInt64?
     /// Stop when a chunk contains the end-of-text token.
     public var stopAtEndToken: Bool
 
-    public init(maxTokens: Int = 256, temperature: Double = 0.5, samples: Int = 200, seed: UInt64? = nil,
+    public init(maxTokens: Int = 256, temperature: Double = 0.5, sampler: Sampler = .reference, seed: UInt64? = nil,
                 stopAtEndToken: Bool = true) {
         self.maxTokens = maxTokens
         self.temperature = temperature
-        self.samples = samples
+        self.sampler = sampler
         self.seed = seed
         self.stopAtEndToken = stopAtEndToken
     }
 
-    /// The sampling method these parameters ask for, validated.
-    public func samplingMethod() throws -> ChunkSamplingMethod {
+    /// Checks the parameters and builds the step's chunk selector (errors name the parameter).
+    public func makeSelector() throws -> any ChunkSelector {
         guard maxTokens >= 1 else { throw ModelError.invalidParameter(name: "maxTokens", reason: "must be at least 1, got \(maxTokens)") }
-        guard temperature.isFinite, temperature > 0, temperature <= 1 else {
-            throw ModelError.invalidParameter(name: "temperature", reason: "must be in (0, 1], got \(temperature)")
-        }
-        if temperature == 1 { return .single }
-        return try ChunkSamplingMethod.batchApproximation(temperature: temperature, samples: samples).validated()
+        return try sampler.makeSelector(temperature: temperature)
     }
 }
 

@@ -21,7 +21,7 @@ public struct ReferenceGeneration: Sendable {
 extension CALMModel {
     /// Replays the reference generate loop. `maxLength` counts the padded prompt, as in the reference;
     /// `eosTokenID` overrides the config's (the fixtures' early-EOS golden does this).
-    public func referenceGenerate(prompts: [[Int]], maxLength: Int, method: ChunkSamplingMethod,
+    public func referenceGenerate(prompts: [[Int]], maxLength: Int, temperature: Double, sampler: Sampler,
                                   randomness: [SequenceRandomness], eosTokenID: Int? = nil) throws -> ReferenceGeneration {
         guard let length = prompts.first?.count, length > 0 else { throw ModelError.invalidPrompt(reason: "empty prompt") }
         guard prompts.allSatisfy({ $0.count == length }) else {
@@ -44,7 +44,8 @@ extension CALMModel {
                 offset += rows
                 hidden += hiddenAll[((offset - 1) * config.hiddenSize)..<(offset * config.hiddenSize)]
             }
-            let draws = try sampleChunks(hidden: hidden, rows: prompts.count, method: method, randomness: randomness)
+            let selectors = try prompts.map { _ in try sampler.makeSelector(temperature: temperature) }
+            let draws = try sampleChunks(hidden: hidden, selectors: selectors, randomness: randomness)
             steps.append(.init(hidden: hidden, draws: draws))
             for r in sequences.indices {
                 let chunk = unfinished[r] ? draws[r].chunk.map(Int.init) : [Int](repeating: pad, count: k)

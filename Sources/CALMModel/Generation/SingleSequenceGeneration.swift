@@ -8,6 +8,8 @@ extension CALMModel {
     /// with `[PAD]` to whole chunks, one chunk per step through the KV cache, stop on a chunk that
     /// contains end-of-text, `[PAD]` removed from the output), calling `onChunk` with each new
     /// chunk's ids as soon as it is decoded. Return `false` from `onChunk` to stop early.
+    /// `drawsPerRound` is how many samples the exact sampler draws per batched round (the engine's
+    /// `EngineConfiguration.exactRejectionDrawsPerRound`; equal values give equal tokens).
     ///
     /// ```swift
     /// let result = try model.generate(promptIDs: ids, parameters: .init(maxTokens: 64, temperature: 1)) { chunk in
@@ -15,10 +17,10 @@ extension CALMModel {
     /// }
     /// ```
     public func generate(promptIDs: [Int], parameters: GenerationParameters,
-                         randomness: SequenceRandomness? = nil,
+                         randomness: SequenceRandomness? = nil, drawsPerRound: Int = Sampler.defaultDrawsPerRound,
                          onChunk: ([Int]) -> Bool = { _ in true }) throws -> GenerationResult {
         let start = DispatchTime.now()
-        let method = try parameters.samplingMethod()
+        _ = try parameters.makeSelector()   // validates before any work
         guard !promptIDs.isEmpty else { throw ModelError.invalidPrompt(reason: "empty prompt: give at least one token") }
         for id in promptIDs where id < 0 || id >= config.vocabSize {
             throw ModelError.invalidPrompt(reason: "token id \(id) is outside the vocabulary (size \(config.vocabSize))")
@@ -39,7 +41,10 @@ extension CALMModel {
         while true {
             let hidden = try forward(chunks: [input], caches: [cache])
             let last = Array(hidden.suffix(config.hiddenSize))
-            let draw = try sampleChunks(hidden: last, rows: 1, method: method, randomness: [rng])[0]
+            guard let draw = try sampleChunks(hidden: last, selectors: [try parameters.makeSelector()], randomness: [rng],
+                                                   drawsPerRound: drawsPerRound).first else {
+                throw ModelError.invalidParameter(name: "sampler", reason: "drew no chunk")
+            }
             steps += 1
             samples += draw.samplesDrawn
             let chunk = draw.chunk.map(Int.init)

@@ -24,6 +24,9 @@ public enum BatchApproximation {
             throw ModelError.invalidParameter(name: "temperature", reason: "must be in (0, 1], got \(t)")
         }
         let inv = 1 / t
+        guard inv <= 1e6 else {
+            throw ModelError.invalidParameter(name: "temperature", reason: "\(t) is below 1e-6: the batch approximation would need 1/T = \(inv) repeats of a chunk")
+        }
         let n = inv.rounded()
         guard abs(inv - n) <= 1e-9 * inv else {
             throw ModelError.invalidParameter(name: "temperature", reason: "the batch approximation needs T = 1/n for an integer n, got \(t) (1/T = \(inv)); use the exact rejection sampler for other temperatures")

@@ -29,6 +29,9 @@ public struct ExactRejectionSampler<Outcome: Equatable>: Sendable where Outcome:
         }
         guard maxDraws >= 1 else { throw ModelError.invalidParameter(name: "maxDraws", reason: "must be at least 1, got \(maxDraws)") }
         let inv = 1 / t
+        guard inv <= 1e6 else {
+            throw ModelError.invalidParameter(name: "temperature", reason: "\(t) is below 1e-6: the exact sampler would need at least 1/T = \(inv) equal draws per step")
+        }
         var n = Int(inv.rounded(.down))
         var alpha = inv - Double(n)
         // 1/T within 1e-9 of an integer is that integer (T = 1/3 is not exactly representable).
@@ -83,6 +86,7 @@ public struct ExactRejectionSampler<Outcome: Equatable>: Sendable where Outcome:
     /// Expected number of sampler calls (Theorem 2): (n + 1[α>0]·Σ P^(1/T−1)) / Z_T.
     public static func expectedDraws(probabilities p: [Double], temperature t: Double) -> Double {
         let inv = 1 / t
+        guard inv <= 1e6 else { return .infinity }
         var n = Int(inv.rounded(.down)), alpha = inv - Double(n)
         if abs(inv - inv.rounded()) <= 1e-9 * inv { n = Int(inv.rounded()); alpha = 0 }
         let z = p.reduce(0) { $0 + pow($1, inv) }
