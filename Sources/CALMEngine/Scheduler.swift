@@ -90,39 +90,21 @@ actor Scheduler {
     private func admit() {
         var still: [SequenceState] = []
         var blocked = false
-        let unit = family.tokensPerPosition, blockPositions = configuration.blockChunks
         for s in waiting {
             if blocked { still.append(s); continue }
-            let shareable = max(0, (s.promptPositions - 1) / blockPositions)
-            let blockIDs = KVBlockPool.blockTokens(s.paddedPrompt, blockTokens: blockPositions * unit, blocks: shareable)
-            let shared: [UnsafeMutablePointer<Float>]
-            switch pool.acquirePrefix(blockIDs) {
-            case .pending: still.append(s); continue
-            case let .ready(blocks): shared = blocks
-            }
-            let neededBlocks = (s.reservedPositions + blockPositions - 1) / blockPositions - shared.count
-            if pool.freeBlocks < neededBlocks {
-                for b in shared { pool.returnBlock(b) }
+            switch pool.admit(paddedPrompt: s.paddedPrompt, tokensPerPosition: family.tokensPerPosition,
+                              promptPositions: s.promptPositions, reservedPositions: s.reservedPositions) {
+            case .waitForPrefix:
+                still.append(s)
+            case .noMemory:
                 still.append(s)
                 blocked = true   // FIFO: nobody overtakes a request waiting for memory
-                continue
+            case let .admitted(kv):
+                s.kv = kv
+                s.prefilledPositions = kv.cache.count
+                s.phase = .prefilling
+                active.append(s)
             }
-            let cache = KVCache(layout: pool.layout, source: pool, sharedBlocks: shared, positions: shared.count * blockPositions)
-            s.cache = cache
-            s.sharedBlocks = shared
-            guard cache.reserve(additional: s.reservedPositions - cache.count) else {
-                // Cannot happen while the pool's count is right; if it does, this request ends and
-                // the pool keeps serving the others.
-                finish(s, .error("KV pool accounting: \(neededBlocks) blocks were counted free but could not be taken"))
-                continue
-            }
-            s.prefilledPositions = cache.count
-            // Our own whole prompt blocks become shareable once computed.
-            let ownShareable = Array(cache.blocks[shared.count..<shareable])
-            pool.registerPending(ownShareable, tokens: Array(blockIDs[shared.count..<shareable]), after: shared.last)
-            s.pendingPrefix = ownShareable.enumerated().map { ($0.element, (shared.count + $0.offset + 1) * blockPositions) }
-            s.phase = .prefilling
-            active.append(s)
         }
         waiting = still
     }
@@ -135,7 +117,7 @@ actor Scheduler {
         let unit = family.tokensPerPosition
         for s in active {
             if s.channel.isFull { continue }       // back-pressure: only this sequence pauses
-            guard let cache = s.cache else { continue }
+            guard let cache = s.kv?.cache else { continue }
             let tokens: [Int], commits: Bool
             switch s.phase {
             case .prefilling:
@@ -170,12 +152,9 @@ actor Scheduler {
         let unit = family.tokensPerPosition, pad = family.paddingTokenID
         for ((s, entry), outcome) in zip(plan, outcomes) {
             guard s.phase != .finished else { continue }
-            if s.phase == .prefilling {
+            if s.phase == .prefilling, let kv = s.kv {
                 s.prefilledPositions += entry.tokens.count / unit
-                while let first = s.pendingPrefix.first, first.completesAt <= s.prefilledPositions {
-                    pool.markReady(first.block)
-                    s.pendingPrefix.removeFirst()
-                }
+                pool.prefilled(kv, positions: s.prefilledPositions)
             }
             let commit: StepCommit
             switch outcome {
@@ -203,11 +182,10 @@ actor Scheduler {
             if delivery == .gone { finish(s, .cancelled); continue }
             if s.parameters.stopAtEndToken, commit.tokens.contains(where: family.endTokenIDs.contains) { finish(s, .endToken); continue }
             if s.generated.count >= s.parameters.maxTokens { finish(s, .maxTokens); continue }
-            if let cache = s.cache {
+            if let kv = s.kv {
                 // Worst-case blocks were reserved at admission; padding the model emits can stretch
                 // a request past them, then it takes a block if one is free.
-                if cache.count + 1 > family.contextPositions
-                    || (cache.capacity < cache.count + 1 && !cache.reserve(additional: 1)) {
+                if kv.cache.count + 1 > family.contextPositions || !pool.grow(kv, toHold: 1) {
                     finish(s, .contextFull); continue
                 }
             }
@@ -219,11 +197,8 @@ actor Scheduler {
     private func finish(_ s: SequenceState, _ reason: CompletionReason) {
         guard s.phase != .finished else { return }
         s.phase = .finished
-        for b in s.sharedBlocks { pool.returnBlock(b) }
-        s.sharedBlocks = []
-        s.pendingPrefix = []
-        s.cache?.release()   // returns the blocks after the shared prefix
-        s.cache = nil
+        if let kv = s.kv { pool.release(kv) }
+        s.kv = nil
         _ = s.channel.send(.finished(reason: reason, at: s.secondsSinceSubmission(), sampler: s.statistics))
         s.channel.finish()
     }

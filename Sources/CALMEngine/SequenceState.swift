@@ -3,7 +3,8 @@ import Foundation
 
 /// One request inside the scheduler: a small state machine
 /// waiting → prefilling → decoding → finished, where every transition takes or frees resources in
-/// exactly one place (`Scheduler.admit` takes KV blocks, `Scheduler.finish` returns them).
+/// exactly one place (`Scheduler.admit` takes KV blocks through `KVBlockPool.admit`,
+/// `Scheduler.finish` returns them through `KVBlockPool.release`).
 final class SequenceState: @unchecked Sendable {
     enum Phase { case waiting, prefilling, decoding, finished }
 
@@ -21,11 +22,8 @@ final class SequenceState: @unchecked Sendable {
     let promptPositions: Int
 
     var phase = Phase.waiting
-    var cache: KVCache?
-    /// Prefix blocks shared from other requests (released by reference).
-    var sharedBlocks: [UnsafeMutablePointer<Float>] = []
-    /// Own blocks registered as shareable prefix blocks, with the position count that completes each.
-    var pendingPrefix: [(block: UnsafeMutablePointer<Float>, completesAt: Int)] = []
+    /// Its KV memory, from admission to `finish` (owned through `KVBlockPool`'s allocation methods).
+    var kv: SequenceKV?
     /// Prompt positions already in the cache.
     var prefilledPositions = 0
     /// The ids to feed next while decoding (what the last step committed).

@@ -122,15 +122,15 @@ public final class CALMModel: @unchecked Sendable {
         var ids: [Int] = []
         var slices: [BackboneSlice] = []
         for (c, cache) in zip(chunks, caches) {
-            precondition(c.count % patchSize == 0, "input must be whole chunks")
+            guard c.count % patchSize == 0 else {
+                throw ModelError.invalidPrompt(reason: "\(c.count) ids are not whole chunks of \(patchSize)")
+            }
             for id in c where id < 0 || id >= config.vocabSize {
                 throw ModelError.invalidPrompt(reason: "token id \(id) is outside the vocabulary (size \(config.vocabSize))")
             }
             ids += c
             slices.append(BackboneSlice(cache: cache, rows: c.count / patchSize))
-            guard cache.reserve(additional: c.count / patchSize) else {
-                throw ModelError.invalidParameter(name: "kvCache", reason: "out of KV-cache blocks")
-            }
+            try cache.prepare(rows: c.count / patchSize)
         }
         let inputs = chunkEmbedding(ids, pool: pool, record: record)
         let hidden = backbone.forward(inputs, slices: slices, pool: pool, record: record)

@@ -1,4 +1,4 @@
-import CALMModel
+@testable import CALMModel
 import Testing
 @testable import CALMEngine
 
@@ -43,5 +43,43 @@ import Testing
         p.returnBlock(b0); p.returnBlock(b0)     // the owner's and the sharer's references
         #expect(shared(p.acquirePrefix(a))?.isEmpty == true)
         #expect(p.freeBlocks == p.totalBlocks)
+    }
+
+    /// Admission, growth, prefill progress and release go through the pool's allocation methods,
+    /// and an engine cache never takes blocks behind the pool's back.
+    @Test func oneOwnerAdmitsGrowsSharesAndReleases() throws {
+        let p = pool()   // 2 positions per block, 1 token per position here
+        let total = p.totalBlocks
+        let prompt = [1, 2, 3, 4, 5]
+        guard case let .admitted(a) = p.admit(paddedPrompt: prompt, tokensPerPosition: 1, promptPositions: 5, reservedPositions: 8) else {
+            Issue.record("first request not admitted"); return
+        }
+        #expect(p.freeBlocks == total - 4)
+        #expect(!a.cache.growsOnDemand)
+        // Its first two whole prompt blocks are pending until computed: an identical prompt waits.
+        guard case .waitForPrefix = p.admit(paddedPrompt: prompt, tokensPerPosition: 1, promptPositions: 5, reservedPositions: 8) else {
+            Issue.record("a pending prefix was shared"); return
+        }
+        a.cache.count = 5
+        p.prefilled(a, positions: 5)
+        guard case let .admitted(b) = p.admit(paddedPrompt: prompt, tokensPerPosition: 1, promptPositions: 5, reservedPositions: 8) else {
+            Issue.record("second request not admitted"); return
+        }
+        #expect(b.cache.count == 4)              // two shared blocks
+        #expect(p.freeBlocks == total - 6)       // shared by reference, only two new ones
+        // A pass may not write past what the owner reserved.
+        b.cache.count = 8
+        #expect(throws: ModelError.self) { try b.cache.prepare(rows: 1) }
+        #expect(p.grow(b, toHold: 1))
+        #expect(throws: Never.self) { try b.cache.prepare(rows: 1) }
+        // More than the pool holds: refused, nothing kept.
+        let before = p.freeBlocks
+        guard case .noMemory = p.admit(paddedPrompt: [7], tokensPerPosition: 1, promptPositions: 1, reservedPositions: 2 * total) else {
+            Issue.record("an impossible request was admitted"); return
+        }
+        #expect(p.freeBlocks == before)
+        p.release(b)
+        p.release(a)
+        #expect(p.freeBlocks == total)
     }
 }

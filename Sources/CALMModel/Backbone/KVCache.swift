@@ -49,16 +49,22 @@ public final class KVCache: @unchecked Sendable {
     public var sharedPrefixBlocks = 0
     /// Positions stored.
     public internal(set) var count = 0
+    /// Whether a forward pass may take blocks as it needs them (standalone caches). An engine's
+    /// caches are sized by their owner at admission and never grow behind its back.
+    public let growsOnDemand: Bool
 
-    public init(layout: KVLayout, source: KVBlockSource) {
+    public init(layout: KVLayout, source: KVBlockSource, growsOnDemand: Bool = true) {
         self.layout = layout
         self.source = source
+        self.growsOnDemand = growsOnDemand
     }
 
     /// Starts from blocks already filled by another sequence (prefix sharing); they stay owned by their source's accounting.
-    public init(layout: KVLayout, source: KVBlockSource, sharedBlocks: [UnsafeMutablePointer<Float>], positions: Int) {
+    public init(layout: KVLayout, source: KVBlockSource, sharedBlocks: [UnsafeMutablePointer<Float>], positions: Int,
+                growsOnDemand: Bool = true) {
         self.layout = layout
         self.source = source
+        self.growsOnDemand = growsOnDemand
         self.blocks = sharedBlocks
         self.sharedPrefixBlocks = sharedBlocks.count
         self.count = positions
@@ -76,6 +82,17 @@ public final class KVCache: @unchecked Sendable {
             blocks.append(block)
         }
         return true
+    }
+
+    /// Makes sure `rows` more positions fit before a pass writes them: a standalone cache takes
+    /// blocks as needed; an engine cache must already have them (its owner reserved them).
+    public func prepare(rows: Int) throws {
+        if capacity >= count + rows { return }
+        guard growsOnDemand, reserve(additional: rows) else {
+            throw ModelError.invalidParameter(name: "kvCache", reason: growsOnDemand
+                ? "out of KV-cache blocks for \(rows) more positions after \(count)"
+                : "\(rows) more positions after \(count) exceed the \(capacity) reserved for this sequence")
+        }
     }
 
     /// Returns every owned block to the source and empties the cache.

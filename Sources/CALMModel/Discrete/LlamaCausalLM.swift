@@ -84,9 +84,7 @@ public final class LlamaCausalLM: @unchecked Sendable {
             }
             ids += t
             slices.append(BackboneSlice(cache: cache, rows: t.count))
-            guard cache.reserve(additional: t.count) else {
-                throw ModelError.invalidParameter(name: "kvCache", reason: "out of KV-cache blocks")
-            }
+            try cache.prepare(rows: t.count)
         }
         let inputs = embedding.lookup(ids)
         record?("inputs_embeds", inputs)
