@@ -12,7 +12,7 @@ import Foundation
 public enum ModelFamilyRegistry {
     /// One registered family.
     public struct Entry: Sendable {
-        public let kind: ModelLoader.Kind
+        public let kind: ModelKind
         public let load: @Sendable (URL, LoadOptions) throws -> any ModelFamily
     }
 

@@ -17,21 +17,15 @@ public enum AnyLanguageModel: Sendable {
 /// }
 /// ```
 public enum ModelLoader {
-    /// Kinds of language model folder.
-    public enum Kind: String, Sendable {
-        case calm, llama
-    }
-
-    /// The kind of model in `directory` (reads only `config.json`). Autoencoder folders and
-    /// unknown configs are errors naming the file.
-    public static func kind(directory: URL) throws -> Kind {
+    /// The kind of language model in `directory` (reads only `config.json`, through the one
+    /// detector `ModelFolder.kind`). Autoencoder folders and unknown configs are errors naming the file.
+    public static func kind(directory: URL) throws -> ModelKind {
         let (_, json, path) = try ModelFolder.configData(directory)
-        switch try ModelFolder.kind(of: json, path: path) {
-        case .calm: return .calm
-        case .llama: return .llama
-        case .autoencoder:
+        let kind = try ModelFolder.kind(of: json, path: path)
+        guard kind != .autoencoder else {
             throw ModelError.unknownModel(path: path, reason: "config.json describes an autoencoder, not a language model")
         }
+        return kind
     }
 
     /// Loads the model in `directory`, CALM or Llama according to its `config.json`.
@@ -39,6 +33,9 @@ public enum ModelLoader {
         switch try kind(directory: directory) {
         case .calm: return .calm(try CALMModel.load(directory: directory, options: options))
         case .llama: return .llama(try LlamaCausalLM.load(directory: directory, options: options))
+        case .autoencoder:
+            throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path,
+                                          reason: "config.json describes an autoencoder, not a language model")
         }
     }
 }
