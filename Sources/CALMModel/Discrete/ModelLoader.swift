@@ -12,8 +12,8 @@ public enum AnyLanguageModel: Sendable {
 ///
 /// ```swift
 /// switch try ModelLoader.load(directory: url) {
-/// case .calm(let model): ...
-/// case .llama(let model): ...
+/// case .calm(let model): print(model.patchSize)
+/// case .llama(let model): print(model.vocabSize)
 /// }
 /// ```
 public enum ModelLoader {

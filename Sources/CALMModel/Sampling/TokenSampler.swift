@@ -8,7 +8,9 @@ import Foundation
 ///
 /// ```swift
 /// let sampler = TokenSampler(temperature: 0.7, topP: 0.9, repetitionPenalty: 1.2)
-/// let (token, logprob) = sampler.sample(logits: &row, history: ids, outputStart: prompt.count, randomness: rng)
+/// let token = row.withUnsafeMutableBufferPointer { logits in
+///     sampler.sample(logits: logits, history: ids, outputStart: prompt.count, randomness: rng)
+/// }   // nil when the logits hold a NaN
 /// ```
 public struct TokenSampler: Sendable, Equatable {
     /// 0 = greedy (argmax after penalties); otherwise softmax(logits / T).

@@ -60,7 +60,7 @@ public indirect enum RValue: Sendable, Equatable {
 ///
 /// ```swift
 /// let value = try RSerialization.read(bytes)      // bytes start with "X\n"
-/// if case .strings(let lines, _) = value { … }
+/// if case .strings(let lines, _) = value { print(lines.count) }
 /// ```
 public struct RSerialization {
     var bytes: [UInt8]
