@@ -4,7 +4,9 @@ import Foundation
 
 /// Checks this engine against the golden fixtures produced by the reference implementation
 /// (`golden_<name>.safetensors`, `golden_train_<name>[_<variant>].safetensors`,
-/// `sampler_synthetic.json`, with per-golden settings from `manifest.json`).
+/// `sampler_synthetic.json`, with per-golden settings from `manifest.json`). GPT-2 goldens (whose
+/// model folder is a `GPT2LMHeadModel`, e.g. `../shared/fixtures/gpt2`) are checked against every
+/// layout folder of the same weights (`gpt2_tiny`, `gpt2_tiny_hub`).
 ///
 /// ```swift
 /// let runner = ConformanceRunner(fixtures: URL(fileURLWithPath: "../shared/fixtures/calm"))

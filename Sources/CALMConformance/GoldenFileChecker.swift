@@ -26,6 +26,25 @@ struct GoldenFileChecker {
         return folders.max { $0.count < $1.count }.map { fixtures.appendingPathComponent($0) }
     }
 
+    /// Every folder a GPT-2 golden applies to: its own folder and the variants `<name>_*` that are
+    /// GPT-2 folders too (the same weights in another layout, e.g. `gpt2_tiny_hub`), unless a
+    /// golden file with a longer name claims the variant.
+    func gpt2Folders(for name: String, primary: URL) -> [URL] {
+        let fm = FileManager.default
+        let entries = ((try? fm.contentsOfDirectory(atPath: fixtures.path)) ?? []).sorted()
+        let otherGoldens = entries.filter { $0.hasPrefix("golden_") && $0.hasSuffix(".safetensors") }
+            .map { String($0.dropFirst("golden_".count).dropLast(".safetensors".count)) }
+            .filter { $0.count > name.count && $0.hasPrefix(name) }
+        var folders = [primary]
+        for entry in entries where entry.hasPrefix(name + "_") && entry != primary.lastPathComponent {
+            let url = fixtures.appendingPathComponent(entry)
+            guard (try? ModelFolderKind.detect(url)) == .gpt2 else { continue }
+            if otherGoldens.contains(where: { entry == $0 || entry.hasPrefix($0 + "_") }) { continue }
+            folders.append(url)
+        }
+        return folders
+    }
+
     func run(_ emit: (ConformanceCheck) -> Void) {
         withoutActuallyEscaping(emit) { check(emit: $0) }
     }
@@ -42,6 +61,11 @@ struct GoldenFileChecker {
             return
         }
         let groups = GoldenKeyGroup.grouping(golden.tensorNames)
+        if !training, (try? ModelFolderKind.detect(folder)) == .gpt2 {
+            let context = GoldenContext(file: file, golden: golden, manifestName: "golden_\(name)", manifest: manifest, emit: emit)
+            GPT2Checks.run(folders: gpt2Folders(for: name, primary: folder), groups: groups, context)
+            return
+        }
         if training {
             let context = GoldenContext(file: file, golden: golden, manifestName: "golden_train_\(name)", manifest: manifest, emit: emit)
             TrainingChecks.run(folder: folder, context: context)
@@ -81,10 +105,11 @@ struct GoldenFileChecker {
 }
 
 enum ModelFolderKind: Equatable {
-    case autoencoder, calm
+    case autoencoder, calm, gpt2
     static func detect(_ folder: URL) throws -> ModelFolderKind {
         let data = try Data(contentsOf: folder.appendingPathComponent("config.json"))
         let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        if GPT2Config.describes(json) { return .gpt2 }
         let arch = json["architectures"] as? [String] ?? []
         if arch.contains("Autoencoder") || json["num_encoder_layers"] != nil { return .autoencoder }
         return .calm

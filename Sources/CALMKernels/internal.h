@@ -66,6 +66,7 @@ void calm__row2_bf16_avx2(int k, const float *x, const void *b0, const void *b1,
 #if CALM_X86
 void calm__silu_avx2(const float *x, float *y, size_t n);
 void calm__swiglu_avx2(const float *gate, const float *up, float *y, size_t n);
+void calm__gelu_tanh_avx2(const float *x, float *y, size_t n);
 void calm__add_avx2(const float *a, const float *b, float *y, size_t n);
 float calm__dot_avx2(const float *a, const float *b, int32_t n);
 void calm__axpy_avx2(float alpha, const float *x, float *y, int32_t n);

@@ -56,6 +56,17 @@ void calm_swiglu(const float *gate, const float *up, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = silu1(gate[i]) * up[i];
 }
 
+/* 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3) */
+static inline float gelu_tanh1(float x) {
+    float u2 = 1.5957691216057308f * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-u2));
+}
+
+void calm_gelu_tanh(const float *x, float *y, size_t n) {
+    if (CALM_USE_AVX2()) { calm__gelu_tanh_avx2(x, y, n); return; }
+    for (size_t i = 0; i < n; i++) y[i] = gelu_tanh1(x[i]);
+}
+
 void calm_add(const float *a, const float *b, float *y, size_t n) {
     if (CALM_USE_AVX2()) { calm__add_avx2(a, b, y, n); return; }
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];

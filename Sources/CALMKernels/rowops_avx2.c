@@ -43,6 +43,20 @@ ATTR void calm__swiglu_avx2(const float *gate, const float *up, float *y, size_t
     if (i < n) TAIL_STORE(y + i, n - i, _mm256_mul_ps(silu8(TAIL_LOAD(gate + i, n - i)), TAIL_LOAD(up + i, n - i)));
 }
 
+/* gelu_new as x * sigmoid(2u): 2u = 2 sqrt(2/pi) (x + 0.044715 x^3) */
+INL __m256 gelu_tanh8(__m256 x) {
+    __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    __m256 u2 = _mm256_mul_ps(_mm256_set1_ps(1.5957691216057308f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), u2));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+ATTR void calm__gelu_tanh_avx2(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu_tanh8(_mm256_loadu_ps(x + i)));
+    if (i < n) TAIL_STORE(y + i, n - i, gelu_tanh8(TAIL_LOAD(x + i, n - i)));
+}
+
 ATTR void calm__add_avx2(const float *a, const float *b, float *y, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));

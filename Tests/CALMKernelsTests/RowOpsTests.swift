@@ -65,6 +65,30 @@ func relErr(_ a: [Float], _ b: [Double]) -> Double {
         #expect(y == x.indices.map { x[$0] + up[$0] })
     }
 
+    @Test func geluTanh() {
+        var rng = TestRNG(9)
+        var x = rng.floats(1000, scale: 8)
+        x += [0, -0, 1e-30, -1e-3, 3, -3, 10, -10, 20, -20, 1e20, -1e20]
+        var y = [Float](repeating: .nan, count: x.count)
+        calm_gelu_tanh(x, &y, x.count)
+        // transformers' gelu_new, in double precision
+        let ref = x.map { v -> Double in
+            let d = Double(v)
+            return 0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d)))
+        }
+        // Relative 2e-6, plus an absolute 1e-7·|x|: for x ≪ 0 the result is x·e^(−t) with t ≈ 1.6·|x|³·0.045,
+        // so any f32 evaluation of t (transformers' too) carries a relative error ~t·2⁻²⁴ there.
+        for i in x.indices {
+            #expect(abs(Double(y[i]) - ref[i]) <= 2e-6 * abs(ref[i]) + 1e-7 * abs(Double(x[i])), "gelu(\(x[i])) = \(y[i]), expected \(ref[i])")
+        }
+        // every length's tail goes through the same code as full vectors; in place is the same
+        for n in [1, 7, 9, 17] {
+            var part = Array(x.prefix(n))
+            calm_gelu_tanh(part, &part, n)
+            #expect(part == Array(y.prefix(n)))
+        }
+    }
+
     @Test(arguments: sizes) func softmaxArgmaxDotAxpy(n: Int) {
         var rng = TestRNG(UInt64(n) * 7)
         var x = rng.floats(n, scale: 10)

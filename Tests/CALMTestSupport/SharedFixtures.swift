@@ -41,6 +41,11 @@ public enum SharedFixtures {
         try require().appendingPathComponent("fixtures/calm")
     }
 
+    /// `<shared>/fixtures/gpt2` (tiny GPT-2 folders in both layouts and transformers' goldens).
+    public static func gpt2Fixtures() throws -> URL {
+        try require().appendingPathComponent("fixtures/gpt2")
+    }
+
     /// Error thrown when `../shared` is required but absent.
     public struct MissingSharedFolder: Error, CustomStringConvertible {
         public var description: String {

@@ -150,6 +150,12 @@ void calm_layernorm(const float *x, const float *w, const float *b, float *y, in
 void calm_silu(const float *x, float *y, size_t n);
 /** y = silu(gate) * up. y may alias gate or up. */
 void calm_swiglu(const float *gate, const float *up, float *y, size_t n);
+/**
+ * GPT-2's gelu_new (the tanh approximation), y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+ * computed as the identical x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)), which needs one exp and
+ * no cancellation (relative error < 2e-6). y may alias x.
+ */
+void calm_gelu_tanh(const float *x, float *y, size_t n);
 /** y = a + b. y may alias a or b. */
 void calm_add(const float *a, const float *b, float *y, size_t n);
 /** In-place softmax over n values (max-subtracted). */

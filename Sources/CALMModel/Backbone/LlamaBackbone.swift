@@ -38,6 +38,7 @@ public final class LlamaBackbone: VectorBackbone, @unchecked Sendable {
     let layers: [Layer]
     let finalNorm: RMSNorm
     let rope: RotaryEmbedding
+    let attention: BlockAttention
 
     /// Reads `<prefix>.layers.{l}.*` and `<prefix>.norm` (`transformer` in CALM checkpoints,
     /// `model` in Hugging Face `LlamaForCausalLM` ones).
@@ -61,6 +62,7 @@ public final class LlamaBackbone: VectorBackbone, @unchecked Sendable {
         }
         finalNorm = try reader.rmsNorm("\(prefix).norm", size: shape.hidden, eps: shape.rmsNormEps)
         rope = RotaryEmbedding(headDim: headDim, theta: shape.ropeTheta)
+        attention = BlockAttention(heads: heads, kvHeads: kvHeads, headDim: headDim)
     }
 
     /// Number of decoder layers.
@@ -114,29 +116,23 @@ public final class LlamaBackbone: VectorBackbone, @unchecked Sendable {
                 k.withUnsafeMutableBufferPointer { layer.k.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
                 v.withUnsafeMutableBufferPointer { layer.v.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
             }
-            // RoPE, then store keys/values into each sequence's cache.
+            // RoPE on each row's queries and keys, then store keys/values into each sequence's cache.
             q.withUnsafeMutableBufferPointer { qp in
                 k.withUnsafeMutableBufferPointer { kp in
-                    v.withUnsafeBufferPointer { vp in
-                        var row = 0
-                        for s in slices {
-                            for i in 0..<s.rows {
-                                let pos = s.cache.count + i
-                                cosTables[row].withUnsafeBufferPointer { c in
-                                    sinTables[row].withUnsafeBufferPointer { sn in
-                                        calm_rope_half(qp.baseAddress! + row * hidden, Int32(heads), Int32(headDim), c.baseAddress!, sn.baseAddress!)
-                                        calm_rope_half(kp.baseAddress! + row * kvDim, Int32(kvHeads), Int32(headDim), c.baseAddress!, sn.baseAddress!)
-                                    }
-                                }
-                                s.cache.keyRow(layer: l, position: pos).update(from: kp.baseAddress! + row * kvDim, count: kvDim)
-                                s.cache.valueRow(layer: l, position: pos).update(from: vp.baseAddress! + row * kvDim, count: kvDim)
-                                row += 1
+                    for row in 0..<rows {
+                        cosTables[row].withUnsafeBufferPointer { c in
+                            sinTables[row].withUnsafeBufferPointer { sn in
+                                calm_rope_half(qp.baseAddress! + row * hidden, Int32(heads), Int32(headDim), c.baseAddress!, sn.baseAddress!)
+                                calm_rope_half(kp.baseAddress! + row * kvDim, Int32(kvHeads), Int32(headDim), c.baseAddress!, sn.baseAddress!)
                             }
                         }
                     }
                 }
             }
-            attention(layer: l, q: q, slices: slices, out: &attn, pool: pool)
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { attention.store(layer: l, keys: kp.baseAddress!, values: $0.baseAddress!, slices: slices) }
+            }
+            attention.run(layer: l, q: q, slices: slices, out: &attn, pool: pool)
             attn.withUnsafeBufferPointer { a in
                 x.withUnsafeMutableBufferPointer { layer.o.apply(a.baseAddress!, rows: rows, into: $0.baseAddress!, accumulate: true, pool: pool) }
             }
@@ -146,93 +142,5 @@ public final class LlamaBackbone: VectorBackbone, @unchecked Sendable {
         for s in slices { s.cache.count += s.persist }
         finalNorm.apply(&x, rows: rows)
         return x
-    }
-
-    /// Causal attention of every new row over its own sequence's cache (row i of a sequence with
-    /// `past` cached positions sees positions 0…past+i). Work units are (row tile, head); a tile's
-    /// keys and values are read once for all its rows.
-    private func attention(layer l: Int, q: [Float], slices: [BackboneSlice], out: inout [Float], pool: ComputePool) {
-        let group = heads / kvHeads
-        let scale = 1 / Float(headDim).squareRoot()
-        let kvDim = kvHeads * headDim
-        let tileRows = 32
-        var tasks: [AttentionTask] = []
-        var row = 0
-        var work = 0
-        for s in slices {
-            let kPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: false, head: $0) }
-            let vPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: true, head: $0) }
-            var i = 0
-            while i < s.rows {
-                let n = min(tileRows, s.rows - i)
-                tasks.append(AttentionTask(row: row + i, rows: n, firstKeys: s.cache.count + i + 1, keyBlocks: kPtrs, valueBlocks: vPtrs))
-                work += n * (s.cache.count + i + n)
-                i += n
-            }
-            row += s.rows
-        }
-        let maxScratch = tasks.map { min($0.rows, 8) * ($0.firstKeys + $0.rows - 1) }.max() ?? 1
-        let job = AttentionJob(tasks: tasks, heads: heads, group: group, headDim: headDim, hidden: hidden,
-                               scale: scale, blockPositions: slices.first?.cache.layout.blockPositions ?? 1,
-                               kvDim: kvDim, scratchPerThread: maxScratch, threads: pool.threadCount)
-        q.withUnsafeBufferPointer { qp in
-            out.withUnsafeMutableBufferPointer { op in
-                job.q = qp.baseAddress!
-                job.out = op.baseAddress!
-                let units = tasks.count * heads
-                if work * heads * headDim < 1 << 16 || pool.threadCount == 1 {
-                    for u in 0..<units { job.run(unit: u, thread: 0) }
-                } else {
-                    let ctx = Unmanaged.passUnretained(job).toOpaque()
-                    calm_pool_run(pool.raw, Int32(units), { ctx, unit, thread in
-                        Unmanaged<AttentionJob>.fromOpaque(ctx!).takeUnretainedValue().run(unit: Int(unit), thread: Int(thread))
-                    }, ctx)
-                }
-            }
-        }
-    }
-}
-
-struct AttentionTask {
-    /// First batch row of the tile, and how many consecutive rows (of one sequence) it has.
-    let row: Int
-    let rows: Int
-    /// Keys visible to the tile's first row.
-    let firstKeys: Int
-    let keyBlocks: [[UnsafePointer<Float>?]]
-    let valueBlocks: [[UnsafePointer<Float>?]]
-}
-
-/// Shared state of one layer's attention, split into (row tile, head) units across the pool.
-final class AttentionJob: @unchecked Sendable {
-    let tasks: [AttentionTask]
-    let heads, group, headDim, hidden, blockPositions, kvDim: Int
-    let scale: Float
-    var q: UnsafePointer<Float>!
-    var out: UnsafeMutablePointer<Float>!
-    let scratch: UnsafeMutablePointer<Float>
-    let scratchPerThread: Int
-
-    init(tasks: [AttentionTask], heads: Int, group: Int, headDim: Int, hidden: Int, scale: Float,
-         blockPositions: Int, kvDim: Int, scratchPerThread: Int, threads: Int) {
-        self.tasks = tasks; self.heads = heads; self.group = group; self.headDim = headDim
-        self.hidden = hidden; self.scale = scale; self.blockPositions = blockPositions; self.kvDim = kvDim
-        self.scratchPerThread = max(scratchPerThread, 1)
-        scratch = .allocate(capacity: self.scratchPerThread * max(threads, 1))
-    }
-
-    deinit { scratch.deallocate() }
-
-    func run(unit: Int, thread: Int) {
-        let task = tasks[unit / heads]
-        let h = unit % heads
-        let g = h / group
-        task.keyBlocks[g].withUnsafeBufferPointer { kb in
-            task.valueBlocks[g].withUnsafeBufferPointer { vb in
-                calm_attention_rows(q + task.row * hidden + h * headDim, hidden, Int32(task.rows), Int32(headDim), scale,
-                                    kb.baseAddress!, vb.baseAddress!, Int32(blockPositions), kvDim, Int32(task.firstKeys),
-                                    scratch + thread * scratchPerThread, out + task.row * hidden + h * headDim, hidden)
-            }
-        }
     }
 }

@@ -75,17 +75,7 @@ public final class LlamaCausalLM: @unchecked Sendable {
     /// Runs the backbone for several sequences at once: `tokens[i]` is appended to `caches[i]`.
     /// Returns the final hidden state of every new position (Σ counts × hidden), in order.
     public func forward(tokens: [[Int]], caches: [KVCache], record: ActivationRecorder? = nil) throws -> [Float] {
-        precondition(tokens.count == caches.count)
-        var ids: [Int] = []
-        var slices: [BackboneSlice] = []
-        for (t, cache) in zip(tokens, caches) {
-            for id in t where id < 0 || id >= config.vocabSize {
-                throw ModelError.invalidPrompt(reason: "token id \(id) is outside the vocabulary (size \(config.vocabSize))")
-            }
-            ids += t
-            slices.append(BackboneSlice(cache: cache, rows: t.count))
-            try cache.prepare(rows: t.count)
-        }
+        let (ids, slices) = try TokenBatch.prepare(tokens: tokens, caches: caches, vocabSize: config.vocabSize)
         let inputs = embedding.lookup(ids)
         record?("inputs_embeds", inputs)
         let hidden = backbone.forward(inputs, slices: slices, pool: pool, record: record)

@@ -28,11 +28,16 @@ public enum ModelLoader {
         return kind
     }
 
-    /// Loads the model in `directory`, CALM or Llama according to its `config.json`.
+    /// Loads the model in `directory`, CALM or Llama according to its `config.json`. A GPT-2
+    /// folder is `ModelError.unknownModel` saying to use `GPT2CausalLM.load`: no evaluator or
+    /// engine family takes GPT-2 yet.
     public static func load(directory: URL, options: LoadOptions = LoadOptions()) throws -> AnyLanguageModel {
         switch try kind(directory: directory) {
         case .calm: return .calm(try CALMModel.load(directory: directory, options: options))
         case .llama: return .llama(try LlamaCausalLM.load(directory: directory, options: options))
+        case .gpt2:
+            throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path,
+                                          reason: "a GPT-2 folder: load it with GPT2CausalLM.load; GPT-2 is not yet served as a language model by this loader")
         case .autoencoder:
             throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path,
                                           reason: "config.json describes an autoencoder, not a language model")

@@ -2,14 +2,16 @@ import CALMTensor
 import Foundation
 
 /// A summary of a model folder without loading its weights: config, parameter counts by part,
-/// dtypes and size on disk. Reads CALM, autoencoder and Llama (`LlamaForCausalLM`) folders.
+/// dtypes and size on disk. Reads CALM, autoencoder, Llama (`LlamaForCausalLM`) and GPT-2
+/// (`GPT2LMHeadModel`) folders.
 public struct ModelInspection: Sendable {
     public var path: String
     public var kind: ModelKind
     public var config: [String: String]
     /// Unique parameters per part (aliases such as `generative_head.*` counted once): CALM
     /// folders have `backbone`, `head`, `chunk_embedding`, `token_embedding` and `autoencoder`;
-    /// Llama folders `token_embedding`, `backbone` and `lm_head`.
+    /// Llama folders `token_embedding`, `backbone` and `lm_head`; GPT-2 folders `token_embedding`,
+    /// `position_embedding`, `backbone` (and `lm_head` when untied).
     public var parameters: [String: Int]
     /// Tensors per dtype.
     public var dtypes: [String: Int]
@@ -30,7 +32,18 @@ public struct ModelInspection: Sendable {
             if name.hasPrefix("generative_head."), source.info("mlp_generator." + name.dropFirst("generative_head.".count)) != nil { continue }
             if name.hasSuffix("decoder.lm_head_weight"), source.info(name.replacingOccurrences(of: "decoder.lm_head_weight", with: "encoder.embed_tokens.weight")) != nil { continue }
             let part: String
-            if kind == .llama {
+            if kind == .gpt2 {
+                // transformers names, with or without `transformer.`: wte, wpe, h.* and ln_f, lm_head.
+                let stem = name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
+                // The causal-mask buffers of Hub checkpoints are not parameters.
+                if stem.hasSuffix(".attn.bias") || stem.hasSuffix(".attn.masked_bias") { continue }
+                if stem.hasPrefix("wte.") { part = "token_embedding" }
+                else if stem.hasPrefix("wpe.") { part = "position_embedding" }
+                else if stem.hasPrefix("h.") || stem.hasPrefix("ln_f.") { part = "backbone" }
+                else if stem.hasPrefix("lm_head.") { part = "lm_head" }
+                else { part = "other" }
+            }
+            else if kind == .llama {
                 // Hugging Face names: model.embed_tokens, model.layers.* and model.norm, lm_head.
                 if name.hasPrefix("model.embed_tokens") { part = "token_embedding" }
                 else if name.hasPrefix("model.") { part = "backbone" }

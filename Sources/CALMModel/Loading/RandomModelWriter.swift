@@ -5,9 +5,10 @@ import Foundation
 /// Writes complete model folders with random weights in the paper's shapes, for benchmarks and
 /// tests: `config.json` + `model.safetensors` for the CALM model, and the autoencoder in
 /// `autoencoder/` (referenced by `ae_path`) or embedded under `ae_model.*`; or a discrete Llama
-/// baseline in the Hugging Face `LlamaForCausalLM` layout (`writeLlama`).
+/// baseline in the Hugging Face `LlamaForCausalLM` layout (`writeLlama`); or a GPT-2 in the
+/// `save_pretrained` layout of `GPT2LMHeadModel` (`writeGPT2`).
 ///
-/// The tensor lists (`calmTensors`, `autoencoderTensors`, `llamaTensors`) are the one statement of
+/// The tensor lists (`calmTensors`, `autoencoderTensors`, `llamaTensors`, `gpt2Tensors`) are the one statement of
 /// each checkpoint's names and shapes: the trainable models in `CALMTraining` use them too.
 public enum RandomModelWriter {
     /// Named shapes.
@@ -68,6 +69,54 @@ public enum RandomModelWriter {
             c.architectures = ["LlamaForCausalLM"]
             return c
         }
+    }
+
+    /// Named GPT-2 shapes.
+    public enum GPT2Shape: String, CaseIterable, Sendable {
+        /// Small and fast, for tests: 2 layers, 64 wide, 4 heads, vocabulary 512, 128 positions
+        /// (the shape of the shared `gpt2_tiny` fixture).
+        case gpt2Tiny = "gpt2-tiny"
+        /// GPT-2 Medium, Token Maturation's backbone: 24 layers, 1024 wide, 16 heads, vocabulary
+        /// 50257, 1024 positions (end-of-text id 50256).
+        case gpt2Medium = "gpt2-medium"
+
+        /// The `config.json` of this shape (architectures `GPT2LMHeadModel`, tied head, gelu_new).
+        public var config: GPT2Config {
+            var c = GPT2Config()
+            switch self {
+            case .gpt2Tiny:
+                c.vocabSize = 512; c.nEmbd = 64; c.nLayer = 2; c.nHead = 4; c.nPositions = 128
+                c.bosTokenID = 511; c.eosTokenID = 511
+            case .gpt2Medium:
+                c.vocabSize = 50257; c.nEmbd = 1024; c.nLayer = 24; c.nHead = 16; c.nPositions = 1024
+                c.bosTokenID = 50256; c.eosTokenID = 50256
+            }
+            c.layerNormEpsilon = 1e-5
+            c.activationFunction = "gelu_new"
+            c.architectures = ["GPT2LMHeadModel"]
+            return c
+        }
+    }
+
+    /// Every (name, shape) of a `GPT2LMHeadModel.save_pretrained` checkpoint with this config:
+    /// `transformer.wte.weight`, `transformer.wpe.weight`, `transformer.h.N.*` (every `c_*`
+    /// weight a `Conv1D`, stored (in, out), with its bias), `transformer.ln_f.*`, and
+    /// `lm_head.weight` only when the head is untied.
+    public static func gpt2Tensors(_ c: GPT2Config) -> [(String, [Int])] {
+        let e = c.nEmbd, inner = c.innerSize
+        var t: [(String, [Int])] = [("transformer.wte.weight", [c.vocabSize, e]), ("transformer.wpe.weight", [c.nPositions, e])]
+        for l in 0..<c.nLayer {
+            let p = "transformer.h.\(l)"
+            t += [("\(p).ln_1.weight", [e]), ("\(p).ln_1.bias", [e]),
+                  ("\(p).attn.c_attn.weight", [e, 3 * e]), ("\(p).attn.c_attn.bias", [3 * e]),
+                  ("\(p).attn.c_proj.weight", [e, e]), ("\(p).attn.c_proj.bias", [e]),
+                  ("\(p).ln_2.weight", [e]), ("\(p).ln_2.bias", [e]),
+                  ("\(p).mlp.c_fc.weight", [e, inner]), ("\(p).mlp.c_fc.bias", [inner]),
+                  ("\(p).mlp.c_proj.weight", [inner, e]), ("\(p).mlp.c_proj.bias", [e])]
+        }
+        t += [("transformer.ln_f.weight", [e]), ("transformer.ln_f.bias", [e])]
+        if !c.tieWordEmbeddings { t.append(("lm_head.weight", [c.vocabSize, e])) }
+        return t
     }
 
     /// Every (name, shape) of a Hugging Face `LlamaForCausalLM` checkpoint with this config:
@@ -200,20 +249,47 @@ public enum RandomModelWriter {
         try writeJSON(config, architecture: "LlamaForCausalLM", to: directory.appendingPathComponent("config.json"))
     }
 
+    /// Writes a GPT-2 folder as `GPT2LMHeadModel.save_pretrained` does (`config.json` with
+    /// architectures ["GPT2LMHeadModel"] and model_type "gpt2"; `model.safetensors` with
+    /// `transformer.` keys, `Conv1D` weights (in, out), no `lm_head.weight` when tied) that
+    /// `GPT2CausalLM.load` and `ModelLoader.kind` read. Streamed, so `gpt2-medium` costs no memory
+    /// beyond one chunk. Random contents: biases 0, LayerNorm weights 1, matrices N(0, 1/fan-in).
+    ///
+    /// - Throws: `ModelError.invalidParameter` for a non-float dtype, `ModelError.invalidConfig`
+    ///   for sizes the engine cannot run, file-system errors naming the path.
+    public static func writeGPT2(config c: GPT2Config, dtype: DType, to directory: URL, seed: UInt64 = 0) throws {
+        guard dtype.isFloatingWeight else {
+            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
+        }
+        try c.validate(file: "config")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var config = c
+        config.torchDType = dtype.torchName
+        config.modelType = "gpt2"
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        var index: UInt64 = 0
+        // Conv1D weights are (in, out): their fan-in is the first dimension; wte/wpe/lm_head the second.
+        addRandom(gpt2Tensors(c), prefix: "", dtype: dtype, seed: seed, index: &index, to: &writer,
+                  fanIn: { name, shape in name.contains(".c_") ? shape[0] : shape[1] })
+        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        try writeJSON(config, architecture: "GPT2LMHeadModel", to: directory.appendingPathComponent("config.json"))
+    }
+
     enum Init { case zero, one, normal(Float) }
 
     /// Queues `list` on `w` with deterministic random contents: biases 0, norm weights 1,
-    /// embeddings N(0, 1), other matrices N(0, 1/fan-in). `index` numbers the tensors across
-    /// calls, so each gets its own stream from `seed`.
+    /// embeddings N(0, 1), other matrices N(0, 1/fan-in) (`fanIn`: the second dimension, as in
+    /// a Linear's (out, in), unless given). `index` numbers the tensors across calls, so each
+    /// gets its own stream from `seed`.
     static func addRandom(_ list: [(String, [Int])], prefix: String, dtype: DType, seed: UInt64, index: inout UInt64,
-                          to w: inout SafetensorsWriter) {
+                          to w: inout SafetensorsWriter, fanIn: (String, [Int]) -> Int = { $1[1] }) {
         for (name, shape) in list {
             index += 1
             let tensorSeed = seed &* 0x9E37_79B9_7F4A_7C15 &+ index
             let kind: Init = name.hasSuffix("bias") ? .zero
                 : shape.count == 1 ? .one
                 : name.contains("embed_tokens") ? .normal(1)
-                : .normal(1 / Float(shape[1]).squareRoot())
+                : .normal(1 / Float(fanIn(name, shape)).squareRoot())
             w.add(name: prefix + name, dtype: dtype, shape: shape) { byteOffset, chunk in
                 fill(chunk, dtype: dtype, seed: tensorSeed, elementOffset: byteOffset / dtype.size, kind: kind)
             }

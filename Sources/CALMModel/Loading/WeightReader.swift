@@ -47,6 +47,52 @@ struct WeightReader {
         return try Self.pack(weight, out: out, in: inFeatures, bias: b, storage: storageDType)
     }
 
+    /// A GPT-2 `Conv1D` (`<name>.weight` stored (in, out), the transpose of a Linear's, and
+    /// `<name>.bias` of `out`), transposed into a packed `Linear`. With `split`, the outputs are cut
+    /// into that many equal consecutive parts (GPT-2's fused `c_attn` → q, k, v), one `Linear` each.
+    func conv1D(_ name: String, in inFeatures: Int, out: Int, split parts: Int = 1) throws -> [Linear] {
+        let weight = try tensor([name + ".weight"], shape: [inFeatures, out])
+        let bias = try floats(name + ".bias", shape: [out])
+        guard let source = weight.dtype.kernelDType else {
+            throw ModelError.unsupportedWeightDType(file: fileName, key: weight.name, dtype: weight.dtype.rawValue)
+        }
+        let target = storageDType?.kernelDType ?? source
+        let size = weight.dtype.size
+        let partOut = out / max(parts, 1)
+        // (in, out) → (out, in), element by element in the file's own dtype (bf16 stays bf16).
+        let transposed = UnsafeMutableRawPointer.allocate(byteCount: max(out * inFeatures * size, 1), alignment: 64)
+        defer { transposed.deallocate() }
+        weight.withUnsafeBytes { raw in
+            guard let src = raw.baseAddress else { return }
+            switch size {
+            case 2: Self.transpose(src, into: transposed, rows: inFeatures, columns: out, as: UInt16.self)
+            default: Self.transpose(src, into: transposed, rows: inFeatures, columns: out, as: UInt32.self)
+            }
+        }
+        return (0..<max(parts, 1)).map { p in
+            Linear(weight: transposed + p * partOut * inFeatures * size, sourceDType: source, outFeatures: partOut,
+                   inFeatures: inFeatures, bias: Array(bias[(p * partOut)..<((p + 1) * partOut)]), storageDType: target)
+        }
+    }
+
+    /// dst (columns × rows) = transpose of src (rows × columns), elements of `T`, in 32×32 tiles;
+    /// src may be unaligned (tensors in a mapped file).
+    static func transpose<T: FixedWidthInteger>(_ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer,
+                                                rows: Int, columns: Int, as: T.Type) {
+        let d = dst.bindMemory(to: T.self, capacity: rows * columns)
+        let size = MemoryLayout<T>.size
+        let tile = 32
+        for r0 in stride(from: 0, to: rows, by: tile) {
+            for c0 in stride(from: 0, to: columns, by: tile) {
+                for r in r0..<min(r0 + tile, rows) {
+                    for c in c0..<min(c0 + tile, columns) {
+                        d[c * rows + r] = src.loadUnaligned(fromByteOffset: (r * columns + c) * size, as: T.self)
+                    }
+                }
+            }
+        }
+    }
+
     func rmsNorm(_ name: String, size: Int, eps: Double) throws -> RMSNorm {
         RMSNorm(weight: try floats(name + ".weight", shape: [size]), eps: Float(eps))
     }

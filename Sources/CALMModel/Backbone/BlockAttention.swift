@@ -1,0 +1,118 @@
+import CALMKernels
+import Foundation
+
+/// Causal multi-head attention of a batch's new rows over their own sequences' paged KV caches:
+/// the part of a decoder layer that Llama and GPT-2 share (they differ in what happens to q and k
+/// before it: RoPE or nothing). Row `i` of a slice is stored at cache slot `cache.count + i` and
+/// sees slots `0 … cache.count + i`.
+struct BlockAttention {
+    /// Query heads, key/value heads (grouped-query when fewer) and the width of a head.
+    let heads: Int, kvHeads: Int, headDim: Int
+
+    /// Floats in a query (and output) row.
+    var queryWidth: Int { heads * headDim }
+    /// Floats in a key (and value) row.
+    var kvDim: Int { kvHeads * headDim }
+
+    /// Writes every new row's key and value (rows × kvDim each, slices' rows in order) into its
+    /// sequence's cache at `cache.count + i`. The caches must have room (`KVCache.reserve`).
+    func store(layer l: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, slices: [BackboneSlice]) {
+        var row = 0
+        for s in slices {
+            for i in 0..<s.rows {
+                let pos = s.cache.count + i
+                s.cache.keyRow(layer: l, position: pos).update(from: k + row * kvDim, count: kvDim)
+                s.cache.valueRow(layer: l, position: pos).update(from: v + row * kvDim, count: kvDim)
+                row += 1
+            }
+        }
+    }
+
+    /// Attention of every new row (`q`: rows × queryWidth) over its sequence's cache, written to
+    /// `out` (same shape). Work units are (row tile, head), split across the pool; a tile's keys
+    /// and values are read once for all its rows.
+    func run(layer l: Int, q: [Float], slices: [BackboneSlice], out: inout [Float], pool: ComputePool) {
+        let hidden = queryWidth
+        let group = heads / kvHeads
+        let scale = 1 / Float(headDim).squareRoot()
+        let tileRows = 32
+        var tasks: [AttentionTask] = []
+        var row = 0
+        var work = 0
+        for s in slices {
+            let kPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: false, head: $0) }
+            let vPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: true, head: $0) }
+            var i = 0
+            while i < s.rows {
+                let n = min(tileRows, s.rows - i)
+                tasks.append(AttentionTask(row: row + i, rows: n, firstKeys: s.cache.count + i + 1, keyBlocks: kPtrs, valueBlocks: vPtrs))
+                work += n * (s.cache.count + i + n)
+                i += n
+            }
+            row += s.rows
+        }
+        let maxScratch = tasks.map { min($0.rows, 8) * ($0.firstKeys + $0.rows - 1) }.max() ?? 1
+        let job = AttentionJob(tasks: tasks, heads: heads, group: group, headDim: headDim, hidden: hidden,
+                               scale: scale, blockPositions: slices.first?.cache.layout.blockPositions ?? 1,
+                               kvDim: kvDim, scratchPerThread: maxScratch, threads: pool.threadCount)
+        q.withUnsafeBufferPointer { qp in
+            out.withUnsafeMutableBufferPointer { op in
+                job.q = qp.baseAddress!
+                job.out = op.baseAddress!
+                let units = tasks.count * heads
+                if work * heads * headDim < 1 << 16 || pool.threadCount == 1 {
+                    for u in 0..<units { job.run(unit: u, thread: 0) }
+                } else {
+                    let ctx = Unmanaged.passUnretained(job).toOpaque()
+                    calm_pool_run(pool.raw, Int32(units), { ctx, unit, thread in
+                        Unmanaged<AttentionJob>.fromOpaque(ctx!).takeUnretainedValue().run(unit: Int(unit), thread: Int(thread))
+                    }, ctx)
+                }
+            }
+        }
+    }
+}
+
+struct AttentionTask {
+    /// First batch row of the tile, and how many consecutive rows (of one sequence) it has.
+    let row: Int
+    let rows: Int
+    /// Keys visible to the tile's first row.
+    let firstKeys: Int
+    let keyBlocks: [[UnsafePointer<Float>?]]
+    let valueBlocks: [[UnsafePointer<Float>?]]
+}
+
+/// Shared state of one layer's attention, split into (row tile, head) units across the pool.
+final class AttentionJob: @unchecked Sendable {
+    let tasks: [AttentionTask]
+    let heads, group, headDim, hidden, blockPositions, kvDim: Int
+    let scale: Float
+    var q: UnsafePointer<Float>!
+    var out: UnsafeMutablePointer<Float>!
+    let scratch: UnsafeMutablePointer<Float>
+    let scratchPerThread: Int
+
+    init(tasks: [AttentionTask], heads: Int, group: Int, headDim: Int, hidden: Int, scale: Float,
+         blockPositions: Int, kvDim: Int, scratchPerThread: Int, threads: Int) {
+        self.tasks = tasks; self.heads = heads; self.group = group; self.headDim = headDim
+        self.hidden = hidden; self.scale = scale; self.blockPositions = blockPositions; self.kvDim = kvDim
+        self.scratchPerThread = max(scratchPerThread, 1)
+        scratch = .allocate(capacity: self.scratchPerThread * max(threads, 1))
+    }
+
+    deinit { scratch.deallocate() }
+
+    func run(unit: Int, thread: Int) {
+        let task = tasks[unit / heads]
+        let h = unit % heads
+        let g = h / group
+        task.keyBlocks[g].withUnsafeBufferPointer { kb in
+            task.valueBlocks[g].withUnsafeBufferPointer { vb in
+                calm_attention_rows(q + task.row * hidden + h * headDim, hidden, Int32(task.rows), Int32(headDim), scale,
+                                    kb.baseAddress!, vb.baseAddress!, Int32(blockPositions), kvDim, Int32(task.firstKeys),
+                                    scratch + thread * scratchPerThread, out + task.row * hidden + h * headDim, hidden)
+            }
+        }
+    }
+}
