@@ -12,8 +12,8 @@ public enum Prompt: Sendable, ExpressibleByStringLiteral {
 }
 
 /// The in-process engine: load a model once, share it across tasks, stream many generations at
-/// once. It serves every registered model family (`ModelFamilyRegistry`): CALM and discrete Llama
-/// models today.
+/// once. It serves every registered model family (`ModelFamilyRegistry`): CALM and discrete
+/// (Llama, GPT-2) models today.
 ///
 /// All requests are served by one scheduler with continuous batching (every active sequence
 /// advances one step per batched pass — a chunk of K tokens for CALM, one token for Llama), a
@@ -33,7 +33,7 @@ public enum Prompt: Sendable, ExpressibleByStringLiteral {
 /// }
 /// ```
 public final class CALMEngine: Sendable {
-    /// The model family this engine serves (`CALMFamily`, `LlamaFamily`, …).
+    /// The model family this engine serves (`CALMFamily`, `DiscreteFamily`, …).
     public let family: any ModelFamily
     public let tokenizer: (any TextTokenizer)?
     public let configuration: EngineConfiguration
@@ -56,10 +56,10 @@ public final class CALMEngine: Sendable {
         try self.init(family: CALMFamily(model: model), tokenizer: tokenizer, configuration: configuration)
     }
 
-    /// An engine over an already loaded discrete Llama model.
-    public convenience init(model: LlamaCausalLM, tokenizer: (any TextTokenizer)? = nil,
+    /// An engine over an already loaded discrete model (Llama, GPT-2).
+    public convenience init(model: any DiscreteLanguageModel, tokenizer: (any TextTokenizer)? = nil,
                             configuration: EngineConfiguration = EngineConfiguration()) throws {
-        try self.init(family: LlamaFamily(model: model), tokenizer: tokenizer, configuration: configuration)
+        try self.init(family: DiscreteFamily(model: model), tokenizer: tokenizer, configuration: configuration)
     }
 
     /// Loads a model folder of any registered family (chosen from its `config.json`); the tokenizer

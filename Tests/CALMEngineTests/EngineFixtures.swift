@@ -32,7 +32,7 @@ enum TestFamily: String, CaseIterable, Sendable, CustomStringConvertible {
     func makeFamily() throws -> any ModelFamily {
         switch self {
         case .calm: guard let m = Self.calmModel else { throw FixtureMissing() }; return CALMFamily(model: m)
-        case .llama: guard let m = Self.llamaModel else { throw FixtureMissing() }; return LlamaFamily(model: m)
+        case .llama: guard let m = Self.llamaModel else { throw FixtureMissing() }; return DiscreteFamily(model: m)
         }
     }
 

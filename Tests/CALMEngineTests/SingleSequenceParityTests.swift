@@ -53,4 +53,33 @@ struct SingleSequenceParityTests {
             }
         }
     }
+
+    /// The GPT-2 backbone through the same discrete family: a batch of seeded requests served
+    /// together gives each one's single-sequence tokens (greedy and sampled).
+    @Test func gpt2() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpt2-engine-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try RandomModelWriter.writeGPT2(config: RandomModelWriter.GPT2Shape.gpt2Tiny.config, dtype: .f32, to: dir, seed: 3)
+        let model = try GPT2CausalLM.load(directory: dir)
+        let engine = try CALMEngine(directory: dir, configuration: EngineConfiguration(kvCacheBytes: 16 << 20))
+        #expect(engine.family.name == "gpt2")
+        let cases = Self.prompts.enumerated().flatMap { i, p in [0.0, 0.9].map { (i, p, $0) } }
+        let served = try await withThrowingTaskGroup(of: (Int, Double, [Int]).self) { group in
+            for (i, prompt, t) in cases {
+                group.addTask {
+                    let p = SamplingParameters(maxTokens: 20, temperature: t, seed: UInt64(90 + i), stopAtEndToken: false)
+                    return (i, t, await EngineFixtures.collect(try engine.generate(prompt: .tokens(prompt), parameters: p)).tokens)
+                }
+            }
+            var all: [String: [Int]] = [:]
+            for try await (i, t, tokens) in group { all["\(i)/\(t)"] = tokens }
+            return all
+        }
+        for (i, prompt, t) in cases {
+            let single = try model.generate(promptIDs: prompt, maxTokens: 20, sampler: TokenSampler(temperature: t),
+                                            seed: UInt64(90 + i), stopAtEndToken: false).tokens
+            #expect(served["\(i)/\(t)"] == single, "prompt \(i), T = \(t)")
+            #expect(single.count == 20)
+        }
+    }
 }

@@ -7,7 +7,7 @@ import Foundation
 ///
 /// ```swift
 /// let family = try ModelFamilyRegistry.load(directory: url)
-/// print(family.name)   // "calm" or "llama"
+/// print(family.name)   // "calm", "llama" or "gpt2"
 /// ```
 public enum ModelFamilyRegistry {
     /// One registered family.
@@ -18,7 +18,8 @@ public enum ModelFamilyRegistry {
 
     public static let entries: [Entry] = [
         Entry(kind: .calm) { dir, options in CALMFamily(model: try CALMModel.load(directory: dir, options: options)) },
-        Entry(kind: .llama) { dir, options in LlamaFamily(model: try LlamaCausalLM.load(directory: dir, options: options)) },
+        Entry(kind: .llama) { dir, options in DiscreteFamily(model: try LlamaCausalLM.load(directory: dir, options: options)) },
+        Entry(kind: .gpt2) { dir, options in DiscreteFamily(model: try GPT2CausalLM.load(directory: dir, options: options)) },
     ]
 
     /// Loads the family the folder's `config.json` names; unknown folders are errors naming the file.
@@ -35,7 +36,7 @@ public enum ModelFamilyRegistry {
     public static func family(for model: AnyLanguageModel) -> any ModelFamily {
         switch model {
         case let .calm(m): return CALMFamily(model: m)
-        case let .llama(m): return LlamaFamily(model: m)
+        case let .llama(m): return DiscreteFamily(model: m)
         }
     }
 }

@@ -5,13 +5,13 @@ import Foundation
 /// A Hugging Face `GPT2LMHeadModel`: the `GPT2Backbone` plus the LM head tied to `wte` (or
 /// `lm_head.weight` when `tie_word_embeddings` is false). Runs token ids or vectors
 /// (`inputs_embeds`) at any absolute positions through per-sequence KV caches; it is what the
-/// GPT-2 conformance checks drive. (No sampling loop: the engine serves no GPT-2 family yet.)
+/// GPT-2 conformance checks drive, and the engine's discrete family serves (`DiscreteLanguageModel`).
 ///
 /// ```swift
 /// let model = try GPT2CausalLM.load(directory: URL(fileURLWithPath: "gpt2-medium"))
 /// let logits = try model.logits(ids: [464, 2068, 7586])   // 3 × 50257
 /// ```
-public final class GPT2CausalLM: @unchecked Sendable {
+public final class GPT2CausalLM: DiscreteLanguageModel, @unchecked Sendable {
     /// The folder's config.
     public let config: GPT2Config
     /// The decoder stack, with `wte` and `wpe`.
@@ -62,11 +62,10 @@ public final class GPT2CausalLM: @unchecked Sendable {
     /// KV geometry with blocks of `blockPositions` tokens.
     public func kvLayout(blockPositions: Int = 16) -> KVLayout { backbone.kvLayout(blockPositions: blockPositions) }
 
-    /// A heap-backed cache for standalone use.
-    public func makeCache(blockPositions: Int = 16) -> KVCache {
-        let layout = kvLayout(blockPositions: blockPositions)
-        return KVCache(layout: layout, source: HeapKVBlockSource(layout: layout))
-    }
+    public var familyName: String { "gpt2" }
+    public var hiddenSize: Int { config.nEmbd }
+    /// `eos_token_id` (GPT-2: `<|endoftext|>` = 50256).
+    public var endTokenIDs: [Int] { config.eosTokenID.map { [$0] } ?? [] }
 
     /// Bytes of weights one decode step reads (the stack and the vocabulary projection).
     public var decodeStepWeightBytes: Int { backbone.weightBytes + lmHead.weightBytes }

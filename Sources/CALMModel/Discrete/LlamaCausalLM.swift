@@ -11,7 +11,7 @@ import Foundation
 /// let model = try LlamaCausalLM.load(directory: URL(fileURLWithPath: "baseline"))
 /// let result = try model.generate(promptIDs: [1, 2, 3], maxTokens: 16, temperature: 0.8, seed: 7) { _ in true }
 /// ```
-public final class LlamaCausalLM: @unchecked Sendable {
+public final class LlamaCausalLM: DiscreteLanguageModel, @unchecked Sendable {
     public let config: LlamaCausalLMConfig
     public let embedding: EmbeddingTable
     public let backbone: LlamaBackbone
@@ -63,11 +63,10 @@ public final class LlamaCausalLM: @unchecked Sendable {
                  blockPositions: blockPositions)
     }
 
-    /// A heap-backed cache for standalone use.
-    public func makeCache(blockPositions: Int = 16) -> KVCache {
-        let layout = kvLayout(blockPositions: blockPositions)
-        return KVCache(layout: layout, source: HeapKVBlockSource(layout: layout))
-    }
+    public var familyName: String { "llama" }
+    public var hiddenSize: Int { config.hiddenSize }
+    public var maxPositions: Int { config.maxPositionEmbeddings }
+    public var endTokenIDs: [Int] { config.eosTokenIDs }
 
     /// Bytes of weights one decode step reads.
     public var decodeStepWeightBytes: Int { backbone.weightBytes + lmHead.weightBytes }
@@ -96,65 +95,6 @@ public final class LlamaCausalLM: @unchecked Sendable {
         }
     }
 
-    /// Generates up to `maxTokens` tokens after `promptIDs` with ordinary temperature sampling
-    /// (T = 0: greedy), stopping after an end-of-text id. `onToken` receives each token and may
-    /// return false to stop.
-    public func generate(promptIDs: [Int], maxTokens: Int, temperature: Double = 1, seed: UInt64? = nil,
-                         stopAtEndToken: Bool = true, onToken: (Int) -> Bool = { _ in true }) throws -> LlamaGenerationResult {
-        try generate(promptIDs: promptIDs, maxTokens: maxTokens, sampler: TokenSampler(temperature: temperature), seed: seed,
-                     stopAtEndToken: stopAtEndToken, onToken: onToken)
-    }
-
-    /// Generates up to `maxTokens` tokens after `promptIDs`, one at a time through a KV cache,
-    /// drawing each with `sampler` (the same code the engine runs, so a seed gives the engine's
-    /// tokens), stopping after an end-of-text id. `onToken` receives each token and may return
-    /// false to stop.
-    public func generate(promptIDs: [Int], maxTokens: Int, sampler: TokenSampler, seed: UInt64? = nil,
-                         stopAtEndToken: Bool = true, onToken: (Int) -> Bool = { _ in true }) throws -> LlamaGenerationResult {
-        guard !promptIDs.isEmpty else { throw ModelError.invalidPrompt(reason: "the prompt is empty") }
-        guard maxTokens >= 1 else { throw ModelError.invalidParameter(name: "maxTokens", reason: "must be at least 1, got \(maxTokens)") }
-        try sampler.validate()
-        let start = DispatchTime.now()
-        let random = seed.map { SeededRandomness(seed: $0) } ?? SeededRandomness()
-        let cache = makeCache()
-        defer { cache.release() }
-        var input = promptIDs
-        var history = promptIDs
-        var generated: [Int] = []
-        var firstTokenTime = 0.0
-        var reason = StopReason.maxTokens
-        var row = [Float](repeating: 0, count: config.vocabSize)
-        while generated.count < maxTokens {
-            guard cache.count + input.count <= config.maxPositionEmbeddings else { reason = .contextFull; break }
-            let hidden = try forward(tokens: [input], caches: [cache])
-            let token = try row.withUnsafeMutableBufferPointer { buffer -> Int in
-                guard let out = buffer.baseAddress else { throw ModelError.invalidParameter(name: "vocabSize", reason: "empty vocabulary") }
-                logits(hidden, first: input.count - 1, rows: 1, into: out)
-                guard let t = sampler.sample(logits: buffer, history: history, outputStart: promptIDs.count, randomness: random) else {
-                    throw ModelError.nonFinite(what: "logits at generated token \(generated.count)")
-                }
-                return t
-            }
-            if generated.isEmpty { firstTokenTime = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
-            generated.append(token)
-            history.append(token)
-            if !onToken(token) { reason = .cancelled; break }
-            if stopAtEndToken && config.eosTokenIDs.contains(token) { reason = .endToken; break }
-            input = [token]
-        }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        return LlamaGenerationResult(tokens: generated, promptTokens: promptIDs.count, stopReason: reason,
-                                     timeToFirstToken: firstTokenTime, seconds: seconds)
-    }
-}
-
-/// The outcome of `LlamaCausalLM.generate`.
-public struct LlamaGenerationResult: Sendable {
-    public var tokens: [Int]
-    public var promptTokens: Int
-    public var stopReason: StopReason
-    public var timeToFirstToken: Double
-    public var seconds: Double
 }
 
 /// Sampling from vocabulary logits.

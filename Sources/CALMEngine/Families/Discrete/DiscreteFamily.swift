@@ -1,20 +1,21 @@
 import CALMModel
 import Foundation
 
-/// A discrete Llama causal LM (Hugging Face `LlamaForCausalLM`), the papers' baseline: one KV
-/// position per token; a step runs the backbone for every sequence's new tokens in one batched
-/// pass, projects the committing sequences' last rows to the vocabulary in one multiply, and draws
-/// each sequence's token with `TokenSampler` (the same code as `LlamaCausalLM.generate`).
-public final class LlamaFamily: ModelFamily {
-    public let model: LlamaCausalLM
+/// Any discrete causal LM (`DiscreteLanguageModel`: Hugging Face `LlamaForCausalLM`,
+/// `GPT2LMHeadModel`), the papers' baseline: one KV position per token; a step runs the backbone
+/// for every sequence's new tokens in one batched pass, projects the committing sequences' last
+/// rows to the vocabulary in one multiply, and draws each sequence's token with `TokenSampler`
+/// (the same code as `DiscreteLanguageModel.generate`).
+public final class DiscreteFamily: ModelFamily {
+    public let model: any DiscreteLanguageModel
 
-    public init(model: LlamaCausalLM) { self.model = model }
+    public init(model: any DiscreteLanguageModel) { self.model = model }
 
-    public var name: String { "llama" }
+    public var name: String { model.familyName }
     public var tokensPerPosition: Int { 1 }
-    public var vocabularySize: Int { model.config.vocabSize }
-    public var contextPositions: Int { model.config.maxPositionEmbeddings }
-    public var endTokenIDs: Set<Int> { Set(model.config.eosTokenIDs) }
+    public var vocabularySize: Int { model.vocabSize }
+    public var contextPositions: Int { model.maxPositions }
+    public var endTokenIDs: Set<Int> { Set(model.endTokenIDs) }
     public var paddingTokenID: Int? { nil }
     public func kvLayout(blockPositions: Int) -> KVLayout { model.kvLayout(blockPositions: blockPositions) }
 
@@ -29,9 +30,9 @@ public final class LlamaFamily: ModelFamily {
 
     public func step(_ batch: StepBatch) throws -> [StepOutcome] {
         let start = DispatchTime.now().uptimeNanoseconds
-        let hidden = try model.forward(tokens: batch.entries.map(\.tokens), caches: batch.entries.map(\.cache))
+        let hidden = try model.forward(tokens: batch.entries.map(\.tokens), caches: batch.entries.map(\.cache), record: nil)
         let forwardDone = DispatchTime.now().uptimeNanoseconds
-        let h = model.config.hiddenSize, v = model.config.vocabSize
+        let h = model.hiddenSize, v = model.vocabSize
         var outcomes = [StepOutcome](repeating: .fed, count: batch.entries.count)
         // Last rows of the committing sequences, projected together.
         var committing: [Int] = []
