@@ -12,7 +12,9 @@ enum RandomModelCommand {
                           tiny: a small CALM model for tests;
                           llama-s: the paper's Transformer-S baseline as a Hugging Face LlamaForCausalLM folder
                           (hidden 768, 12 layers, 12 heads, intermediate 2048, Llama 3 vocab 128256);
-                          llama-tiny: a small LlamaForCausalLM for tests (hidden 64, 2 layers, vocab 512)
+                          llama-tiny: a small LlamaForCausalLM for tests (hidden 64, 2 layers, vocab 512);
+                          tm-tiny: a small Token Maturation model for tests (Llama backbone, hidden 64,
+                          2 layers, vocab 512; Docs/TokenMaturation.md)
       --config FILE       a CALM config.json to use instead (its autoencoder gets the default AE sizes
                           unless --ae-config is given)
       --ae-config FILE    autoencoder config.json (CALM shapes only)
@@ -42,8 +44,10 @@ enum RandomModelCommand {
             guard let s = UInt64(seed) else { throw UsageError("option --seed: '\(seed)' is not a non-negative integer") }
             seedValue = s
         }
-        let shapeNames = (RandomModelWriter.Shape.allCases.map(\.rawValue) + RandomModelWriter.LlamaShape.allCases.map(\.rawValue))
+        let shapeNames = (RandomModelWriter.Shape.allCases.map(\.rawValue) + RandomModelWriter.LlamaShape.allCases.map(\.rawValue)
+                          + RandomModelWriter.TokenMaturationShape.allCases.map(\.rawValue))
         var llama: LlamaCausalLMConfig?
+        var tokenMaturation: TokenMaturationConfig?
         var calm: (CALMConfig, AutoencoderConfig)?
         switch (shapeName, configPath) {
         case let (name?, nil):
@@ -52,6 +56,11 @@ enum RandomModelCommand {
                     throw UsageError("option --\(embed ? "embed-autoencoder" : "ae-config"): a Llama shape has no autoencoder")
                 }
                 llama = shape.config
+            } else if let shape = RandomModelWriter.TokenMaturationShape(rawValue: name) {
+                if embed || aeConfigPath != nil {
+                    throw UsageError("option --\(embed ? "embed-autoencoder" : "ae-config"): a Token Maturation shape has no autoencoder")
+                }
+                tokenMaturation = shape.config
             } else if let shape = RandomModelWriter.Shape(rawValue: name) {
                 calm = shape.configs
             } else {
@@ -73,6 +82,8 @@ enum RandomModelCommand {
         let start = Date()
         if let llama {
             try RandomModelWriter.writeLlama(config: llama, dtype: dtype, to: out, seed: seedValue)
+        } else if let tokenMaturation {
+            try RandomModelWriter.writeTokenMaturation(config: tokenMaturation, dtype: dtype, to: out, seed: seedValue)
         } else if let calm {
             try RandomModelWriter.write(model: calm.0, autoencoder: calm.1, dtype: dtype, to: out, seed: seedValue, embedAutoencoder: embed)
         }

@@ -20,6 +20,9 @@ public enum ModelLoader {
     /// Kinds of language model folder.
     public enum Kind: String, Sendable {
         case calm, llama
+        /// A Token Maturation model: load it with `TokenMaturationModel.load` (it has no
+        /// `AnyLanguageModel` case, evaluation adapter or engine family yet).
+        case tokenMaturation = "token_maturation"
     }
 
     /// The kind of model in `directory` (reads only `config.json`). Autoencoder folders and
@@ -29,6 +32,7 @@ public enum ModelLoader {
         switch try ModelFolder.kind(of: json, path: path) {
         case .calm: return .calm
         case .llama: return .llama
+        case .tokenMaturation: return .tokenMaturation
         case .autoencoder:
             throw ModelError.unknownModel(path: path, reason: "config.json describes an autoencoder, not a language model")
         }
@@ -39,6 +43,9 @@ public enum ModelLoader {
         switch try kind(directory: directory) {
         case .calm: return .calm(try CALMModel.load(directory: directory, options: options))
         case .llama: return .llama(try LlamaCausalLM.load(directory: directory, options: options))
+        case .tokenMaturation:
+            throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path,
+                                          reason: "a Token Maturation model has no token probabilities to serve here; load it with TokenMaturationModel.load")
         }
     }
 }

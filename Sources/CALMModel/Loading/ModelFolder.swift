@@ -9,6 +9,8 @@ public enum ModelKind: String, Sendable {
     case autoencoder
     /// A discrete Llama causal LM (Hugging Face `LlamaForCausalLM`, or `model_type` "llama").
     case llama
+    /// A Token Maturation model (`model_type` "token_maturation"; `TokenMaturationModel`).
+    case tokenMaturation = "token_maturation"
 
     /// What the folder holds, in words ("CALM energy transformer").
     public var displayName: String {
@@ -16,6 +18,7 @@ public enum ModelKind: String, Sendable {
         case .calm: return "CALM energy transformer"
         case .autoencoder: return "autoencoder"
         case .llama: return "Llama causal LM"
+        case .tokenMaturation: return "Token Maturation model"
         }
     }
 }
@@ -56,14 +59,16 @@ enum ModelFolder {
     }
 
     static func kind(of json: [String: Any], path: String) throws -> ModelKind {
-        // Checked first: a Llama config can carry keys that the CALM heuristics below look at.
+        // Checked first: a TM config carries its backbone's keys (Llama's or GPT-2's) at the top level.
+        if TokenMaturationConfig.describes(json) { return .tokenMaturation }
+        // Before CALM: a Llama config can carry keys that the CALM heuristics below look at.
         if LlamaCausalLMConfig.describes(json) { return .llama }
         let architectures = json["architectures"] as? [String] ?? []
         if architectures.contains("EnergyTransformer") || architectures.contains(where: { $0.hasPrefix("CALM") }) { return .calm }
         if architectures.contains("Autoencoder") { return .autoencoder }
         if json["num_encoder_layers"] != nil || json["num_decoder_layers"] != nil { return .autoencoder }
         if json["num_mlp_layers"] != nil || json["noise_size"] != nil || json["ae_path"] != nil { return .calm }
-        throw ModelError.unknownModel(path: path, reason: "config.json describes neither a CALM model, an autoencoder nor a Llama causal LM (architectures \(architectures))")
+        throw ModelError.unknownModel(path: path, reason: "config.json describes neither a CALM model, an autoencoder, a Llama causal LM nor a Token Maturation model (architectures \(architectures))")
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data, path: String) throws -> T {

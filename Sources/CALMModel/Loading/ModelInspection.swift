@@ -9,7 +9,8 @@ public struct ModelInspection: Sendable {
     public var config: [String: String]
     /// Unique parameters per part (aliases such as `generative_head.*` counted once): CALM
     /// folders have `backbone`, `head`, `chunk_embedding`, `token_embedding` and `autoencoder`;
-    /// Llama folders `token_embedding`, `backbone` and `lm_head`.
+    /// Llama folders `token_embedding`, `backbone` and `lm_head`; Token Maturation folders
+    /// `token_embedding`, `backbone` and `token_maturation`.
     public var parameters: [String: Int]
     /// Tensors per dtype.
     public var dtypes: [String: Int]
@@ -30,7 +31,14 @@ public struct ModelInspection: Sendable {
             if name.hasPrefix("generative_head."), source.info("mlp_generator." + name.dropFirst("generative_head.".count)) != nil { continue }
             if name.hasSuffix("decoder.lm_head_weight"), source.info(name.replacingOccurrences(of: "decoder.lm_head_weight", with: "encoder.embed_tokens.weight")) != nil { continue }
             let part: String
-            if kind == .llama {
+            if kind == .tokenMaturation {
+                // the backbone's Hugging Face names (Llama or GPT-2), then the tm.* modules
+                if name.hasPrefix("tm.") { part = "token_maturation" }
+                else if name.hasPrefix("model.embed_tokens") || name.hasPrefix("transformer.wte") { part = "token_embedding" }
+                else if name.hasPrefix("model.") || name.hasPrefix("transformer.") { part = "backbone" }
+                else { part = "other" }
+            }
+            else if kind == .llama {
                 // Hugging Face names: model.embed_tokens, model.layers.* and model.norm, lm_head.
                 if name.hasPrefix("model.embed_tokens") { part = "token_embedding" }
                 else if name.hasPrefix("model.") { part = "backbone" }
