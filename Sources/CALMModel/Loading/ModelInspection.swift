@@ -2,7 +2,7 @@ import CALMTensor
 import Foundation
 
 /// A summary of a model folder without loading its weights: config, parameter counts by part,
-/// dtypes and size on disk. Reads CALM, autoencoder and Llama (`LlamaForCausalLM`) folders.
+/// dtypes and size on disk. Reads CALM, autoencoder, Llama (`LlamaForCausalLM`) and Token Maturation folders.
 public struct ModelInspection: Sendable {
     public var path: String
     public var kind: ModelKind

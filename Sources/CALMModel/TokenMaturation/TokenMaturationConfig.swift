@@ -26,6 +26,7 @@ public struct TokenMaturationConfig: Sendable, Equatable {
     /// The `architectures` entry the writer puts in TM folders.
     public static let architecture = "TokenMaturationModel"
 
+    /// Which decoder stack runs under the TM modules (`backbone`).
     public var backbone: Backbone
     /// The Llama backbone's sizes (the top-level Hugging Face keys), when `backbone` is `.llama`.
     public var llama: LlamaCausalLMConfig?

@@ -22,6 +22,7 @@ public struct TokenMaturationDiagnostics: Sendable, Equatable {
     /// Distinct nearest embeddings along its trajectory.
     public var uniqueCandidates: Int
 
+    /// A record with every statistic given.
     public init(token: Int, entropy: Double, topK: Int, cosine: Float, gap: Float, updates: Int, lockStep: Int, uniqueCandidates: Int) {
         self.token = token; self.entropy = entropy; self.topK = topK; self.cosine = cosine; self.gap = gap
         self.updates = updates; self.lockStep = lockStep; self.uniqueCandidates = uniqueCandidates

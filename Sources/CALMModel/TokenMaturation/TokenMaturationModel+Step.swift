@@ -58,8 +58,13 @@ extension TokenMaturationModel {
                 var part = Part(item: i, firstRow: firstRow)
                 if !item.commits {
                     let room = s.pendingPositions - 1
+                    guard room >= 0 else {
+                        fail(i, .invalidParameter(name: "cache", reason: "holds every committed position; the last one must be left for the committing step")); continue
+                    }
+                    if let limit = item.feedLimit, limit < 0 {
+                        fail(i, .invalidParameter(name: "feedLimit", reason: "must be ≥ 0, got \(limit)")); continue
+                    }
                     let feed = min(item.feedLimit ?? room, room)
-                    guard feed >= 0 else { fail(i, .invalidParameter(name: "feedLimit", reason: "must be ≥ 0, got \(item.feedLimit ?? 0)")); continue }
                     let c = s.cache.count
                     guard s.cache.reserve(additional: feed) else { fail(i, Self.outOfBlocks); continue }
                     if feed > 0 {

@@ -21,14 +21,19 @@ import Foundation
 /// Several generations advance together through `step(_:)`, which runs one backbone forward for all
 /// of them; `generate` is that step with one sequence.
 public final class TokenMaturationModel: @unchecked Sendable {
+    /// Sizes, hyper-parameters and defaults (`config.json`).
     public let config: TokenMaturationConfig
     /// The decoder stack (`config.backbone`).
     public let backbone: any VectorBackbone
     /// E, rows at radius R.
     public let embedding: NearestEmbedding
+    /// Maturity conditioning MLP_α(SinEmb(α)).
     public let alphaConditioner: AlphaConditioner
+    /// Tail-length FiLM.
     public let film: TailLengthFiLM
+    /// Output head ẑ = Linear(final hidden).
     public let head: VectorHead
+    /// The worker pool every kernel call uses.
     public let pool: ComputePool
     /// Folder the model was loaded from, if any.
     public private(set) var directory: URL?

@@ -62,6 +62,7 @@ public struct TokenMaturationParameters: Sendable, Equatable {
     /// Stop after committing an end-of-text id.
     public var stopAtEndToken: Bool = true
 
+    /// The settings users change most; every other field keeps its default until set.
     public init(maxTokens: Int = 256, tailLength: Int? = nil, guidanceScale: Float? = nil, seed: UInt64? = nil) {
         self.maxTokens = maxTokens
         self.tailLength = tailLength

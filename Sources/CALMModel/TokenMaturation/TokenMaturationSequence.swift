@@ -4,7 +4,8 @@ import Foundation
 /// One generation in progress: committed ids, the liquid tail, the KV cache of committed positions
 /// and everything fixed for the run (α profile, conditioning table, FiLM(K)). Made by
 /// `TokenMaturationModel.makeSequence`; advanced by `TokenMaturationModel.step`, alone or batched
-/// with others.
+/// with others. Not safe to step from two threads at once (the engine steps a sequence from one
+/// compute thread).
 ///
 /// Cache invariant between steps: `cache.count == ids.count − 1` once decoding runs (the last
 /// committed position is row 0 of the next step's window, which persists it). During a step the cache

@@ -8,9 +8,11 @@ public struct TokenMaturationBatchItem: Sendable {
     /// early chunked-prefill slice does).
     public var commits: Bool
     /// With `commits` false: most committed positions to cache this step (nil: all but the last,
-    /// which must stay uncached for the committing step's window).
+    /// which must stay uncached for the committing step's window). A committing item always feeds
+    /// every committed position not yet cached, whatever this says.
     public var feedLimit: Int?
 
+    /// A committing item by default.
     public init(sequence: TokenMaturationSequence, commits: Bool = true, feedLimit: Int? = nil) {
         self.sequence = sequence
         self.commits = commits
@@ -42,6 +44,7 @@ public enum TokenMaturationStepOutcome: Sendable, Equatable {
 
 /// The outcomes of a batched step, one per item in order, and where its time went.
 public struct TokenMaturationStepResult: Sendable {
+    /// One per item, in the items' order.
     public var outcomes: [TokenMaturationStepOutcome]
     /// Rows run through the backbone, all passes and inner iterations together.
     public var backboneRows: Int
@@ -58,12 +61,15 @@ public struct TokenMaturationResult: Sendable {
     public var tokens: [Int]
     /// With `flushTail`: the tail's projections after the last commit.
     public var flushedTokens: [Int]
+    /// Prompt length.
     public var promptTokens: Int
+    /// Why it stopped (`cancelled` when `onToken` returned false).
     public var stopReason: StopReason
     /// Steps run (one per committed token).
     public var steps: Int
     /// Backbone rows run in all.
     public var backboneRows: Int
+    /// Seconds to the first committed token, and in all.
     public var timeToFirstToken: Double
     public var seconds: Double
     /// Per-token statistics, with `diagnostics` on.
