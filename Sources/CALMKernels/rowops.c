@@ -117,6 +117,75 @@ void calm_axpy(float alpha, const float *x, float *y, int32_t n) {
     for (int32_t i = 0; i < n; i++) y[i] = fmaf(alpha, x[i], y[i]);
 }
 
+void calm_lerp(const float *target, float t, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = fmaf(t, target[i] - y[i], y[i]);
+}
+
+void calm_scale(float a, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] *= a;
+}
+
+void calm_scale_shift_rows(float *x, int32_t rows, int32_t n, const float *scale, const float *shift) {
+    for (int32_t r = 0; r < rows; r++) {
+        float *xr = x + (size_t)r * n;
+        for (int32_t i = 0; i < n; i++) xr[i] = fmaf(scale[i], xr[i], shift[i]);
+    }
+}
+
+/* a ranks above b: larger value, or equal value and lower index */
+static inline int topk_above(float va, int32_t ia, float vb, int32_t ib) {
+    return va > vb || (va == vb && ia < ib);
+}
+
+int32_t calm_top_k(const float *x, int32_t n, int32_t k, int32_t *out) {
+    if (k > n) k = n;
+    if (k <= 0) return 0;
+    /* out[0..size) is a heap whose root is the lowest-ranked kept index */
+    int32_t size = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t pos;
+        if (size < k) {
+            pos = size++;
+            while (pos > 0) {   /* sift up: parents rank below children */
+                int32_t parent = (pos - 1) / 2;
+                if (!topk_above(x[out[parent]], out[parent], x[i], i)) break;
+                out[pos] = out[parent];
+                pos = parent;
+            }
+            out[pos] = i;
+            continue;
+        }
+        if (!topk_above(x[i], i, x[out[0]], out[0])) continue;
+        pos = 0;   /* replace the root, sift down */
+        for (;;) {
+            int32_t child = 2 * pos + 1;
+            if (child >= size) break;
+            if (child + 1 < size && topk_above(x[out[child]], out[child], x[out[child + 1]], out[child + 1])) child++;
+            if (!topk_above(x[i], i, x[out[child]], out[child])) break;
+            out[pos] = out[child];
+            pos = child;
+        }
+        out[pos] = i;
+    }
+    /* heap sort: repeatedly move the lowest-ranked to the end, giving highest rank first */
+    for (int32_t end = size - 1; end > 0; end--) {
+        int32_t low = out[0];
+        int32_t moving = out[end];
+        int32_t pos = 0;
+        for (;;) {
+            int32_t child = 2 * pos + 1;
+            if (child >= end) break;
+            if (child + 1 < end && topk_above(x[out[child]], out[child], x[out[child + 1]], out[child + 1])) child++;
+            if (!topk_above(x[moving], moving, x[out[child]], out[child])) break;
+            out[pos] = out[child];
+            pos = child;
+        }
+        out[pos] = moving;
+        out[end] = low;
+    }
+    return size;
+}
+
 void calm_rope_half(float *x, int32_t n_heads, int32_t head_dim, const float *cos, const float *sin) {
     const int32_t h = head_dim / 2;
     for (int32_t hd = 0; hd < n_heads; hd++) {

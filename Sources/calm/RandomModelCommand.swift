@@ -15,7 +15,9 @@ enum RandomModelCommand {
                           llama-tiny: a small LlamaForCausalLM for tests (hidden 64, 2 layers, vocab 512);
                           gpt2-medium: GPT-2 Medium (Token Maturation's backbone) as a Hugging Face
                           GPT2LMHeadModel folder (24 layers, 1024 wide, 16 heads, vocab 50257, 1024 positions);
-                          gpt2-tiny: a small GPT2LMHeadModel for tests (2 layers, 64 wide, vocab 512)
+                          gpt2-tiny: a small GPT2LMHeadModel for tests (2 layers, 64 wide, vocab 512);
+                          tm-tiny: a small Token Maturation model for tests (Llama backbone, hidden 64,
+                          2 layers, vocab 512; Docs/TokenMaturation.md)
       --config FILE       a CALM config.json to use instead (its autoencoder gets the default AE sizes
                           unless --ae-config is given)
       --ae-config FILE    autoencoder config.json (CALM shapes only)
@@ -46,9 +48,11 @@ enum RandomModelCommand {
             seedValue = s
         }
         let shapeNames = (RandomModelWriter.Shape.allCases.map(\.rawValue) + RandomModelWriter.LlamaShape.allCases.map(\.rawValue)
-                          + RandomModelWriter.GPT2Shape.allCases.map(\.rawValue))
+                          + RandomModelWriter.GPT2Shape.allCases.map(\.rawValue)
+                          + RandomModelWriter.TokenMaturationShape.allCases.map(\.rawValue))
         var llama: LlamaCausalLMConfig?
         var gpt2: GPT2Config?
+        var tokenMaturation: TokenMaturationConfig?
         var calm: (CALMConfig, AutoencoderConfig)?
         switch (shapeName, configPath) {
         case let (name?, nil):
@@ -62,6 +66,11 @@ enum RandomModelCommand {
                     throw UsageError("option --\(embed ? "embed-autoencoder" : "ae-config"): a GPT-2 shape has no autoencoder")
                 }
                 gpt2 = shape.config
+            } else if let shape = RandomModelWriter.TokenMaturationShape(rawValue: name) {
+                if embed || aeConfigPath != nil {
+                    throw UsageError("option --\(embed ? "embed-autoencoder" : "ae-config"): a Token Maturation shape has no autoencoder")
+                }
+                tokenMaturation = shape.config
             } else if let shape = RandomModelWriter.Shape(rawValue: name) {
                 calm = shape.configs
             } else {
@@ -85,6 +94,8 @@ enum RandomModelCommand {
             try RandomModelWriter.writeLlama(config: llama, dtype: dtype, to: out, seed: seedValue)
         } else if let gpt2 {
             try RandomModelWriter.writeGPT2(config: gpt2, dtype: dtype, to: out, seed: seedValue)
+        } else if let tokenMaturation {
+            try RandomModelWriter.writeTokenMaturation(config: tokenMaturation, dtype: dtype, to: out, seed: seedValue)
         } else if let calm {
             try RandomModelWriter.write(model: calm.0, autoencoder: calm.1, dtype: dtype, to: out, seed: seedValue, embedAutoencoder: embed)
         }

@@ -191,6 +191,29 @@ struct NewUserCLITests {
                 "\(generated.stdout)")
     }
 
+    // MARK: Token Maturation folders
+
+    @Test func inspectReportsARandomTokenMaturationFolder() throws {
+        let dir = try TemporaryDirectory("calm-cli-tm")
+        let out = dir.url.appendingPathComponent("tm")
+        let made = try CLI.run(["random-model", "--shape", "tm-tiny", "--out", out.path])
+        #expect(made.status == 0, "\(made.stderr)")
+        let tensors = try RandomModelWriter.tokenMaturationTensors(RandomModelWriter.TokenMaturationShape.tmTiny.config)
+        let total = tensors.reduce(0) { $0 + $1.1.reduce(1, *) }
+        let text = try CLI.run(["inspect", "--model", out.path])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("(Token Maturation model)"), "\(text.stdout)")
+        #expect(text.stdout.contains("total: \(total)"), "\(text.stdout)")
+        let json = try CLI.run(["inspect", "--model", out.path, "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["kind"] as? String == "token_maturation")
+        // no engine family serves it yet: one typed line, not a crash
+        expectOneLineError(try CLI.run(["generate", "--model", out.path, "--prompt-ids", "5,6", "--max-tokens", "2"]), status: 1,
+                           "token_maturation")
+        expectOneLineError(try CLI.run(["random-model", "--shape", "tm-tiny", "--embed-autoencoder", "--out", dir.url.appendingPathComponent("x").path]),
+                           status: 2, "a Token Maturation shape has no autoencoder")
+    }
+
     // MARK: the built-in model as default
 
     @Test(.enabled(if: builtInModelPresent, "the built-in model's files are not in this checkout"))

@@ -168,6 +168,20 @@ void calm_argmax_rows(const float *x, int32_t rows, int32_t n, int32_t *out);
 float calm_dot(const float *a, const float *b, int32_t n);
 /** y += alpha * x. */
 void calm_axpy(float alpha, const float *x, float *y, int32_t n);
+/** y += t * (target - y), element-wise as one FMA (y = fma(t, target - y, y)): a convex blend for t in
+ *  [0, 1] (Token Maturation's contraction update and EMAs), an extrapolation for t > 1 (guidance:
+ *  y = u + s * (c - u)). Portable only: one rounding sequence on every ISA. */
+void calm_lerp(const float *target, float t, float *y, size_t n);
+/** y *= a, element-wise. */
+void calm_scale(float a, float *y, size_t n);
+/** x[r][i] = fma(scale[i], x[r][i], shift[i]) for `rows` rows of n (FiLM with scale = 1 + gamma). */
+void calm_scale_shift_rows(float *x, int32_t rows, int32_t n, const float *scale, const float *shift);
+/**
+ * Indices of the k largest of x[0..n) (k is clamped to n), largest first; equal values keep the lower
+ * index first. x must be finite. out has room for min(k, n) indices; returns how many were written.
+ * O(n log k): a bounded heap, for top-k statistics over a vocabulary row.
+ */
+int32_t calm_top_k(const float *x, int32_t n, int32_t k, int32_t *out);
 
 /**
  * Half-split rotary embedding in place for n_heads heads of head_dim (even) at one position:

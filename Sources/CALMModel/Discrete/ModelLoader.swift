@@ -41,6 +41,9 @@ public enum ModelLoader {
         case .autoencoder:
             throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path,
                                           reason: "config.json describes an autoencoder, not a language model")
+        case .tokenMaturation:
+            throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path,
+                                          reason: "a Token Maturation model has no token probabilities to serve here; load it with TokenMaturationModel.load")
         }
     }
 }

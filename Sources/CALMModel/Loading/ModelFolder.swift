@@ -11,6 +11,8 @@ public enum ModelKind: String, Sendable {
     case llama
     /// A GPT-2 (Hugging Face `GPT2LMHeadModel` / `GPT2Model`, or `model_type` "gpt2").
     case gpt2
+    /// A Token Maturation model (`model_type` "token_maturation"; `TokenMaturationModel`).
+    case tokenMaturation = "token_maturation"
 
     /// What the folder holds, in words ("CALM energy transformer").
     public var displayName: String {
@@ -19,6 +21,7 @@ public enum ModelKind: String, Sendable {
         case .autoencoder: return "autoencoder"
         case .llama: return "Llama causal LM"
         case .gpt2: return "GPT-2 causal LM"
+        case .tokenMaturation: return "Token Maturation model"
         }
     }
 }
@@ -59,7 +62,9 @@ enum ModelFolder {
     }
 
     static func kind(of json: [String: Any], path: String) throws -> ModelKind {
-        // Checked first: a Llama config can carry keys that the CALM heuristics below look at.
+        // Checked first: a TM config carries its backbone's keys (Llama's or GPT-2's) at the top level.
+        if TokenMaturationConfig.describes(json) { return .tokenMaturation }
+        // Before CALM: a Llama config can carry keys that the CALM heuristics below look at.
         if LlamaCausalLMConfig.describes(json) { return .llama }
         if GPT2Config.describes(json) { return .gpt2 }
         let architectures = json["architectures"] as? [String] ?? []
@@ -67,7 +72,7 @@ enum ModelFolder {
         if architectures.contains("Autoencoder") { return .autoencoder }
         if json["num_encoder_layers"] != nil || json["num_decoder_layers"] != nil { return .autoencoder }
         if json["num_mlp_layers"] != nil || json["noise_size"] != nil || json["ae_path"] != nil { return .calm }
-        throw ModelError.unknownModel(path: path, reason: "config.json describes neither a CALM model, an autoencoder, a Llama causal LM nor a GPT-2 (architectures \(architectures))")
+        throw ModelError.unknownModel(path: path, reason: "config.json describes neither a CALM model, an autoencoder, a Llama causal LM, a GPT-2 nor a Token Maturation model (architectures \(architectures))")
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data, path: String) throws -> T {

@@ -2,8 +2,8 @@ import CALMTensor
 import Foundation
 
 /// A summary of a model folder without loading its weights: config, parameter counts by part,
-/// dtypes and size on disk. Reads CALM, autoencoder, Llama (`LlamaForCausalLM`) and GPT-2
-/// (`GPT2LMHeadModel`) folders.
+/// dtypes and size on disk. Reads CALM, autoencoder, Llama (`LlamaForCausalLM`), GPT-2
+/// (`GPT2LMHeadModel`) and Token Maturation folders.
 public struct ModelInspection: Sendable {
     public var path: String
     public var kind: ModelKind
@@ -11,7 +11,8 @@ public struct ModelInspection: Sendable {
     /// Unique parameters per part (aliases such as `generative_head.*` counted once): CALM
     /// folders have `backbone`, `head`, `chunk_embedding`, `token_embedding` and `autoencoder`;
     /// Llama folders `token_embedding`, `backbone` and `lm_head`; GPT-2 folders `token_embedding`,
-    /// `position_embedding`, `backbone` (and `lm_head` when untied).
+    /// `position_embedding`, `backbone` (and `lm_head` when untied); Token Maturation folders
+    /// `token_embedding`, `backbone` and `token_maturation`.
     public var parameters: [String: Int]
     /// Tensors per dtype.
     public var dtypes: [String: Int]
@@ -32,7 +33,14 @@ public struct ModelInspection: Sendable {
             if name.hasPrefix("generative_head."), source.info("mlp_generator." + name.dropFirst("generative_head.".count)) != nil { continue }
             if name.hasSuffix("decoder.lm_head_weight"), source.info(name.replacingOccurrences(of: "decoder.lm_head_weight", with: "encoder.embed_tokens.weight")) != nil { continue }
             let part: String
-            if kind == .gpt2 {
+            if kind == .tokenMaturation {
+                // the backbone's Hugging Face names (Llama or GPT-2), then the tm.* modules
+                if name.hasPrefix("tm.") { part = "token_maturation" }
+                else if name.hasPrefix("model.embed_tokens") || name.hasPrefix("transformer.wte") { part = "token_embedding" }
+                else if name.hasPrefix("model.") || name.hasPrefix("transformer.") { part = "backbone" }
+                else { part = "other" }
+            }
+            else if kind == .gpt2 {
                 // transformers names, with or without `transformer.`: wte, wpe, h.* and ln_f, lm_head.
                 let stem = name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
                 // The causal-mask buffers of Hub checkpoints are not parameters.

@@ -119,6 +119,75 @@ public enum RandomModelWriter {
         return t
     }
 
+    /// Named shapes of Token Maturation models (spec: shared/spec/token-maturation.md).
+    public enum TokenMaturationShape: String, CaseIterable, Sendable {
+        /// Small and fast, for tests: a Llama backbone of hidden 64, 2 layers, 4 heads (2 key/value
+        /// heads), intermediate 128, vocabulary 512 (EOS 511), and the TM defaults (K = 16, α_max 0.5).
+        case tmTiny = "tm-tiny"
+
+        /// The `config.json` of this shape.
+        public var config: TokenMaturationConfig {
+            switch self {
+            case .tmTiny:
+                var llama = LlamaShape.llamaTiny.config
+                llama.architectures = []
+                llama.tieWordEmbeddings = true   // E is the only vocabulary matrix: no lm_head
+                llama.maxPositionEmbeddings = 512
+                return TokenMaturationConfig(llama: llama)
+            }
+        }
+    }
+
+    /// Every (name, shape) of a Token Maturation checkpoint: the backbone's Hugging Face tensors (its
+    /// token embedding is E; no LM head) and the TM modules (`tm.alpha_mlp.*`, `tm.tail_length.*`,
+    /// `tm.head.*`; Docs/TokenMaturation.md).
+    public static func tokenMaturationTensors(_ c: TokenMaturationConfig) throws -> [(String, [Int])] {
+        let d = c.hiddenSize
+        var t: [(String, [Int])]
+        switch c.backbone {
+        case .llama:
+            guard var llama = c.llama else {
+                throw ModelError.invalidConfig(file: "config", key: "backbone", reason: "llama backbone without its sizes")
+            }
+            llama.tieWordEmbeddings = true
+            t = llamaTensors(llama)
+        case .gpt2:
+            // INTEGRATION POINT: the GPT-2 backbone's tensor list (transformer.wte, transformer.wpe,
+            // transformer.h.N.*, transformer.ln_f) goes here once the GPT-2 backbone lands.
+            throw ModelError.invalidConfig(file: "config", key: "backbone", reason: "the GPT-2 backbone is not available in this build yet; use \"llama\"")
+        }
+        t += [("tm.alpha_mlp.0.weight", [d, c.alphaChannels]), ("tm.alpha_mlp.0.bias", [d]),
+              ("tm.alpha_mlp.2.weight", [d, d]), ("tm.alpha_mlp.2.bias", [d]),
+              ("tm.tail_length.embedding.weight", [c.maxTailLength, d]),
+              ("tm.tail_length.proj.weight", [2 * d, d]), ("tm.tail_length.proj.bias", [2 * d]),
+              ("tm.head.weight", [d, d]), ("tm.head.bias", [d])]
+        return t
+    }
+
+    /// Writes a Token Maturation folder (`config.json` with every TM key, `model.safetensors`) that
+    /// `TokenMaturationModel.load` reads. All weights are random (the modules too, so every code path
+    /// does something; a training run would zero-initialise the conditioning outputs and start the head
+    /// at the identity).
+    ///
+    /// - Throws: `ModelError.invalidParameter` for a non-float dtype, `ModelError.invalidConfig` for
+    ///   an unusable config or a backbone this build can't write.
+    public static func writeTokenMaturation(config c: TokenMaturationConfig, dtype: DType, to directory: URL, seed: UInt64 = 0) throws {
+        guard dtype.isFloatingWeight else {
+            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
+        }
+        try c.validate(file: "config")
+        let tensors = try tokenMaturationTensors(c)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        var index: UInt64 = 0
+        addRandom(tensors, prefix: "", dtype: dtype, seed: seed, index: &index, to: &writer)
+        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        var object = try c.jsonObject()
+        object["torch_dtype"] = dtype.torchName
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: directory.appendingPathComponent("config.json"))
+    }
+
     /// Every (name, shape) of a Hugging Face `LlamaForCausalLM` checkpoint with this config:
     /// `model.embed_tokens.weight`, `model.layers.N.*`, `model.norm.weight` and, unless the
     /// embeddings are tied, `lm_head.weight`.

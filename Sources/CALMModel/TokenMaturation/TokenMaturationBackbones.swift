@@ -1,0 +1,27 @@
+import Foundation
+
+/// The one place a TM model's `backbone` choice becomes a decoder stack and an embedding tensor name.
+enum TokenMaturationBackbones {
+    /// The embedding matrix E's tensor (Hugging Face names).
+    static func embeddingKey(_ backbone: TokenMaturationConfig.Backbone) -> String {
+        switch backbone {
+        case .gpt2: return "transformer.wte.weight"
+        case .llama: return "model.embed_tokens.weight"
+        }
+    }
+
+    /// The decoder stack, read from `reader` under the backbone's Hugging Face prefix.
+    static func make(config: TokenMaturationConfig, reader: WeightReader, file: String) throws -> any VectorBackbone {
+        switch config.backbone {
+        case .llama:
+            guard let llama = config.llama else {
+                throw ModelError.invalidConfig(file: file, key: "backbone", reason: "llama backbone without its sizes")
+            }
+            return try LlamaBackbone(shape: llama.backboneShape, reader: reader, prefix: "model")
+        case .gpt2:
+            // INTEGRATION POINT: replace with the GPT-2 backbone (`transformer.h.N.*`, `transformer.wpe`,
+            // `transformer.ln_f`) once it lands; its config type can decode `config.rawJSON`.
+            throw ModelError.invalidConfig(file: file, key: "backbone", reason: "the GPT-2 backbone is not available in this build yet; use \"llama\"")
+        }
+    }
+}
