@@ -25,6 +25,7 @@ struct DocSnippetTests {
         var rng: SeededRandomness { fatalError() }
         var model: CALMModel { fatalError() }
         var engine: CALMEngine { fatalError() }
+        var tmModel: TokenMaturationModel { fatalError() }
         var tokenizer: any TextTokenizer { fatalError() }
         var modelFolder: URL { fatalError() }
         var dir: URL { fatalError() }

@@ -8,7 +8,7 @@ extension TokenMaturationModel {
     /// and may return false to stop.
     ///
     /// ```swift
-    /// let result = try model.generate(prompt: ids, parameters: .init(maxTokens: 16, seed: 1))
+    /// let result = try tmModel.generate(prompt: ids, parameters: .init(maxTokens: 16, seed: 1))
     /// ```
     public func generate(prompt: [Int], parameters: TokenMaturationParameters, randomness: SequenceRandomness? = nil,
                          onToken: (Int) -> Bool = { _ in true }) throws -> TokenMaturationResult {

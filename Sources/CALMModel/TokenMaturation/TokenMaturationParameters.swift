@@ -8,7 +8,7 @@ import Foundation
 /// ```swift
 /// var p = TokenMaturationParameters(maxTokens: 64, seed: 7)
 /// p.guidanceScale = 2          // the paper's demo setting
-/// let result = try model.generate(prompt: ids, parameters: p)
+/// let result = try tmModel.generate(prompt: ids, parameters: p)
 /// ```
 public struct TokenMaturationParameters: Sendable, Equatable {
     /// Largest K any model may use (the paper studies K ∈ {1, 4, 16, 64}).
