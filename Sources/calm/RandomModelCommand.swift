@@ -17,7 +17,9 @@ enum RandomModelCommand {
                           GPT2LMHeadModel folder (24 layers, 1024 wide, 16 heads, vocab 50257, 1024 positions);
                           gpt2-tiny: a small GPT2LMHeadModel for tests (2 layers, 64 wide, vocab 512);
                           tm-tiny: a small Token Maturation model for tests (Llama backbone, hidden 64,
-                          2 layers, vocab 512; Docs/TokenMaturation.md)
+                          2 layers, vocab 512; Docs/TokenMaturation.md); tm-gpt2-tiny: the same on a
+                          GPT-2 backbone (2 layers, 64 wide); tm-gpt2-medium: the paper's size (GPT-2
+                          Medium backbone: 24 layers, 1024 wide, vocab 50257)
       --config FILE       a CALM config.json to use instead (its autoencoder gets the default AE sizes
                           unless --ae-config is given)
       --ae-config FILE    autoencoder config.json (CALM shapes only)

@@ -68,11 +68,13 @@ final class RecordingBackbone: VectorBackbone, @unchecked Sendable {
 
 /// Test models: a random tm-tiny folder (Llama backbone) and models built from parts.
 enum TMFixtures {
+    /// The small shapes, one per backbone (Llama, GPT-2).
+    static let tinyShapes: [RandomModelWriter.TokenMaturationShape] = [.tmTiny, .tmGPT2Tiny]
+
     /// A random tm-tiny model (written to a temporary folder and loaded back).
-    static func tiny(seed: UInt64 = 17) throws -> TokenMaturationModel {
-        let dir = try TemporaryDirectory("tm-tiny")
-        try RandomModelWriter.writeTokenMaturation(config: RandomModelWriter.TokenMaturationShape.tmTiny.config,
-                                                   dtype: .f32, to: dir.url, seed: seed)
+    static func tiny(seed: UInt64 = 17, shape: RandomModelWriter.TokenMaturationShape = .tmTiny) throws -> TokenMaturationModel {
+        let dir = try TemporaryDirectory(shape.rawValue)
+        try RandomModelWriter.writeTokenMaturation(config: shape.config, dtype: .f32, to: dir.url, seed: seed)
         return try TokenMaturationModel.load(directory: dir.url)
     }
 

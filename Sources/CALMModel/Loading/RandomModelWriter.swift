@@ -124,6 +124,11 @@ public enum RandomModelWriter {
         /// Small and fast, for tests: a Llama backbone of hidden 64, 2 layers, 4 heads (2 key/value
         /// heads), intermediate 128, vocabulary 512 (EOS 511), and the TM defaults (K = 16, α_max 0.5).
         case tmTiny = "tm-tiny"
+        /// The same on the paper's backbone kind: a GPT-2 of 2 layers, 64 wide, vocabulary 512.
+        case tmGPT2Tiny = "tm-gpt2-tiny"
+        /// The paper's size: GPT-2 Medium (24 layers, 1024 wide, 16 heads, vocabulary 50257, 1024
+        /// positions) with the TM modules.
+        case tmGPT2Medium = "tm-gpt2-medium"
 
         /// The `config.json` of this shape.
         public var config: TokenMaturationConfig {
@@ -134,6 +139,8 @@ public enum RandomModelWriter {
                 llama.tieWordEmbeddings = true   // E is the only vocabulary matrix: no lm_head
                 llama.maxPositionEmbeddings = 512
                 return TokenMaturationConfig(llama: llama)
+            case .tmGPT2Tiny: return TokenMaturationConfig(gpt2: GPT2Shape.gpt2Tiny.config)
+            case .tmGPT2Medium: return TokenMaturationConfig(gpt2: GPT2Shape.gpt2Medium.config)
             }
         }
     }
@@ -152,9 +159,11 @@ public enum RandomModelWriter {
             llama.tieWordEmbeddings = true
             t = llamaTensors(llama)
         case .gpt2:
-            // INTEGRATION POINT: the GPT-2 backbone's tensor list (transformer.wte, transformer.wpe,
-            // transformer.h.N.*, transformer.ln_f) goes here once the GPT-2 backbone lands.
-            throw ModelError.invalidConfig(file: "config", key: "backbone", reason: "the GPT-2 backbone is not available in this build yet; use \"llama\"")
+            guard var gpt2 = c.gpt2 else {
+                throw ModelError.invalidConfig(file: "config", key: "backbone", reason: "gpt2 backbone without its sizes")
+            }
+            gpt2.tieWordEmbeddings = true   // E (wte) is the only vocabulary matrix: no lm_head
+            t = gpt2Tensors(gpt2)
         }
         t += [("tm.alpha_mlp.0.weight", [d, c.alphaChannels]), ("tm.alpha_mlp.0.bias", [d]),
               ("tm.alpha_mlp.2.weight", [d, d]), ("tm.alpha_mlp.2.bias", [d]),

@@ -15,6 +15,9 @@ struct WeightReader {
 
     func has(_ name: String) -> Bool { source.info(prefix + name) != nil }
 
+    /// The same checkpoint read under a further key prefix (a backbone inside a larger model).
+    func prefixed(_ more: String) -> WeightReader { WeightReader(source: source, prefix: prefix + more, storageDType: storageDType) }
+
     /// The first of `names` (prefixed) present in the file, as a tensor with the expected shape.
     func tensor(_ names: [String], shape: [Int]) throws -> TensorData {
         for name in names {

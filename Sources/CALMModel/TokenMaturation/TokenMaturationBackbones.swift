@@ -19,9 +19,10 @@ enum TokenMaturationBackbones {
             }
             return try LlamaBackbone(shape: llama.backboneShape, reader: reader, prefix: "model")
         case .gpt2:
-            // INTEGRATION POINT: replace with the GPT-2 backbone (`transformer.h.N.*`, `transformer.wpe`,
-            // `transformer.ln_f`) once it lands; its config type can decode `config.rawJSON`.
-            throw ModelError.invalidConfig(file: file, key: "backbone", reason: "the GPT-2 backbone is not available in this build yet; use \"llama\"")
+            guard let gpt2 = config.gpt2 else {
+                throw ModelError.invalidConfig(file: file, key: "backbone", reason: "gpt2 backbone without its sizes")
+            }
+            return try GPT2Backbone(config: gpt2, reader: reader.prefixed("transformer."))
         }
     }
 }

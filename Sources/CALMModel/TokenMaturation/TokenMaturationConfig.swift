@@ -30,8 +30,8 @@ public struct TokenMaturationConfig: Sendable, Equatable {
     public var backbone: Backbone
     /// The Llama backbone's sizes (the top-level Hugging Face keys), when `backbone` is `.llama`.
     public var llama: LlamaCausalLMConfig?
-    /// The whole `config.json`, for backbones whose own config type reads it (GPT-2).
-    public var rawJSON: Data
+    /// The GPT-2 backbone's sizes (the top-level Hugging Face keys), when `backbone` is `.gpt2`.
+    public var gpt2: GPT2Config?
     /// |V| (`vocab_size`).
     public var vocabSize: Int
     /// d: embedding space = model space (`hidden_size` / `n_embd`).
@@ -68,11 +68,21 @@ public struct TokenMaturationConfig: Sendable, Equatable {
     public init(llama: LlamaCausalLMConfig) {
         backbone = .llama
         self.llama = llama
-        rawJSON = Data()
         vocabSize = llama.vocabSize
         hiddenSize = llama.hiddenSize
         maxPositions = llama.maxPositionEmbeddings
         eosTokenIDs = llama.eosTokenIDs
+    }
+
+    /// The GPT-2-backbone config (the paper's) with the TM defaults (used by the random-model writer
+    /// and to start from a Hugging Face GPT-2 folder).
+    public init(gpt2: GPT2Config) {
+        backbone = .gpt2
+        self.gpt2 = gpt2
+        vocabSize = gpt2.vocabSize
+        hiddenSize = gpt2.nEmbd
+        maxPositions = gpt2.nPositions
+        eosTokenIDs = gpt2.eosTokenID.map { [$0] } ?? []
     }
 
     /// Parses a `config.json`; errors are `ModelError.invalidConfig` naming `file` and the key.
@@ -89,7 +99,6 @@ public struct TokenMaturationConfig: Sendable, Equatable {
             throw fail("backbone", "\"\(name)\" is not one of \(Backbone.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
         }
         self.backbone = backbone
-        rawJSON = data
         switch backbone {
         case .llama:
             let llama = try ModelFolder.decode(LlamaCausalLMConfig.self, from: data, path: file)
@@ -100,13 +109,12 @@ public struct TokenMaturationConfig: Sendable, Equatable {
             maxPositions = llama.maxPositionEmbeddings
             eosTokenIDs = llama.eosTokenIDs
         case .gpt2:
-            // Only the keys the TM layer needs; the GPT-2 backbone's own config reads the rest.
-            let g = try ModelFolder.decode(GPT2Keys.self, from: data, path: file)
-            llama = nil
-            vocabSize = g.vocabSize ?? 50257
-            hiddenSize = g.nEmbd ?? 768
-            maxPositions = g.nPositions ?? 1024
-            eosTokenIDs = g.eosTokenID?.ids ?? [50256]
+            let g = try GPT2Config.parse(data, file: file)
+            gpt2 = g
+            vocabSize = g.vocabSize
+            hiddenSize = g.nEmbd
+            maxPositions = g.nPositions
+            eosTokenIDs = g.eosTokenID.map { [$0] } ?? []
         }
         embeddingRadius = keys.embeddingRadius.map(Float.init)
         if let v = keys.maturityMax { maturityMax = Float(v) }
@@ -168,9 +176,8 @@ public struct TokenMaturationConfig: Sendable, Equatable {
             let encoder = JSONEncoder()
             object = (try JSONSerialization.jsonObject(with: try encoder.encode(llama)) as? [String: Any]) ?? [:]
         case .gpt2:
-            object = (try? JSONSerialization.jsonObject(with: rawJSON) as? [String: Any]) ?? [:]
-            object["vocab_size"] = vocabSize; object["n_embd"] = hiddenSize; object["n_positions"] = maxPositions
-            object["eos_token_id"] = eosTokenIDs.count == 1 ? eosTokenIDs[0] as Any : eosTokenIDs as Any
+            guard let gpt2 else { throw ModelError.invalidConfig(file: "config", key: "backbone", reason: "gpt2 backbone without its sizes") }
+            object = (try JSONSerialization.jsonObject(with: try JSONEncoder().encode(gpt2)) as? [String: Any]) ?? [:]
         }
         object["model_type"] = Self.modelType
         object["architectures"] = [Self.architecture]
@@ -215,17 +222,6 @@ public struct TokenMaturationConfig: Sendable, Equatable {
             case tailLength = "tail_length", maxTailLength = "max_tail_length", guidanceScale = "guidance_scale"
             case alphaChannels = "alpha_embedding_channels", alphaScale = "alpha_embedding_scale"
             case alphaMaxPeriod = "alpha_embedding_max_period"
-        }
-    }
-
-    /// The Hugging Face GPT-2 keys the TM layer reads (defaults: GPT-2 small's).
-    struct GPT2Keys: Decodable {
-        var vocabSize: Int?
-        var nEmbd: Int?
-        var nPositions: Int?
-        var eosTokenID: TokenIDs?
-        enum CodingKeys: String, CodingKey {
-            case vocabSize = "vocab_size", nEmbd = "n_embd", nPositions = "n_positions", eosTokenID = "eos_token_id"
         }
     }
 
