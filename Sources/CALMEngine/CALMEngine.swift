@@ -114,12 +114,13 @@ public final class CALMEngine: Sendable {
         let padded = ids + [Int](repeating: family.paddingTokenID ?? 0, count: padding)
         let promptPositions = padded.count / unit
         let context = family.contextPositions
-        guard promptPositions + 1 <= context else {
-            throw EngineError.requestTooLarge(reason: "prompt of \(ids.count) tokens (\(promptPositions) positions) leaves no room in the context of \(context) positions")
+        let scratch = max(0, family.scratchPositions(for: parameters))
+        guard promptPositions + 1 + scratch <= context else {
+            throw EngineError.requestTooLarge(reason: "prompt of \(ids.count) tokens (\(promptPositions) positions)\(scratch > 0 ? " plus \(scratch) scratch positions" : "") leaves no room in the context of \(context) positions")
         }
         // overflow-safe: no request can use more positions than the context holds
         let wantedTokens = min(parameters.maxTokens, (context - promptPositions) * unit)
-        let reserved = min(promptPositions + (wantedTokens + unit - 1) / unit, context)
+        let reserved = min(promptPositions + (wantedTokens + unit - 1) / unit + scratch, context)
         let blocks = (reserved + configuration.blockChunks - 1) / configuration.blockChunks
         guard blocks <= scheduler.pool.totalBlocks else {
             throw EngineError.requestTooLarge(reason: "prompt plus maxTokens need \(reserved) positions = \(blocks) KV blocks; the pool holds \(scheduler.pool.totalBlocks) (kvCacheBytes \(configuration.kvCacheBytes))")
@@ -130,7 +131,8 @@ public final class CALMEngine: Sendable {
                                    onDrain: { Task { await scheduler.kick() } },
                                    onConsumerGone: { scheduler.cancel(id) })
         let sequence = SequenceState(id: id, parameters: parameters, promptIDs: ids, paddedPrompt: padded, tokensPerPosition: unit,
-                                     reservedPositions: reserved, channel: channel)
+                                     reservedPositions: reserved, scratchPositions: scratch,
+                                     prefixSharingKey: family.prefixSharingKey(for: parameters), channel: channel)
         scheduler.submit(sequence)
         let lifetime = StreamLifetime { channel.streamDropped() }
         let processor = OutputProcessor(tokenizer: tokenizer, stopSequences: parameters.stopSequences, promptTokens: ids.count)

@@ -1,3 +1,4 @@
+import CALMModel
 import Foundation
 
 /// What a generation stream yields.
@@ -20,12 +21,17 @@ public struct GeneratedChunk: Sendable, Equatable {
     /// Log-probability of each id in `tokens` under the model (before penalties and filters), when
     /// the request set `logprobs` (discrete models only).
     public var logprobs: [Double]?
+    /// Token Maturation: each token's maturation statistics (entropy at top-k, cosine to the
+    /// nearest embedding, top-1 − top-2 gap, lock step, distinct candidates), when the request set
+    /// `maturation.diagnostics`.
+    public var diagnostics: [TokenMaturationDiagnostics]?
 
-    public init(tokens: [Int], text: String, index: Int, logprobs: [Double]? = nil) {
+    public init(tokens: [Int], text: String, index: Int, logprobs: [Double]? = nil, diagnostics: [TokenMaturationDiagnostics]? = nil) {
         self.tokens = tokens
         self.text = text
         self.index = index
         self.logprobs = logprobs
+        self.diagnostics = diagnostics
     }
 }
 

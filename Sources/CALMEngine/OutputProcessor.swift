@@ -31,7 +31,7 @@ struct OutputProcessor: Sendable {
     /// summary still reports what was really generated.
     mutating func process(_ event: SequenceEvent, emitChunks: Bool = true) -> (events: [GenerationEvent], ended: Bool, stoppedEarly: Bool) {
         switch event {
-        case let .tokens(ids, logprobs, at, sampler):
+        case let .tokens(ids, logprobs, diagnostics, at, sampler):
             generatedTokens += ids.count
             if firstChunkAt == nil { firstChunkAt = at }
             chunkSeconds.append(at - lastChunkAt)
@@ -41,7 +41,8 @@ struct OutputProcessor: Sendable {
             guard emitChunks else { return ([], false, false) }
             let text = detokenizer.map { d -> String in var d = d; let t = d.append(ids); detokenizer = d; return t } ?? ""
             let filtered = stopFilter.append(text)
-            let chunk = GenerationEvent.chunk(GeneratedChunk(tokens: ids, text: filtered.release, index: index, logprobs: logprobs))
+            let chunk = GenerationEvent.chunk(GeneratedChunk(tokens: ids, text: filtered.release, index: index, logprobs: logprobs,
+                                                                   diagnostics: diagnostics))
             guard let stop = filtered.stop else { return ([chunk], false, false) }
             return ([chunk, .completed(info(.stopSequence(stop), at: at, sampler: sampler))], true, true)
         case let .finished(reason, at, sampler):

@@ -6,14 +6,19 @@ import Foundation
 /// naming it:
 /// - CALM has no logits: temperature works through `sampler` (default: the reference's batch
 ///   approximation with N = 200, T = 1/n); top-k/p, min-p, penalties and log-probabilities do not exist.
-/// - Discrete models (Llama) sample from their logits: `temperature` (0 = greedy), `topK`, `topP`,
-///   `minP`, the three penalties and `logprobs`; `sampler` must stay nil.
+/// - Discrete models (Llama, GPT-2) sample from their logits: `temperature` (0 = greedy), `topK`,
+///   `topP`, `minP`, the three penalties and `logprobs`; `sampler` must stay nil.
+/// - Token Maturation commits the nearest embedding of a matured vector: no sampling, so no
+///   temperature (ignored) and none of the above; its settings are `maturation`, and its only
+///   randomness is the seeded embryos.
 ///
 /// ```swift
 /// var p = SamplingParameters(maxTokens: 128, temperature: 0.5, seed: 7)
 /// p.stopSequences = ["\n\n"]
 /// var q = SamplingParameters(maxTokens: 64, temperature: 0.8, seed: 1)   // for a Llama model
 /// q.topP = 0.9; q.repetitionPenalty = 1.2; q.logprobs = true
+/// var t = SamplingParameters(maxTokens: 64, seed: 5)                     // for a Token Maturation model
+/// t.maturation = TokenMaturationParameters(tailLength: 16, guidanceScale: 2)
 /// ```
 public struct SamplingParameters: Sendable, Equatable {
     /// The default `maxTokens`, the same for the API and the CLI.
@@ -46,11 +51,16 @@ public struct SamplingParameters: Sendable, Equatable {
     public var frequencyPenalty: Double
     /// Discrete models: report each chosen token's log-probability (`GeneratedChunk.logprobs`).
     public var logprobs: Bool
+    /// Token Maturation's settings (`tailLength`, `guidanceScale`, `maturityMax`, `maturationRate`,
+    /// `embryoScale`, `alignment`, the perturbations, `diagnostics`); nil: the model's defaults. The
+    /// request's own `maxTokens`, `seed` and `stopAtEndToken` apply, not the copies inside.
+    public var maturation: TokenMaturationParameters?
 
     public init(maxTokens: Int = SamplingParameters.defaultMaxTokens, temperature: Double = 0.5, seed: UInt64? = nil,
                 stopSequences: [String] = [], stopAtEndToken: Bool = true, sampler: Sampler? = nil,
                 topK: Int? = nil, topP: Double = 1, minP: Double = 0, repetitionPenalty: Double = 1,
-                presencePenalty: Double = 0, frequencyPenalty: Double = 0, logprobs: Bool = false) {
+                presencePenalty: Double = 0, frequencyPenalty: Double = 0, logprobs: Bool = false,
+                maturation: TokenMaturationParameters? = nil) {
         self.maxTokens = maxTokens
         self.temperature = temperature
         self.seed = seed
@@ -64,6 +74,7 @@ public struct SamplingParameters: Sendable, Equatable {
         self.presencePenalty = presencePenalty
         self.frequencyPenalty = frequencyPenalty
         self.logprobs = logprobs
+        self.maturation = maturation
     }
 
     /// Checks what every family shares; the family checks the rest (`ModelFamily.validate`).

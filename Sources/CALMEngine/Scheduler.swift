@@ -93,7 +93,8 @@ actor Scheduler {
         for s in waiting {
             if blocked { still.append(s); continue }
             switch pool.admit(paddedPrompt: s.paddedPrompt, tokensPerPosition: family.tokensPerPosition,
-                              promptPositions: s.promptPositions, reservedPositions: s.reservedPositions) {
+                              promptPositions: s.promptPositions, reservedPositions: s.reservedPositions,
+                              sharingKey: s.prefixSharingKey) {
             case .waitForPrefix:
                 still.append(s)
             case .noMemory:
@@ -133,7 +134,8 @@ actor Scheduler {
                 continue
             }
             plan.append((s, StepEntry(requestID: s.id, cache: cache, tokens: tokens, commits: commits, parameters: s.parameters,
-                                      randomness: s.randomness, history: s.history, outputStart: s.promptIDs.count)))
+                                      randomness: s.randomness, history: s.history, outputStart: s.promptIDs.count,
+                                      state: s.familyState)))
         }
         return plan
     }
@@ -178,14 +180,17 @@ actor Scheduler {
             }
             s.generated += visible
             s.history += visible
-            let delivery = s.channel.send(.tokens(ids: visible, logprobs: logprobs, at: s.secondsSinceSubmission(), sampler: s.statistics))
+            let diagnostics = commit.diagnostics.map { Array($0.prefix(visible.count)) }
+            let delivery = s.channel.send(.tokens(ids: visible, logprobs: logprobs, diagnostics: diagnostics,
+                                                  at: s.secondsSinceSubmission(), sampler: s.statistics))
             if delivery == .gone { finish(s, .cancelled); continue }
             if s.parameters.stopAtEndToken, commit.tokens.contains(where: family.endTokenIDs.contains) { finish(s, .endToken); continue }
             if s.generated.count >= s.parameters.maxTokens { finish(s, .maxTokens); continue }
+            if commit.contextFull { finish(s, .contextFull); continue }
             if let kv = s.kv {
                 // Worst-case blocks were reserved at admission; padding the model emits can stretch
                 // a request past them, then it takes a block if one is free.
-                if kv.cache.count + 1 > family.contextPositions || !pool.grow(kv, toHold: 1) {
+                if kv.cache.count + 1 + s.scratchPositions > family.contextPositions || !pool.grow(kv, toHold: 1 + s.scratchPositions) {
                     finish(s, .contextFull); continue
                 }
             }

@@ -1,3 +1,4 @@
+import CALMModel
 import Foundation
 
 /// What the scheduler reports for one request, in token terms only: the ids a step committed and
@@ -6,7 +7,7 @@ import Foundation
 enum SequenceEvent: Sendable {
     /// Ids committed by one step (padding removed, cut to `maxTokens`), when they were produced
     /// (seconds since submission) and the request's sampler counters so far.
-    case tokens(ids: [Int], logprobs: [Double]?, at: Double, sampler: SamplerStatistics)
+    case tokens(ids: [Int], logprobs: [Double]?, diagnostics: [TokenMaturationDiagnostics]?, at: Double, sampler: SamplerStatistics)
     /// The request ended (the last event). Token-level reasons only: stop sequences are found by
     /// the output processor.
     case finished(reason: CompletionReason, at: Double, sampler: SamplerStatistics)

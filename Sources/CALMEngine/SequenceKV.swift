@@ -28,12 +28,17 @@ extension KVBlockPool {
     }
 
     /// Takes the blocks a request needs for `reservedPositions` positions in all, sharing whole
-    /// prompt blocks other requests have computed and registering its own as pending. A cache
+    /// prompt blocks other requests with the same `sharingKey` have computed (nil: none) and
+    /// registering its own as pending. A cache
     /// from here never grows by itself (`growsOnDemand` false): more blocks come only from `grow`.
-    func admit(paddedPrompt: [Int], tokensPerPosition unit: Int, promptPositions: Int, reservedPositions: Int) -> Admission {
+    func admit(paddedPrompt: [Int], tokensPerPosition unit: Int, promptPositions: Int, reservedPositions: Int,
+               sharingKey: Int? = 0) -> Admission {
         let positions = layout.blockPositions
-        let shareable = max(0, (promptPositions - 1) / positions)
-        let blockIDs = Self.blockTokens(paddedPrompt, blockTokens: positions * unit, blocks: shareable)
+        let shareable = sharingKey == nil ? 0 : max(0, (promptPositions - 1) / positions)
+        var blockIDs = Self.blockTokens(paddedPrompt, blockTokens: positions * unit, blocks: shareable)
+        // The key joins the first block's ids (a chain shares nothing unless its first block matches);
+        // ids are never negative, so a keyed chain never matches an unkeyed one.
+        if let key = sharingKey, key != 0, !blockIDs.isEmpty { blockIDs[0].append(-1 - abs(key % Int(Int32.max))) }
         let shared: [UnsafeMutablePointer<Float>]
         switch acquirePrefix(blockIDs) {
         case .pending: return .waitForPrefix

@@ -22,6 +22,12 @@ final class SequenceState: @unchecked Sendable {
     let promptPositions: Int
 
     var phase = Phase.waiting
+    /// The family's per-sequence state (`FamilyStateSlot`).
+    let familyState = FamilyStateSlot()
+    /// Scratch KV positions the family needs during a step (reserved with the rest).
+    let scratchPositions: Int
+    /// The key prompt blocks are shared under (nil: this request shares none).
+    let prefixSharingKey: Int?
     /// Its KV memory, from admission to `finish` (owned through `KVBlockPool`'s allocation methods).
     var kv: SequenceKV?
     /// Prompt positions already in the cache.
@@ -34,7 +40,9 @@ final class SequenceState: @unchecked Sendable {
     var statistics = SamplerStatistics()
 
     init(id: Int, parameters: SamplingParameters, promptIDs: [Int], paddedPrompt: [Int], tokensPerPosition: Int,
-         reservedPositions: Int, channel: EventChannel) {
+         reservedPositions: Int, scratchPositions: Int, prefixSharingKey: Int?, channel: EventChannel) {
+        self.scratchPositions = scratchPositions
+        self.prefixSharingKey = prefixSharingKey
         self.promptPositions = paddedPrompt.count / tokensPerPosition
         self.id = id
         self.parameters = parameters

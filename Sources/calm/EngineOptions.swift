@@ -9,7 +9,8 @@ import Foundation
 /// model, its tokenizer, the weights' dtype, and the sampling options of every family.
 struct EngineOptions {
     static let modelHelp = """
-      --model DIR          model folder of any family (CALM or LlamaForCausalLM; default: the built-in model)
+      --model DIR          model folder of any family (CALM, LlamaForCausalLM, GPT2LMHeadModel or Token
+                           Maturation; default: the built-in model)
       --tokenizer DIR      tokenizer folder (default: the model folder's tokenizer.json / tokenizer.model)
       --weights-dtype D    hold weights as f32, f16 or bf16 in memory (default: as in the file)
       --ae-path DIR        CALM: autoencoder folder, overriding the config's ae_path
@@ -29,11 +30,24 @@ struct EngineOptions {
       --top-k K  --top-p P  --min-p P
       --repetition-penalty R  --presence-penalty P  --frequency-penalty F
       --logprobs           report each token's log-probability (generate --stats: their sum)
+      Token Maturation only (defaults: the model's config.json):
+      --tail K             liquid tail length K, 1…64
+      --cfg-scale S        classifier-free guidance scale (1 = off, the paper's demos use 2)
+      --alpha-max A        maturity of the front slot, in [0, 1]
+      --rate R             maturation rate: η(α) = clamp(R·α, 0, 1)
+      --embryo RHO         embryo norm as a fraction of the embedding radius
+      --alignment A        shift (the output at t−1 predicts slot t) or same
+      --tail-noise S  --history-noise S  --target-ema B  --history-ema B  --inner-iterations N
+      --renormalize-tail   rescale tail vectors to the embedding radius after each update
+      --diagnostics        per committed token: entropy at top-50, cosine to the nearest embedding,
+                           top-1 − top-2 gap, lock step, distinct candidates (generate: JSON lines)
     """
-    static let switches: Set<String> = ["logprobs"]
+    static let switches: Set<String> = ["logprobs", "renormalize-tail", "diagnostics"]
     static let values: Set<String> = ["model", "tokenizer", "weights-dtype", "ae-path", "max-tokens", "temperature", "seed",
                                       "sampler", "samples", "max-draws", "top-k", "top-p", "min-p", "repetition-penalty",
-                                      "presence-penalty", "frequency-penalty"]
+                                      "presence-penalty", "frequency-penalty",
+                                      "tail", "cfg-scale", "alpha-max", "rate", "embryo", "alignment", "tail-noise",
+                                      "history-noise", "target-ema", "history-ema", "inner-iterations"]
 
     var modelDirectory: URL
     var tokenizerDirectory: URL?
@@ -84,7 +98,37 @@ struct EngineOptions {
         if let v = try a.double("presence-penalty") { p.presencePenalty = v }
         if let v = try a.double("frequency-penalty") { p.frequencyPenalty = v }
         p.logprobs = a.flag("logprobs")
+        p.maturation = try Self.maturation(&a)
         parameters = p
+    }
+
+    /// Token Maturation's settings, nil when no TM option was given (so other families see none).
+    static func maturation(_ a: inout Arguments) throws -> TokenMaturationParameters? {
+        var m = TokenMaturationParameters()
+        var any = false
+        func float(_ name: String) throws -> Float? {
+            guard let v = try a.double(name) else { return nil }
+            any = true
+            return Float(v)
+        }
+        if let v = try a.int("tail") { m.tailLength = v; any = true }
+        m.guidanceScale = try float("cfg-scale")
+        m.maturityMax = try float("alpha-max")
+        m.maturationRate = try float("rate")
+        m.embryoScale = try float("embryo")
+        if let v = a.string("alignment") {
+            guard let alignment = TokenMaturationAlignment(rawValue: v) else { throw UsageError("option --alignment: '\(v)' is not shift or same") }
+            m.alignment = alignment
+            any = true
+        }
+        if let v = try float("tail-noise") { m.tailNoise = v }
+        if let v = try float("history-noise") { m.historyNoise = v }
+        if let v = try float("target-ema") { m.targetEMA = v }
+        if let v = try float("history-ema") { m.historyEMA = v }
+        if let v = try a.int("inner-iterations") { m.innerIterations = v; any = true }
+        if a.flag("renormalize-tail") { m.renormalizeTail = true; any = true }
+        if a.flag("diagnostics") { m.diagnostics = true; any = true }
+        return any ? m : nil
     }
 
     /// The engine over the model folder's family, with its tokenizer (`TokenizerLoader.discover`).

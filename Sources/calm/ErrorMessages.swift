@@ -26,7 +26,12 @@ enum ErrorMessages {
         let sampling = ["maxTokens": "max-tokens", "temperature": "temperature", "samples": "samples",
                         "maxDraws": "max-draws", "stopSequences": "stop", "sampler": "sampler", "topK": "top-k", "topP": "top-p",
                         "minP": "min-p", "repetitionPenalty": "repetition-penalty", "presencePenalty": "presence-penalty",
-                        "frequencyPenalty": "frequency-penalty", "logprobs": "logprobs"]
+                        "frequencyPenalty": "frequency-penalty", "logprobs": "logprobs",
+                        "maturation": "tail (and the other Token Maturation options)", "tailLength": "tail",
+                        "guidanceScale": "cfg-scale", "maturityMax": "alpha-max", "maturationRate": "rate",
+                        "embryoScale": "embryo", "alignment": "alignment", "tailNoise": "tail-noise",
+                        "historyNoise": "history-noise", "targetEMA": "target-ema", "historyEMA": "history-ema",
+                        "innerIterations": "inner-iterations"]
         return ["generate": sampling, "bench-serve": sampling]
     }()
 

@@ -17,6 +17,7 @@ enum GenerateCommand {
     \(EngineOptions.samplingHelp)
       --ids                print token ids instead of text
       --stats              print a JSON line of statistics on stderr at the end
+                           (with --diagnostics, Token Maturation prints one JSON line per token instead of text)
     """
 
     static func run(_ raw: [String]) async throws {
@@ -45,7 +46,9 @@ enum GenerateCommand {
             switch event {
             case let .chunk(c):
                 logprobSum += c.logprobs?.reduce(0, +) ?? 0
-                if printIDs || engine.tokenizer == nil {
+                if let diagnostics = c.diagnostics {
+                    for d in diagnostics { writeStdout(try Self.diagnosticsLine(d, tokenizer: engine.tokenizer) + "\n") }
+                } else if printIDs || engine.tokenizer == nil {
                     writeStdout(c.tokens.map(String.init).joined(separator: " ") + (c.tokens.isEmpty ? "" : " "))
                 } else {
                     writeStdout(c.text)
@@ -53,7 +56,7 @@ enum GenerateCommand {
             case let .completed(i): info = i
             }
         }
-        writeStdout("\n")
+        if options.parameters.maturation?.diagnostics != true { writeStdout("\n") }
         if case let .error(message)? = info?.reason { throw UsageError("generation failed: \(message)") }
         if let info, info.sampler.truncatedSteps > 0 {
             printError("warning: the exact sampler hit --max-draws at \(info.sampler.truncatedSteps) of \(info.chunks) steps; those chunks are not exact samples at T = \(options.parameters.temperature)")
@@ -76,6 +79,15 @@ enum GenerateCommand {
             let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
             FileHandle.standardError.write(data + Data("\n".utf8))
         }
+    }
+
+    /// One committed token's maturation statistics as a JSON line (spec §2.10).
+    static func diagnosticsLine(_ d: TokenMaturationDiagnostics, tokenizer: (any TextTokenizer)?) throws -> String {
+        var o: [String: Any] = ["token": d.token, "entropy": d.entropy, "top_k": d.topK, "cosine": Double(d.cosine),
+                                "gap": Double(d.gap), "updates": d.updates, "lock_step": d.lockStep,
+                                "unique_candidates": d.uniqueCandidates]
+        if let tokenizer { o["text"] = tokenizer.decode([d.token]) }
+        return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
     }
 
     /// The tokenizer from --tokenizer, else from the model folder; nil if none and not required.

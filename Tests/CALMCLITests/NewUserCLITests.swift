@@ -207,11 +207,46 @@ struct NewUserCLITests {
         let json = try CLI.run(["inspect", "--model", out.path, "--json"])
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect(object?["kind"] as? String == "token_maturation")
-        // no engine family serves it yet: one typed line, not a crash
-        expectOneLineError(try CLI.run(["generate", "--model", out.path, "--prompt-ids", "5,6", "--max-tokens", "2"]), status: 1,
-                           "token_maturation")
+        // a Token Maturation option on another family is one typed line naming it
+        let llama = dir.url.appendingPathComponent("llama")
+        #expect(try CLI.run(["random-model", "--shape", "llama-tiny", "--out", llama.path]).status == 0)
+        expectOneLineError(try CLI.run(["generate", "--model", llama.path, "--prompt-ids", "5,6", "--tail", "4"]), status: 2, "Token Maturation settings")
+        expectOneLineError(try CLI.run(["generate", "--model", out.path, "--prompt-ids", "5,6", "--tail", "65"]), status: 2, "--tail")
         expectOneLineError(try CLI.run(["random-model", "--shape", "tm-tiny", "--embed-autoencoder", "--out", dir.url.appendingPathComponent("x").path]),
                            status: 2, "a Token Maturation shape has no autoencoder")
+    }
+
+    /// The acceptance: seeded TM generation is reproducible, another seed changes it, and
+    /// 64 requests at 16 concurrent all complete with no mismatch against their solo runs.
+    @Test func tokenMaturationGeneratesReproduciblyAndServesConcurrently() throws {
+        let dir = try TemporaryDirectory("calm-cli-tm-gen")
+        let out = dir.url.appendingPathComponent("tm")
+        #expect(try CLI.run(["random-model", "--shape", "tm-tiny", "--out", out.path]).status == 0)
+        func ids(_ seed: Int) throws -> String {
+            let r = try CLI.run(["generate", "--model", out.path, "--prompt-ids", "1,2,3", "--tail", "16", "--cfg-scale", "2",
+                                 "--seed", "\(seed)", "--max-tokens", "64", "--ids"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout
+        }
+        let first = try ids(5)
+        #expect(first.split(whereSeparator: \.isWhitespace).count == 64 || first.contains("511"))
+        #expect(try ids(5) == first)
+        #expect(try ids(6) != first)
+        let diagnostics = try CLI.run(["generate", "--model", out.path, "--prompt-ids", "1,2,3", "--tail", "4", "--seed", "1",
+                                       "--max-tokens", "5", "--diagnostics"])
+        #expect(diagnostics.status == 0, "\(diagnostics.stderr)")
+        let lines = diagnostics.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(lines.count == 5, "\(diagnostics.stdout)")
+        for line in lines {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(o?["entropy"] is Double && o?["lock_step"] is Int && o?["token"] is Int, "\(line)")
+        }
+        let bench = try CLI.run(["bench-serve", "--model", out.path, "--requests", "64", "--concurrency", "16", "--max-tokens", "16",
+                                 "--verify", "--json"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any]
+        #expect(o?["completed"] as? Int == 64)
+        #expect(o?["verify_mismatches"] as? Int == 0)
     }
 
     // MARK: the built-in model as default

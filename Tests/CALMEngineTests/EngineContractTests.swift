@@ -113,7 +113,7 @@ struct EngineContractTests {
         // Room for exactly one request of this size at a time.
         let blockChunks = 4
         let maxTokens = 36, prompt = 7
-        let positions = (prompt + family.unit - 1) / family.unit + maxTokens / family.unit
+        let positions = (prompt + family.unit - 1) / family.unit + maxTokens / family.unit + family.scratchPositions
         let blocksEach = (positions + blockChunks - 1) / blockChunks
         let engine = try family.engine(kvCacheBytes: blocksEach * family.blockBytes(blockChunks: blockChunks), blockChunks: blockChunks)
         #expect(engine.kvBlocksTotal == blocksEach)
@@ -173,6 +173,16 @@ struct EngineContractTests {
             (.llama, SamplingParameters(minP: 2), "minP"),
             (.llama, SamplingParameters(repetitionPenalty: 0), "repetitionPenalty"),
             (.llama, SamplingParameters(presencePenalty: .nan), "presencePenalty"),
+            (.llama, SamplingParameters(maturation: TokenMaturationParameters(tailLength: 4)), "maturation"),
+            (.calm, SamplingParameters(maturation: TokenMaturationParameters()), "maturation"),
+            (.tm, SamplingParameters(topP: 0.9), "topP"),
+            (.tm, SamplingParameters(sampler: .single), "sampler"),
+            (.tm, SamplingParameters(maturation: TokenMaturationParameters(tailLength: 0)), "tailLength"),
+            (.tm, SamplingParameters(maturation: TokenMaturationParameters(tailLength: 65)), "tailLength"),
+            (.tm, SamplingParameters(maturation: TokenMaturationParameters(guidanceScale: -1)), "guidanceScale"),
+            (.tm, SamplingParameters(maturation: { var m = TokenMaturationParameters(); m.maturityMax = 2; return m }()), "maturityMax"),
+            (.tm, SamplingParameters(maturation: { var m = TokenMaturationParameters(); m.historyNoise = .nan; return m }()), "historyNoise"),
+            (.tm, SamplingParameters(maturation: { var m = TokenMaturationParameters(); m.flushTail = true; return m }()), "flushTail"),
         ]
         for (family, p, name) in bad {
             let engine = try family.engine()
@@ -217,8 +227,10 @@ struct EngineContractTests {
             return r
         }
         #expect(outputs.allSatisfy { $0 == alone })
-        // Five separate copies would need 5 × 6 blocks; sharing 4 blocks needs 4 + 5 × 2.
-        #expect(engine.kvBlocksPeak <= 4 + 5 * 2)
+        // Five separate copies would need 5 × 6 blocks (more with scratch rows); sharing the 4 whole
+        // prompt blocks needs 4 + 5 × the rest.
+        let each = (promptPositions + maxPositions + family.scratchPositions + blockChunks - 1) / blockChunks
+        #expect(engine.kvBlocksPeak <= 4 + 5 * (each - 4))
         #expect(engine.kvBlocksFree == free)
     }
 }

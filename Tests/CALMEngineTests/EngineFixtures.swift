@@ -3,10 +3,10 @@ import CALMModel
 import CALMTestSupport
 import Foundation
 
-/// The model families the engine tests run over: a tiny random CALM model and a tiny random
-/// Llama (no ../shared needed).
+/// The model families the engine tests run over: a tiny random CALM model, a tiny random Llama
+/// and a tiny random Token Maturation model (no ../shared needed).
 enum TestFamily: String, CaseIterable, Sendable, CustomStringConvertible {
-    case calm, llama
+    case calm, llama, tm
     var description: String { rawValue }
 
     static let calmModel: CALMModel? = {
@@ -27,22 +27,38 @@ enum TestFamily: String, CaseIterable, Sendable, CustomStringConvertible {
         return try? TinyLlama.load(try TinyLlama.write(to: dir, shape: shape, seed: 5))
     }()
 
+    static let tmModel: TokenMaturationModel? = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-engine-tests-\(ProcessInfo.processInfo.processIdentifier)")
+        var config = RandomModelWriter.TokenMaturationShape.tmTiny.config
+        config.maxPositions = 1024
+        config.llama?.maxPositionEmbeddings = 1024
+        do {
+            try RandomModelWriter.writeTokenMaturation(config: config, dtype: .f32, to: dir, seed: 9)
+            return try TokenMaturationModel.load(directory: dir)
+        } catch { return nil }
+    }()
+
     struct FixtureMissing: Error {}
 
     func makeFamily() throws -> any ModelFamily {
         switch self {
         case .calm: guard let m = Self.calmModel else { throw FixtureMissing() }; return CALMFamily(model: m)
         case .llama: guard let m = Self.llamaModel else { throw FixtureMissing() }; return DiscreteFamily(model: m)
+        case .tm: guard let m = Self.tmModel else { throw FixtureMissing() }; return TokenMaturationFamily(model: m)
         }
     }
 
     /// Tokens one KV position holds.
     var unit: Int { self == .calm ? 4 : 1 }
 
-    /// T = 1 sampling, the family's plainest sampler.
+    /// Scratch KV positions `plain` requests use during a step (Token Maturation: K − 1 tail rows).
+    var scratchPositions: Int { self == .tm ? 3 : 0 }
+
+    /// T = 1 sampling, the family's plainest sampler (Token Maturation: a tail of 4, no guidance).
     func plain(maxTokens: Int, seed: UInt64, stopAtEndToken: Bool = false) -> SamplingParameters {
         SamplingParameters(maxTokens: maxTokens, temperature: 1, seed: seed, stopAtEndToken: stopAtEndToken,
-                           sampler: self == .calm ? .single : nil)
+                           sampler: self == .calm ? .single : nil,
+                           maturation: self == .tm ? TokenMaturationParameters(tailLength: 4, guidanceScale: 1) : nil)
     }
 
     /// Every sampler of the family (name, parameters without maxTokens/seed).
@@ -58,6 +74,17 @@ enum TestFamily: String, CaseIterable, Sendable, CustomStringConvertible {
                     ("topK+topP", SamplingParameters(temperature: 0.9, topK: 20, topP: 0.8)),
                     ("minP+penalties", SamplingParameters(temperature: 0.7, minP: 0.05, repetitionPenalty: 1.3,
                                                           presencePenalty: 0.2, frequencyPenalty: 0.1, logprobs: true))]
+        case .tm:
+            func tm(_ k: Int, _ s: Float, _ edit: (inout TokenMaturationParameters) -> Void = { _ in }) -> SamplingParameters {
+                var m = TokenMaturationParameters(tailLength: k, guidanceScale: s)
+                edit(&m)
+                return SamplingParameters(temperature: 1, maturation: m)
+            }
+            return [("K4", tm(4, 1)),
+                    ("K3+guidance", tm(3, 2)),
+                    ("K2 same+guidance", tm(2, 2) { $0.alignment = .same }),
+                    ("K5 perturbed+diagnostics", tm(5, 1.5) { $0.tailNoise = 0.1; $0.targetEMA = 0.3; $0.historyEMA = 0.2; $0.diagnostics = true }),
+                    ("K3 history noise", tm(3, 1) { $0.historyNoise = 0.05 })]
         }
     }
 

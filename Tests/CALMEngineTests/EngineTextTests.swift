@@ -91,7 +91,7 @@ struct EngineTextTests {
         var p = OutputProcessor(tokenizer: tokenizer, stopSequences: [" here"], promptTokens: 3)
         var text = "", ended = false, info: CompletionInfo?
         for (k, id) in ids.enumerated() where !ended {
-            let out = p.process(.tokens(ids: [id], logprobs: nil, at: Double(k + 1), sampler: sampler))
+            let out = p.process(.tokens(ids: [id], logprobs: nil, diagnostics: nil, at: Double(k + 1), sampler: sampler))
             for e in out.events {
                 switch e { case let .chunk(c): text += c.text; case let .completed(i): info = i }
             }
@@ -105,7 +105,7 @@ struct EngineTextTests {
         var q = OutputProcessor(tokenizer: tokenizer, stopSequences: [" world!"], promptTokens: 3)
         var released = ""
         for (k, id) in ids.prefix(2).enumerated() {
-            for case let .chunk(c) in q.process(.tokens(ids: [id], logprobs: nil, at: Double(k), sampler: sampler)).events { released += c.text }
+            for case let .chunk(c) in q.process(.tokens(ids: [id], logprobs: nil, diagnostics: nil, at: Double(k), sampler: sampler)).events { released += c.text }
         }
         #expect(released == "Hello")
         let end = q.process(.finished(reason: .maxTokens, at: 9, sampler: sampler))
@@ -117,7 +117,7 @@ struct EngineTextTests {
         } else { Issue.record("no completion") }
         // A cancelled reader sees no chunks, but the summary counts them.
         var r = OutputProcessor(tokenizer: tokenizer, stopSequences: [], promptTokens: 3)
-        #expect(r.process(.tokens(ids: [ids[0], ids[1]], logprobs: nil, at: 1, sampler: sampler), emitChunks: false).events.isEmpty)
+        #expect(r.process(.tokens(ids: [ids[0], ids[1]], logprobs: nil, diagnostics: nil, at: 1, sampler: sampler), emitChunks: false).events.isEmpty)
         let cancelled = r.process(.finished(reason: .cancelled, at: 2, sampler: sampler), emitChunks: false)
         if case let .completed(i) = cancelled.events.last { #expect(i.reason == .cancelled && i.generatedTokens == 2) } else { Issue.record("no completion") }
     }

@@ -178,6 +178,27 @@ struct TokenMaturationModelTests {
 
     /// One batched step over sequences of different prompts, lengths, K, guidance, alignment and
     /// options (one doing a chunked prefill first) equals each sequence stepped alone, bit for bit.
+    /// One forward may mix caches of different block sizes (the engine's pages beside a sequence's
+    /// private guidance cache); each slice reads its own geometry and equals its run alone.
+    @Test(arguments: TMFixtures.tinyShapes)
+    func slicesWithDifferentBlockSizesShareAForward(shape: RandomModelWriter.TokenMaturationShape) throws {
+        let model = try TMFixtures.tiny(shape: shape)
+        let d = model.hidden, rows = 11
+        let x = (0..<(2 * rows * d)).map { Float(($0 * 37) % 101) / 101 - 0.5 }
+        func run(_ blockSizes: [Int]) throws -> [Float] {
+            let caches = blockSizes.map { model.makeCache(blockPositions: $0) }
+            for c in caches { try c.prepare(rows: rows) }
+            let slices = caches.map { BackboneSlice(cache: $0, rows: rows) }
+            var inputs = Array(x[0..<(blockSizes.count * rows * d)])
+            if blockSizes.count == 1 && blockSizes[0] == 16 { inputs = Array(x[(rows * d)...]) }
+            model.backbone.addPositionEmbeddings(&inputs, slices: slices)
+            return model.backbone.forward(inputs, slices: slices, pool: model.pool)
+        }
+        let together = try run([4, 16])
+        let a = try run([4]), b = try run([16])
+        #expect(together.map(\.bitPattern) == (a + b).map(\.bitPattern))
+    }
+
     @Test(arguments: TMFixtures.tinyShapes)
     func batchedStepEqualsEachAlone(shape: RandomModelWriter.TokenMaturationShape) throws {
         let model = try TMFixtures.tiny(shape: shape)

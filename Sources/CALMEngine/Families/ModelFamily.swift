@@ -10,7 +10,8 @@ import Foundation
 /// committed last step) and, for the sequences marked `commits`, returns the tokens the step
 /// commits. A family that needs scratch rows besides the ones it persists (Token Maturation's
 /// liquid tail, a second masked pass) runs them inside `step` on the same cache and leaves only
-/// the positions the scheduler fed. See Docs/AddingAModelFamily.md.
+/// the positions the scheduler fed (`scratchPositions` says how many extra it needs; per-sequence
+/// state lives in `StepEntry.state`). See Docs/AddingAModelFamily.md.
 public protocol ModelFamily: AnyObject, Sendable {
     /// Short name for logs and `--stats` ("calm", "llama").
     var name: String { get }
@@ -32,6 +33,26 @@ public protocol ModelFamily: AnyObject, Sendable {
     func validate(_ parameters: SamplingParameters) throws
     /// One batched step. Throwing fails every sequence of the step; `.failed` fails one.
     func step(_ batch: StepBatch) throws -> [StepOutcome]
+    /// KV positions a sequence needs in its own cache beyond the ones it keeps, during a step
+    /// (Token Maturation's liquid-tail scratch rows); reserved at admission. Default 0.
+    func scratchPositions(for parameters: SamplingParameters) -> Int
+    /// Whether requests may share whole prompt blocks, and under which key: cached keys/values
+    /// that depend on more than the token ids (Token Maturation's FiLM(K)) must only be shared
+    /// between requests with the same key; nil turns sharing off for the request. Default 0.
+    func prefixSharingKey(for parameters: SamplingParameters) -> Int?
+}
+
+extension ModelFamily {
+    public func scratchPositions(for parameters: SamplingParameters) -> Int { 0 }
+    public func prefixSharingKey(for parameters: SamplingParameters) -> Int? { 0 }
+}
+
+/// Per-sequence state a family keeps between steps (Token Maturation's liquid tail). The scheduler
+/// owns the slot with the rest of the request, so the state goes when the request ends.
+public final class FamilyStateSlot: @unchecked Sendable {
+    /// Set and read by the family's `step` only (on the compute thread, while the scheduler waits).
+    public var value: AnyObject?
+    public init() {}
 }
 
 /// One sequence's part of a step.
@@ -51,6 +72,8 @@ public struct StepEntry: @unchecked Sendable {
     public let history: [Int]
     /// Where the generated ids start in `history`.
     public let outputStart: Int
+    /// The family's own state for this sequence (nil until the family sets it).
+    public let state: FamilyStateSlot
 }
 
 /// Everything one step runs.
@@ -96,12 +119,20 @@ public struct StepCommit: Sendable {
     public var level: Int?
     /// Whether the exact sampler stopped at `maxDraws`.
     public var truncated: Bool
+    /// Per committed token statistics, when the request asked for them (Token Maturation, §2.10).
+    public var diagnostics: [TokenMaturationDiagnostics]?
+    /// The family cannot continue this sequence: its context is full (the request ends with
+    /// `.contextFull` after these tokens).
+    public var contextFull: Bool
 
-    public init(tokens: [Int], logprobs: [Double]? = nil, samplesDrawn: Int = 1, level: Int? = nil, truncated: Bool = false) {
+    public init(tokens: [Int], logprobs: [Double]? = nil, samplesDrawn: Int = 1, level: Int? = nil, truncated: Bool = false,
+                diagnostics: [TokenMaturationDiagnostics]? = nil, contextFull: Bool = false) {
         self.tokens = tokens
         self.logprobs = logprobs
         self.samplesDrawn = samplesDrawn
         self.level = level
         self.truncated = truncated
+        self.diagnostics = diagnostics
+        self.contextFull = contextFull
     }
 }

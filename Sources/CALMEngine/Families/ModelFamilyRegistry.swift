@@ -7,7 +7,7 @@ import Foundation
 ///
 /// ```swift
 /// let family = try ModelFamilyRegistry.load(directory: url)
-/// print(family.name)   // "calm", "llama" or "gpt2"
+/// print(family.name)   // "calm", "llama", "gpt2" or "token_maturation"
 /// ```
 public enum ModelFamilyRegistry {
     /// One registered family.
@@ -20,6 +20,7 @@ public enum ModelFamilyRegistry {
         Entry(kind: .calm) { dir, options in CALMFamily(model: try CALMModel.load(directory: dir, options: options)) },
         Entry(kind: .llama) { dir, options in DiscreteFamily(model: try LlamaCausalLM.load(directory: dir, options: options)) },
         Entry(kind: .gpt2) { dir, options in DiscreteFamily(model: try GPT2CausalLM.load(directory: dir, options: options)) },
+        Entry(kind: .tokenMaturation) { dir, options in TokenMaturationFamily(model: try TokenMaturationModel.load(directory: dir, options: options)) },
     ]
 
     /// Loads the family the folder's `config.json` names; unknown folders are errors naming the file.

@@ -45,7 +45,8 @@ struct BlockAttention {
             var i = 0
             while i < s.rows {
                 let n = min(tileRows, s.rows - i)
-                tasks.append(AttentionTask(row: row + i, rows: n, firstKeys: s.cache.count + i + 1, keyBlocks: kPtrs, valueBlocks: vPtrs))
+                tasks.append(AttentionTask(row: row + i, rows: n, firstKeys: s.cache.count + i + 1, keyBlocks: kPtrs, valueBlocks: vPtrs,
+                                           blockPositions: s.cache.layout.blockPositions))
                 work += n * (s.cache.count + i + n)
                 i += n
             }
@@ -53,8 +54,7 @@ struct BlockAttention {
         }
         let maxScratch = tasks.map { min($0.rows, 8) * ($0.firstKeys + $0.rows - 1) }.max() ?? 1
         let job = AttentionJob(tasks: tasks, heads: heads, group: group, headDim: headDim, hidden: hidden,
-                               scale: scale, blockPositions: slices.first?.cache.layout.blockPositions ?? 1,
-                               kvDim: kvDim, scratchPerThread: maxScratch, threads: pool.threadCount)
+                               scale: scale, kvDim: kvDim, scratchPerThread: maxScratch, threads: pool.threadCount)
         q.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 job.q = qp.baseAddress!
@@ -81,12 +81,15 @@ struct AttentionTask {
     let firstKeys: Int
     let keyBlocks: [[UnsafePointer<Float>?]]
     let valueBlocks: [[UnsafePointer<Float>?]]
+    /// Positions per block of this sequence's cache (caches of one batch may differ: Token
+    /// Maturation's private guidance caches sit beside the engine's).
+    let blockPositions: Int
 }
 
 /// Shared state of one layer's attention, split into (row tile, head) units across the pool.
 final class AttentionJob: @unchecked Sendable {
     let tasks: [AttentionTask]
-    let heads, group, headDim, hidden, blockPositions, kvDim: Int
+    let heads, group, headDim, hidden, kvDim: Int
     let scale: Float
     var q: UnsafePointer<Float>!
     var out: UnsafeMutablePointer<Float>!
@@ -94,9 +97,9 @@ final class AttentionJob: @unchecked Sendable {
     let scratchPerThread: Int
 
     init(tasks: [AttentionTask], heads: Int, group: Int, headDim: Int, hidden: Int, scale: Float,
-         blockPositions: Int, kvDim: Int, scratchPerThread: Int, threads: Int) {
+         kvDim: Int, scratchPerThread: Int, threads: Int) {
         self.tasks = tasks; self.heads = heads; self.group = group; self.headDim = headDim
-        self.hidden = hidden; self.scale = scale; self.blockPositions = blockPositions; self.kvDim = kvDim
+        self.hidden = hidden; self.scale = scale; self.kvDim = kvDim
         self.scratchPerThread = max(scratchPerThread, 1)
         scratch = .allocate(capacity: self.scratchPerThread * max(threads, 1))
     }
@@ -110,7 +113,7 @@ final class AttentionJob: @unchecked Sendable {
         task.keyBlocks[g].withUnsafeBufferPointer { kb in
             task.valueBlocks[g].withUnsafeBufferPointer { vb in
                 calm_attention_rows(q + task.row * hidden + h * headDim, hidden, Int32(task.rows), Int32(headDim), scale,
-                                    kb.baseAddress!, vb.baseAddress!, Int32(blockPositions), kvDim, Int32(task.firstKeys),
+                                    kb.baseAddress!, vb.baseAddress!, Int32(task.blockPositions), kvDim, Int32(task.firstKeys),
                                     scratch + thread * scratchPerThread, out + task.row * hidden + h * headDim, hidden)
             }
         }

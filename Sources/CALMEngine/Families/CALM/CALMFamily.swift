@@ -22,6 +22,9 @@ public final class CALMFamily: ModelFamily {
     static func sampler(_ p: SamplingParameters) -> Sampler { p.sampler ?? .reference }
 
     public func validate(_ p: SamplingParameters) throws {
+        if p.maturation != nil {
+            throw EngineError.invalidParameter(name: "maturation", reason: "Token Maturation settings are for Token Maturation models; this is a \(name) model")
+        }
         if let name = p.discreteControlsSet.first {
             throw EngineError.invalidParameter(name: name, reason: "CALM has no logits, so it has no \(name); temperature works through the sampler (batch approximation or exact rejection)")
         }

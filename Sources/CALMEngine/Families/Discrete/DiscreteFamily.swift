@@ -20,6 +20,9 @@ public final class DiscreteFamily: ModelFamily {
     public func kvLayout(blockPositions: Int) -> KVLayout { model.kvLayout(blockPositions: blockPositions) }
 
     public func validate(_ p: SamplingParameters) throws {
+        if p.maturation != nil {
+            throw EngineError.invalidParameter(name: "maturation", reason: "Token Maturation settings are for Token Maturation models; this is a \(name) model")
+        }
         if p.sampler != nil {
             throw EngineError.invalidParameter(name: "sampler", reason: "a discrete model samples from its logits; the sampler setting is CALM's (leave it nil)")
         }
