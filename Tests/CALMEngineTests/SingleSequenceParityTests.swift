@@ -82,4 +82,28 @@ struct SingleSequenceParityTests {
             #expect(single.count == 20)
         }
     }
+
+    /// Token Maturation: the engine's tokens (and diagnostics) equal `TokenMaturationModel.generate`'s
+    /// for the same seed, for every maturation setting the contract tests use.
+    @Test(arguments: TestFamily.tm.samplers.indices)
+    func tokenMaturation(samplerIndex: Int) async throws {
+        let model = try #require(TestFamily.tmModel)
+        let engine = try TestFamily.tm.engine()
+        let (name, base) = TestFamily.tm.samplers[samplerIndex]
+        for (i, prompt) in Self.prompts.enumerated() {
+            let seed = UInt64(110 + i)
+            var p = base
+            p.maxTokens = 12; p.seed = seed; p.stopAtEndToken = true
+            var single = try #require(p.maturation)
+            single.maxTokens = 12; single.seed = seed; single.stopAtEndToken = true
+            let alone = try model.generate(prompt: prompt, parameters: single)
+            var served: [Int] = []
+            var diagnostics: [TokenMaturationDiagnostics] = []
+            for await e in try engine.generate(prompt: .tokens(prompt), parameters: p) {
+                if case let .chunk(c) = e { served += c.tokens; diagnostics += c.diagnostics ?? [] }
+            }
+            #expect(served == alone.tokens, "\(name), prompt \(i)")
+            #expect(diagnostics == alone.diagnostics, "\(name), prompt \(i)")
+        }
+    }
 }
