@@ -360,3 +360,61 @@ struct ConfigCase: Sendable, CustomTestStringConvertible {
 }
 
 struct UncheckedJSON: @unchecked Sendable { let value: Any }
+
+/// A Token Maturation model started from a Hugging Face GPT-2 folder (either key layout) has GPT-2's
+/// backbone and wte, conditioning that adds nothing, FiLM the identity and the head the identity:
+/// before training, its predictions are GPT-2's final hidden states.
+@Suite("Token Maturation from GPT-2")
+struct TokenMaturationFromGPT2Tests {
+    func check(_ gpt2Folder: URL) throws {
+        let out = try TemporaryDirectory("tm-from-gpt2")
+        try TokenMaturationInitializer.write(fromGPT2: gpt2Folder, to: out.url, seed: 4)
+        let tm = try TokenMaturationModel.load(directory: out.url)
+        let gpt2 = try GPT2CausalLM.load(directory: gpt2Folder)
+        #expect(tm.config.backbone == .gpt2 && tm.config.vocabSize == gpt2.vocabSize && tm.hidden == gpt2.hiddenSize)
+        let d = tm.hidden
+        // the same stack: equal outputs, bit for bit, for any vectors at any positions
+        let rows = 7
+        let x = (0..<(rows * d)).map { Float(($0 * 53) % 97) / 97 - 0.5 }
+        func run(_ backbone: any VectorBackbone) throws -> [Float] {
+            let cache = KVCache(layout: backbone.kvLayout(blockPositions: 16), source: HeapKVBlockSource(layout: backbone.kvLayout(blockPositions: 16)))
+            try cache.prepare(rows: rows)
+            let slice = BackboneSlice(cache: cache, rows: rows, firstPosition: 3)
+            var inputs = x
+            backbone.addPositionEmbeddings(&inputs, slices: [slice])
+            return backbone.forward(inputs, slices: [slice], pool: .shared)
+        }
+        #expect(try run(tm.backbone).map(\.bitPattern) == run(gpt2.backbone).map(\.bitPattern))
+        // conditioning adds zero, FiLM is the identity, the head is the identity
+        #expect(tm.alphaConditioner.table([0, 0.25, 1], pool: .shared).allSatisfy { $0 == 0 })
+        let film = try tm.film.modulation(tailLength: 16, pool: .shared)
+        #expect(film.scale.allSatisfy { $0 == 1 } && film.shift.allSatisfy { $0 == 0 })
+        #expect(tm.head(x, rows: rows, pool: .shared) == x)
+        // E is wte's rows rescaled to one radius (the mean row norm): same directions
+        let wte = try CheckpointLoader.open(directory: gpt2Folder)
+        let key = wte.contains("transformer.wte.weight") ? "transformer.wte.weight" : "wte.weight"
+        let raw = try wte.tensor(key).floats()
+        for id in [0, 5, gpt2.vocabSize - 1] {
+            let e = tm.embedding.vector(id), w = Array(raw[(id * d)..<((id + 1) * d)])
+            let cosine = zip(e, w).reduce(0) { $0 + $1.0 * $1.1 } / (norm(e) * norm(w))
+            #expect(abs(cosine - 1) < 1e-5)
+            #expect(abs(norm(e) - tm.embedding.radius) < 1e-3 * tm.embedding.radius)
+        }
+        // and it generates
+        let r = try tm.generate(prompt: [1, 2, 3], parameters: TokenMaturationParameters(maxTokens: 4, tailLength: 4, seed: 1))
+        #expect(r.tokens.count <= 4 && !r.tokens.isEmpty)
+    }
+
+    func norm(_ v: [Float]) -> Float { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+
+    @Test func fromARandomSavePretrainedFolder() throws {
+        let dir = try TemporaryDirectory("gpt2-src")
+        try RandomModelWriter.writeGPT2(config: RandomModelWriter.GPT2Shape.gpt2Tiny.config, dtype: .f32, to: dir.url, seed: 8)
+        try check(dir.url)
+    }
+
+    @Test(.enabled(if: SharedFixtures.enabled, Comment(rawValue: SharedFixtures.skipMessage)))
+    func fromTheHubLayoutFixture() throws {
+        try check(try SharedFixtures.gpt2Fixtures().appendingPathComponent("gpt2_tiny_hub"))
+    }
+}
