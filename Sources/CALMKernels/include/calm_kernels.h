@@ -261,7 +261,16 @@ void calm_train_softmax_xent(calm_pool *pool, float *logits, const int32_t *labe
 void calm_train_attention_forward(calm_pool *pool, const float *q, const float *k, const float *v, int32_t seqs,
                                   int32_t t, int32_t heads, int32_t kv_heads, int32_t head_dim, float *out,
                                   float *probs);
-/** Backward of calm_train_attention_forward: dq, dk, dv are overwritten (not accumulated). */
+/**
+ * calm_train_attention_forward with a lower bound on the visible keys: query row (seq, i) attends to
+ * keys key_start[seq*t + i] … i of its sequence (clamped to 0 … i; NULL: every key ≤ i). The masked
+ * probabilities are stored as 0, so calm_train_attention_backward applies unchanged. Token Maturation
+ * trains its "tail-only" guidance mask with it (tail rows cannot see the committed prefix).
+ */
+void calm_train_attention_forward_masked(calm_pool *pool, const float *q, const float *k, const float *v, int32_t seqs,
+                                         int32_t t, int32_t heads, int32_t kv_heads, int32_t head_dim,
+                                         const int32_t *key_start, float *out, float *probs);
+/** Backward of calm_train_attention_forward(_masked): dq, dk, dv are overwritten (not accumulated). */
 void calm_train_attention_backward(calm_pool *pool, const float *q, const float *k, const float *v,
                                    const float *probs, const float *dout, int32_t seqs, int32_t t, int32_t heads,
                                    int32_t kv_heads, int32_t head_dim, float *dq, float *dk, float *dv);
