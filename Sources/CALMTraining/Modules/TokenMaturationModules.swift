@@ -7,12 +7,16 @@ import Foundation
 /// clean rows, the tail profiles' values), so the MLP runs once per distinct value and its rows are
 /// gathered (`RowGatherOp`).
 public struct AlphaConditionerModule: Sendable {
+    /// `tm.alpha_mlp.0` (channels → d).
     public let first: LinearOp
+    /// `tm.alpha_mlp.2` (d → d).
     public let second: LinearOp
+    /// Sinusoid channels, α's multiplier and the longest period (the config's `alpha_embedding_*`).
     public let channels: Int
     public let scale: Float
     public let maxPeriod: Float
 
+    /// The module over `tm.alpha_mlp.*` of `p`.
     public init(parameters p: ParameterSet, channels: Int, scale: Float, maxPeriod: Float) {
         first = LinearOp(weight: p["tm.alpha_mlp.0.weight"], bias: p["tm.alpha_mlp.0.bias"])
         second = LinearOp(weight: p["tm.alpha_mlp.2.weight"], bias: p["tm.alpha_mlp.2.bias"])
@@ -21,6 +25,7 @@ public struct AlphaConditionerModule: Sendable {
         self.maxPeriod = maxPeriod
     }
 
+    /// What the backward needs.
     public struct Saved: Sendable {
         /// Row → distinct-α index.
         var indices: [Int]
@@ -63,14 +68,18 @@ public struct AlphaConditionerModule: Sendable {
 /// (row K − 1 of `tm.tail_length.embedding.weight`), applied once to the summed input of every row of
 /// the sequence, h ← (1 + γ) ⊙ h + β (`FiLMOp`).
 public struct TailLengthFiLMModule: Sendable {
+    /// `tm.tail_length.embedding.weight` (row K − 1 for K).
     public let embedding: EmbeddingOp
+    /// `tm.tail_length.proj` (d → 2d: γ then β).
     public let projection: LinearOp
 
+    /// The module over `tm.tail_length.*` of `p`.
     public init(parameters p: ParameterSet) {
         embedding = EmbeddingOp(table: p["tm.tail_length.embedding.weight"])
         projection = LinearOp(weight: p["tm.tail_length.proj.weight"], bias: p["tm.tail_length.proj.bias"])
     }
 
+    /// What the backward needs.
     public struct Saved: Sendable {
         var ids: [Int]
         var embedded: [Float]

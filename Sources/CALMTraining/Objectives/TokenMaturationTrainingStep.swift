@@ -19,6 +19,7 @@ public struct TokenMaturationObjective: Sendable, Equatable {
     /// Largest K drawn; nil: the model's `max_tail_length` (K ~ U{1 … 64} by default, gap H).
     public var maxTailLength: Int?
 
+    /// The defaults above.
     public init() {}
 
     /// Checks every value; errors name the setting (`calm train-tm`'s flag).
@@ -49,6 +50,7 @@ public struct TokenMaturationTrainingPlan: Sendable, Equatable {
         /// Tail rows attend only to tail rows (the guidance pass's mask, §2.6, §3.6).
         public var unconditional: Bool
 
+        /// A tail of `tailLength` at positions cut+1 … cut+tailLength.
         public init(tailLength: Int, cut: Int, unconditional: Bool = false) {
             self.tailLength = tailLength
             self.cut = cut
@@ -56,6 +58,7 @@ public struct TokenMaturationTrainingPlan: Sendable, Equatable {
         }
     }
 
+    /// One entry per input row.
     public var sequences: [Sequence]
     /// Standard normals, K × d per sequence in order (slot 0 first); the step scales them to
     /// N(0, (ρR)²/d·I).
@@ -63,6 +66,7 @@ public struct TokenMaturationTrainingPlan: Sendable, Equatable {
     /// Negative ids (shared by the batch).
     public var negatives: [Int]
 
+    /// A plan given in full (tests, replays).
     public init(sequences: [Sequence], noise: [Float], negatives: [Int]) {
         self.sequences = sequences
         self.noise = noise

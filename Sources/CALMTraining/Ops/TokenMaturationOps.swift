@@ -7,6 +7,7 @@ import Foundation
 /// row s of `gammaBeta` (sequences × 2d). Rows are (sequence, position) row-major.
 /// Backward: dx = (1 + γ_s) ⊙ dy, dγ_s = Σ_rows dy ⊙ x, dβ_s = Σ_rows dy.
 public enum FiLMOp {
+    /// y (sequences·length × d).
     public static func forward(_ x: [Float], gammaBeta: [Float], sequences: Int, length: Int, width d: Int) -> [Float] {
         precondition(x.count == sequences * length * d && gammaBeta.count == sequences * 2 * d)
         var y = [Float](repeating: 0, count: x.count)
@@ -20,6 +21,7 @@ public enum FiLMOp {
         return y
     }
 
+    /// dx and d(γ, β) (sequences × 2d).
     public static func backward(_ dy: [Float], input x: [Float], gammaBeta: [Float], sequences: Int, length: Int,
                                 width d: Int) -> (dx: [Float], dGammaBeta: [Float]) {
         precondition(dy.count == x.count && x.count == sequences * length * d && gammaBeta.count == sequences * 2 * d)
@@ -44,6 +46,7 @@ public enum FiLMOp {
 /// of the distinct α values, the embedding rows of targets): y_i = table[indices_i]. Backward
 /// scatter-adds each row's gradient into its table row (repeated indices accumulate).
 public enum RowGatherOp {
+    /// indices.count × width rows.
     public static func forward(table: [Float], width d: Int, indices: [Int]) -> [Float] {
         var y = [Float](repeating: 0, count: indices.count * d)
         for (i, r) in indices.enumerated() {
@@ -75,6 +78,7 @@ public enum RowNormalizeOp {
     /// Per-row norms ‖x‖ (floored at 1e-12 so a zero row does not divide by zero).
     public struct Saved: Sendable { public var norms: [Float] }
 
+    /// y = R·x/‖x‖ per row.
     public static func forward(_ x: [Float], rows: Int, width d: Int, radius: Float) -> (y: [Float], saved: Saved) {
         precondition(x.count == rows * d)
         var y = [Float](repeating: 0, count: x.count)
@@ -93,6 +97,7 @@ public enum RowNormalizeOp {
         return (y, Saved(norms: norms))
     }
 
+    /// dx from dy and the forward's output.
     public static func backward(_ dy: [Float], output y: [Float], saved: Saved, rows: Int, width d: Int, radius: Float) -> [Float] {
         precondition(dy.count == rows * d && y.count == rows * d)
         var dx = [Float](repeating: 0, count: dy.count)
@@ -111,6 +116,7 @@ public enum RowNormalizeOp {
 /// maturity per row (1 leaves a clean row unchanged) and ε the row's noise. Backward (to the clean
 /// embeddings; the noise is data): de = α·dz̃.
 public enum TailCorruptionOp {
+    /// z̃ (alphas.count × d).
     public static func forward(clean e: [Float], noise: [Float], alphas: [Float], width d: Int) -> [Float] {
         precondition(e.count == alphas.count * d && noise.count == e.count)
         var z = [Float](repeating: 0, count: e.count)
@@ -124,6 +130,7 @@ public enum TailCorruptionOp {
         return z
     }
 
+    /// de = α·dz̃.
     public static func backward(_ dz: [Float], alphas: [Float], width d: Int) -> [Float] {
         precondition(dz.count == alphas.count * d)
         var de = [Float](repeating: 0, count: dz.count)
@@ -172,6 +179,7 @@ public enum TokenMaturationLossOp {
         return (u, norms)
     }
 
+    /// The loss of `n` predictions (n × d) against their targets (n × d) and `m` shared negatives (m × d).
     public static func forward(predictions: [Float], targets: [Float], negatives: [Float], rows n: Int, negativeCount m: Int,
                                width d: Int, excluded: [Bool], weights: [Float], lambda: Float, logitScale s: Float,
                                pool: ComputePool?) -> Output {

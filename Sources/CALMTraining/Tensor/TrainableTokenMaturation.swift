@@ -18,6 +18,7 @@ public struct TokenMaturationSettings: Sendable, Equatable {
     /// Sinusoid channels of the maturity embedding (`alpha_embedding_channels`).
     public var alphaChannels: Int = 256
 
+    /// The defaults above.
     public init() {}
 
     /// These values on `config` (the keys not named here keep their defaults).
@@ -48,6 +49,7 @@ public final class TrainableTokenMaturation: @unchecked Sendable {
     public let config: TokenMaturationConfig
     /// The Llama stack's sizes for `BackboneModule`.
     let backbone: CALMConfig
+    /// Every tensor of the folder, by its name (`model.*`, `tm.*`).
     public let parameters: ParameterSet
 
     /// R.
