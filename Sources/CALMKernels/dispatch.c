@@ -20,6 +20,9 @@ static int g_detected = CALM_ISA_PORTABLE; /* best level supported that passed i
 static int g_default = CALM_ISA_PORTABLE;  /* the level chosen at start-up */
 static char g_selection[256] = "portable";
 static _Atomic int g_active = -1;
+/* calm_isa_force_thread: a level for the calling thread only (tests that compare levels while other
+   work runs in the process); the pool carries it to its workers for the caller's jobs */
+static _Thread_local int t_override = -1;
 /* set on the thread running select_isa: kernels it calls (weight packing) use portable code
    instead of re-entering pthread_once */
 static _Thread_local int t_selecting = 0;
@@ -124,6 +127,7 @@ const char *calm_isa_selection(void) {
 }
 
 calm_isa calm__isa(void) {
+    if (t_override >= 0) return (calm_isa)t_override;
     int a = atomic_load_explicit(&g_active, memory_order_relaxed);
     if (a >= 0) return (calm_isa)a;
     if (t_selecting) return CALM_ISA_PORTABLE;
@@ -142,6 +146,16 @@ void calm_isa_force(calm_isa isa) {
     if (v > d) v = d;
     atomic_store_explicit(&g_active, v, memory_order_relaxed);
 }
+
+void calm_isa_force_thread(int isa) {
+    if (isa < 0) { t_override = -1; return; }
+    int d = (int)calm_isa_detected();
+    t_override = isa > d ? d : isa;
+}
+
+int calm_isa_thread_override(void) { return t_override; }
+
+void calm__isa_set_thread_override(int isa) { t_override = isa; }
 
 int calm_isa_parse(const char *name) { return parse_isa_name(name); }
 

@@ -22,6 +22,8 @@
 #define CALM_UNROLL
 #endif
 
+/* Sets the calling thread's ISA override (-1: none); the pool's workers take their caller's. */
+void calm__isa_set_thread_override(int isa);
 /* The active ISA, read on every kernel call (relaxed; set at start-up or by calm_isa_force). */
 calm_isa calm__isa(void);
 

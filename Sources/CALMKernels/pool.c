@@ -39,6 +39,7 @@ struct calm_pool {
     _Atomic(calm_task_fn) fn;
     _Atomic(void *) ctx;
     _Atomic int n_tasks;
+    _Atomic int isa_override;   /* the caller's calm_isa_force_thread level (-1: none) */
     _Atomic int done;           /* tasks finished in the current run */
 };
 
@@ -57,11 +58,14 @@ static void run_tasks(calm_pool *p, uint32_t gen, int thread_index) {
     calm_task_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
     void *ctx = atomic_load_explicit(&p->ctx, memory_order_acquire);
     int n = atomic_load_explicit(&p->n_tasks, memory_order_acquire);
+    int isa = atomic_load_explicit(&p->isa_override, memory_order_acquire);
+    int own = calm_isa_thread_override();
+    if (thread_index != 0) calm__isa_set_thread_override(isa);
     uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
     for (;;) {
-        if ((uint32_t)(t >> 32) != gen) return;
+        if ((uint32_t)(t >> 32) != gen) break;
         uint32_t idx = (uint32_t)t;
-        if (idx == (uint32_t)CLOSED || (int64_t)idx >= n) return;
+        if (idx == (uint32_t)CLOSED || (int64_t)idx >= n) break;
         if (atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
                                                   memory_order_acquire)) {
             fn(ctx, (int)idx, thread_index);
@@ -69,6 +73,7 @@ static void run_tasks(calm_pool *p, uint32_t gen, int thread_index) {
             t = atomic_load_explicit(&p->ticket, memory_order_acquire);
         }
     }
+    if (thread_index != 0) calm__isa_set_thread_override(own);
 }
 
 static void *worker_main(void *arg) {
@@ -183,6 +188,7 @@ void calm_pool_run(calm_pool *p, int n_tasks, calm_task_fn fn, void *ctx) {
     atomic_store_explicit(&p->fn, fn, memory_order_release);
     atomic_store_explicit(&p->ctx, ctx, memory_order_release);
     atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_release);
+    atomic_store_explicit(&p->isa_override, calm_isa_thread_override(), memory_order_release);
     atomic_store_explicit(&p->done, 0, memory_order_release);
     uint64_t t = atomic_load(&p->ticket);
     uint32_t gen = (uint32_t)(t >> 32) + 1;

@@ -416,6 +416,7 @@ typedef struct {
     float *out, *probs, *dq, *dk, *dv;
     int32_t seqs, t, heads, kv_heads, d;
     float scale;
+    const int32_t *key_start; /* forward only: first visible key per row (seqs*t), or NULL */
 } attn_job;
 
 static void attn_fwd_task(void *ctx, int unit, int thread_index) {
@@ -435,9 +436,14 @@ static void attn_fwd_task(void *ctx, int unit, int thread_index) {
             gemm_serial(r1 - r0, r1, d, Q + (size_t)r0 * qw, qw, 1, K, 1, kw, P + (size_t)r0 * T, (size_t)T, 0);
             for (int32_t i = r0; i < r1; i++) {
                 float *row = P + (size_t)i * T;
-                const float m = t_max(row, i + 1) * J->scale;
-                const float sum = t_expsum(row, i + 1, J->scale, m);
-                t_scale(row, i + 1, 1.0f / sum);
+                /* visible keys lo..i (lo = 0: plain causal); the masked ones get probability 0 */
+                int32_t lo = J->key_start ? J->key_start[(size_t)s * T + i] : 0;
+                if (lo < 0) lo = 0;
+                if (lo > i) lo = i;
+                const float m = t_max(row + lo, i + 1 - lo) * J->scale;
+                const float sum = t_expsum(row + lo, i + 1 - lo, J->scale, m);
+                t_scale(row + lo, i + 1 - lo, 1.0f / sum);
+                if (lo > 0) memset(row, 0, (size_t)lo * sizeof(float));
                 memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
             }
             gemm_serial(r1 - r0, d, r1, P + (size_t)r0 * T, (size_t)T, 1, V, kw, 1, O + (size_t)r0 * qw, qw, 0);
@@ -445,12 +451,19 @@ static void attn_fwd_task(void *ctx, int unit, int thread_index) {
     }
 }
 
+void calm_train_attention_forward_masked(calm_pool *pool, const float *q, const float *k, const float *v, int32_t seqs,
+                                         int32_t t, int32_t heads, int32_t kv_heads, int32_t head_dim,
+                                         const int32_t *key_start, float *out, float *probs) {
+    if (seqs <= 0 || t <= 0) return;
+    attn_job J = { q, k, v, NULL, out, probs, NULL, NULL, NULL, seqs, t, heads, kv_heads, head_dim,
+                   1.0f / sqrtf((float)head_dim), key_start };
+    calm_pool_run(pool, seqs * kv_heads, attn_fwd_task, &J);
+}
+
 void calm_train_attention_forward(calm_pool *pool, const float *q, const float *k, const float *v, int32_t seqs,
                                   int32_t t, int32_t heads, int32_t kv_heads, int32_t head_dim, float *out,
                                   float *probs) {
-    if (seqs <= 0 || t <= 0) return;
-    attn_job J = { q, k, v, NULL, out, probs, NULL, NULL, NULL, seqs, t, heads, kv_heads, head_dim, 1.0f / sqrtf((float)head_dim) };
-    calm_pool_run(pool, seqs * kv_heads, attn_fwd_task, &J);
+    calm_train_attention_forward_masked(pool, q, k, v, seqs, t, heads, kv_heads, head_dim, NULL, out, probs);
 }
 
 static void attn_bwd_task(void *ctx, int unit, int thread_index) {
@@ -497,7 +510,8 @@ void calm_train_attention_backward(calm_pool *pool, const float *q, const float 
                                    const float *probs, const float *dout, int32_t seqs, int32_t t, int32_t heads,
                                    int32_t kv_heads, int32_t head_dim, float *dq, float *dk, float *dv) {
     if (seqs <= 0 || t <= 0) return;
-    attn_job J = { q, k, v, dout, NULL, (float *)probs, dq, dk, dv, seqs, t, heads, kv_heads, head_dim, 1.0f / sqrtf((float)head_dim) };
+    attn_job J = { q, k, v, dout, NULL, (float *)probs, dq, dk, dv, seqs, t, heads, kv_heads, head_dim,
+                   1.0f / sqrtf((float)head_dim), NULL };
     calm_pool_run(pool, seqs * kv_heads, attn_bwd_task, &J);
 }
 

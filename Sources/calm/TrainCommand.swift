@@ -3,7 +3,8 @@ import CALMTokenizer
 import CALMTraining
 import Foundation
 
-/// `calm train-autoencoder`, `calm train` and `calm train-baseline`: AdamW training from a text
+/// `calm train-autoencoder`, `calm train`, `calm train-baseline` and `calm train-tm`
+/// (TrainTMCommand.swift): AdamW training from a text
 /// corpus (plain text or JSON Lines + a tokenizer) or a pre-tokenised id stream, with a JSON
 /// config file or flags, periodic checkpoints in the engine's model-folder format, --resume and a
 /// progress line per step.
@@ -96,7 +97,7 @@ enum TrainCommand {
 
     /// Arguments from `--config FILE` (if any) followed by the command line (which wins); keys of
     /// the file are checked against `options` like the command line's.
-    static func arguments(_ raw: [String], options: Set<String>) throws -> Arguments {
+    static func arguments(_ raw: [String], options: Set<String>, switches: Set<String> = ["no-shuffle"]) throws -> Arguments {
         var configArgs: [String] = []
         var rest = raw
         let optionEnd = raw.firstIndex(of: "--") ?? raw.endIndex
@@ -117,12 +118,12 @@ enum TrainCommand {
             for (key, value) in obj.sorted(by: { $0.key < $1.key }) {
                 let name = key.replacingOccurrences(of: "_", with: "-")
                 // Named here, not as "unknown option --x", which would send the user to the command line.
-                guard options.contains(name) || name == "no-shuffle" else {
+                guard options.contains(name) || switches.contains(name) else {
                     throw UsageError("--config \(path): unknown key '\(key)'")
                 }
                 let typeName = String(describing: type(of: value))
                 if typeName.contains("Bool"), let b = value as? Bool {
-                    guard name == "no-shuffle" else { throw UsageError("--config \(path): \(key) must be a number or a string, not a boolean") }
+                    guard switches.contains(name) else { throw UsageError("--config \(path): \(key) must be a number or a string, not a boolean") }
                     if b { configArgs.append("--\(name)") }
                 } else if let n = value as? NSNumber {
                     configArgs += ["--\(name)=\(n.stringValue)"]
@@ -133,7 +134,7 @@ enum TrainCommand {
                 }
             }
         }
-        return try Arguments(configArgs + rest, switches: ["no-shuffle"], values: options)
+        return try Arguments(configArgs + rest, switches: switches, values: options)
     }
 
     static func runOptions(_ a: inout Arguments, steps: Int, batch: Int, block: Int, lr: Double, checkpointEvery: Int) throws -> TrainingRunOptions {

@@ -12,6 +12,7 @@ enum Commands {
     "train-autoencoder": ("train a chunk autoencoder (AdamW, checkpoints, --resume)", TrainCommand.autoencoder),
     "train": ("train a CALM model with the energy loss (AdamW, checkpoints, --resume)", TrainCommand.calm),
     "train-baseline": ("train the discrete Llama baseline (cross-entropy, Hugging Face layout)", TrainCommand.baseline),
+    "train-tm": ("train a Token Maturation model from a train-baseline checkpoint", TrainCommand.tokenMaturation),
     "bench-train": ("time training steps and report tokens/s and % of FMA peak", TrainBenchCommand.run),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
     "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),

@@ -72,7 +72,7 @@ struct NewUserCLITests {
     // MARK: options
 
     @Test(arguments: ["inspect", "random-model", "export", "tokenize", "detokenize", "eval", "conformance", "corpus",
-                      "train", "train-autoencoder", "train-baseline", "train-tokenizer", "bench-train", "generate"])
+                      "train", "train-autoencoder", "train-baseline", "train-tm", "train-tokenizer", "bench-train", "generate"])
     func unknownOptionsAreNamedAsUnknown(command: String) throws {
         // generate reads its model folder before it looks at the rest; give it one that need not exist
         let base = command == "generate" ? [command, "--model", "/nonexistent"] : [command]

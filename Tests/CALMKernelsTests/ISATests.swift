@@ -2,13 +2,13 @@ import CALMKernels
 import Foundation
 import Testing
 
-/// Everything that forces an ISA level lives here, serialised. Other suites only use checks that
-/// hold at every ISA (linear results are ISA-independent by the FMA-chain contract).
+/// Everything that forces an ISA level lives here, serialised, and forces it for the test's own
+/// thread (and the pool tasks it starts) only: suites running beside it keep the process's level.
 @Suite(.serialized) struct ISATests {
     func atEachISA(_ body: (calm_isa) -> Void) {
-        defer { calm_isa_force(calm_isa_detected()) }
+        defer { calm_isa_force_thread(-1) }
         for isa in allISAs {
-            calm_isa_force(isa)
+            calm_isa_force_thread(Int32(isa.rawValue))
             #expect(calm_isa_active() == isa)
             body(isa)
         }
@@ -35,9 +35,10 @@ import Testing
         #expect(String(cString: calm_isa_name(CALM_ISA_AVX512)) == "avx512")
         #expect(String(cString: calm_isa_name(CALM_ISA_AVX2)) == "avx2")
         #expect(String(cString: calm_isa_name(CALM_ISA_PORTABLE)) == "portable")
-        calm_isa_force(CALM_ISA_AVX512)
+        calm_isa_force_thread(Int32(CALM_ISA_AVX512.rawValue))
         #expect(calm_isa_active() == calm_isa_detected()) // clamped
-        calm_isa_force(calm_isa_detected())
+        calm_isa_force_thread(-1)
+        #expect(calm_isa_thread_override() == -1)
     }
 
     /// Every ISA computes the same FMA chain, so linear outputs are bit-identical across ISAs,

@@ -51,6 +51,12 @@ const char *calm_isa_selection(void);
  * portable and SIMD (AVX-512 uses the AVX2 row ops).
  */
 void calm_isa_force(calm_isa isa);
+/** Forces `isa` (clamped to what the CPU supports) for the calling thread only, and for the pool
+ *  tasks it starts; a negative value goes back to the process-wide level. Lets a test compare
+ *  levels while other work in the process keeps the process-wide level. */
+void calm_isa_force_thread(int isa);
+/** The calling thread's own level set by calm_isa_force_thread, or -1. */
+int calm_isa_thread_override(void);
 /** "avx512", "avx2" or "portable". */
 const char *calm_isa_name(calm_isa isa);
 /** The level named "portable", "avx2" or "avx512"; -1 for any other string. */
@@ -261,7 +267,16 @@ void calm_train_softmax_xent(calm_pool *pool, float *logits, const int32_t *labe
 void calm_train_attention_forward(calm_pool *pool, const float *q, const float *k, const float *v, int32_t seqs,
                                   int32_t t, int32_t heads, int32_t kv_heads, int32_t head_dim, float *out,
                                   float *probs);
-/** Backward of calm_train_attention_forward: dq, dk, dv are overwritten (not accumulated). */
+/**
+ * calm_train_attention_forward with a lower bound on the visible keys: query row (seq, i) attends to
+ * keys key_start[seq*t + i] … i of its sequence (clamped to 0 … i; NULL: every key ≤ i). The masked
+ * probabilities are stored as 0, so calm_train_attention_backward applies unchanged. Token Maturation
+ * trains its "tail-only" guidance mask with it (tail rows cannot see the committed prefix).
+ */
+void calm_train_attention_forward_masked(calm_pool *pool, const float *q, const float *k, const float *v, int32_t seqs,
+                                         int32_t t, int32_t heads, int32_t kv_heads, int32_t head_dim,
+                                         const int32_t *key_start, float *out, float *probs);
+/** Backward of calm_train_attention_forward(_masked): dq, dk, dv are overwritten (not accumulated). */
 void calm_train_attention_backward(calm_pool *pool, const float *q, const float *k, const float *v,
                                    const float *probs, const float *dout, int32_t seqs, int32_t t, int32_t heads,
                                    int32_t kv_heads, int32_t head_dim, float *dq, float *dk, float *dv);

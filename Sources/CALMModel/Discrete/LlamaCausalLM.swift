@@ -25,12 +25,7 @@ public final class LlamaCausalLM: DiscreteLanguageModel, @unchecked Sendable {
     /// Loads a Hugging Face Llama folder (`config.json` + `model.safetensors`, a sharded index or
     /// `pytorch_model.bin`).
     public static func load(directory: URL, options: LoadOptions = LoadOptions()) throws -> LlamaCausalLM {
-        let (data, json, path) = try ModelFolder.configData(directory)
-        guard LlamaCausalLMConfig.describes(json) else {
-            throw ModelError.unknownModel(path: path, reason: "config.json does not describe a LlamaForCausalLM (architectures \(json["architectures"] ?? "none"), model_type \(json["model_type"] ?? "none"))")
-        }
-        let config = try ModelFolder.decode(LlamaCausalLMConfig.self, from: data, path: path)
-        try config.validate(file: path)
+        let config = try LlamaCausalLMConfig.load(directory: directory)
         return try LlamaCausalLM(config: config, source: try ModelFolder.openWeights(directory), options: options, directory: directory)
     }
 

@@ -117,6 +117,21 @@ public struct LlamaCausalLMConfig: Sendable, Equatable, Codable {
         self = d
     }
 
+    /// Reads and validates `<directory>/config.json` of a Hugging Face Llama folder.
+    ///
+    /// - Throws: `ModelError.unknownModel` when the folder or its `config.json` is missing or the
+    ///   config does not describe a `LlamaForCausalLM`; `ModelError.invalidConfig` naming the file and
+    ///   key for a bad value.
+    public static func load(directory: URL) throws -> LlamaCausalLMConfig {
+        let (data, json, path) = try ModelFolder.configData(directory)
+        guard describes(json) else {
+            throw ModelError.unknownModel(path: path, reason: "config.json does not describe a LlamaForCausalLM (architectures \(json["architectures"] ?? "none"), model_type \(json["model_type"] ?? "none"))")
+        }
+        let config = try ModelFolder.decode(LlamaCausalLMConfig.self, from: data, path: path)
+        try config.validate(file: path)
+        return config
+    }
+
     /// Whether a parsed `config.json` describes a Llama causal LM (architectures
     /// `LlamaForCausalLM` or `model_type` "llama").
     public static func describes(_ json: [String: Any]) -> Bool {

@@ -44,6 +44,13 @@ public final class AlphaConditioner: @unchecked Sendable {
 
     /// SinEmb(scale·α): `channels` values, cosines first.
     public func sinusoid(_ alpha: Float) -> [Float] {
+        Self.sinusoid(alpha, channels: channels, scale: scale, maxPeriod: maxPeriod)
+    }
+
+    /// SinEmb(scale·α) for any sizes (the training side builds its inputs with this, so both sides
+    /// embed α identically): `channels` (even) values, cos(scale·α·f_i) then sin(scale·α·f_i) with
+    /// f_i = maxPeriod^(−i/(channels/2)).
+    public static func sinusoid(_ alpha: Float, channels: Int, scale: Float, maxPeriod: Float) -> [Float] {
         let half = channels / 2
         let t = Double(scale) * Double(alpha)
         var out = [Float](repeating: 0, count: channels)

@@ -135,6 +135,12 @@ public struct TokenMaturationConfig: Sendable, Equatable {
         try validate(file: file)
     }
 
+    /// The maturity α_j of tail slots j = 0 (front) … K − 1 (newest): α_max·(K−1−j)/(K−1), or α_max
+    /// when K = 1 (spec §2.1). Decoding and training (spec §3.2) both take the profile from here.
+    public static func maturityProfile(tailLength k: Int, maturityMax alphaMax: Float) -> [Float] {
+        (0..<max(k, 0)).map { j in k == 1 ? alphaMax : alphaMax * Float(k - 1 - j) / Float(k - 1) }
+    }
+
     /// Reads `<directory>/config.json`.
     public static func load(directory: URL) throws -> TokenMaturationConfig {
         let (data, _, path) = try ModelFolder.configData(directory)

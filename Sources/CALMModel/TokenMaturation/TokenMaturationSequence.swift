@@ -63,7 +63,7 @@ public final class TokenMaturationSequence: @unchecked Sendable {
         self.cache = cache
         self.randomness = randomness
         let alphaMax = resolved.maturityMax
-        alphas = (0..<k).map { j in k == 1 ? alphaMax : alphaMax * Float(k - 1 - j) / Float(k - 1) }
+        alphas = TokenMaturationConfig.maturityProfile(tailLength: k, maturityMax: alphaMax)
         rates = alphas.map { min(max(resolved.maturationRate * $0, 0), 1) }
         let table = model.alphaConditioner.table(alphas + [1], pool: model.pool)
         slotConditioning = Array(table[0..<(k * d)])

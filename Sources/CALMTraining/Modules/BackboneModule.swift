@@ -60,8 +60,10 @@ public struct BackboneModule: Sendable {
         (0..<(sequences * length)).map { $0 % length }
     }
 
-    /// inputs (sequences·length × H) → last_hidden_state (after the final norm).
-    public func forward(_ inputs: [Float], sequences: Int, length: Int, pool: ComputePool?) -> (y: [Float], saved: Saved) {
+    /// inputs (sequences·length × H) → last_hidden_state (after the final norm). `keyStart` (one entry
+    /// per row) limits the keys each row attends to (`CausalAttentionOp`); nil is plain causal.
+    public func forward(_ inputs: [Float], sequences: Int, length: Int, keyStart: [Int32]? = nil,
+                        pool: ComputePool?) -> (y: [Float], saved: Saved) {
         let rows = sequences * length
         precondition(inputs.count == rows * hidden)
         let pos = positions(sequences: sequences, length: length)
@@ -75,7 +77,7 @@ public struct BackboneModule: Sendable {
             let v = layer.v.forward(n, rows: rows, pool: pool)
             rope.forward(&q, heads: heads, positions: pos, table: table)
             rope.forward(&k, heads: kvHeads, positions: pos, table: table)
-            let (a, asv) = attention.forward(q: q, k: k, v: v, sequences: sequences, length: length, pool: pool)
+            let (a, asv) = attention.forward(q: q, k: k, v: v, sequences: sequences, length: length, keyStart: keyStart, pool: pool)
             var h = layer.o.forward(a, rows: rows, pool: pool)
             for i in 0..<h.count { h[i] += x[i] }
             let (y, ms) = layer.mlp.forward(h, rows: rows, pool: pool)

@@ -17,20 +17,29 @@ public struct CausalAttentionOp: Sendable {
         self.headDim = headDim
     }
 
-    /// Saved: attention probabilities [seq][head][i][j] (j ≤ i, zero above the diagonal).
+    /// Saved: attention probabilities [seq][head][i][j] (j ≤ i, zero above the diagonal and where masked).
     public struct Saved: Sendable { public var probs: [Float] }
 
-    public func forward(q: [Float], k: [Float], v: [Float], sequences: Int, length t: Int,
+    /// `keyStart` (one entry per row, or nil) narrows what a query row sees: row (s, i) attends to keys
+    /// keyStart[s·t + i] … i of its sequence (Token Maturation's tail-only mask); nil is plain causal.
+    /// The backward needs no mask: masked probabilities are saved as 0.
+    public func forward(q: [Float], k: [Float], v: [Float], sequences: Int, length t: Int, keyStart: [Int32]? = nil,
                         pool: ComputePool? = .shared) -> (out: [Float], saved: Saved) {
         let d = headDim, qw = heads * d, kw = kvHeads * d
         precondition(q.count == sequences * t * qw && k.count == sequences * t * kw && v.count == k.count)
+        precondition(keyStart.map { $0.count == sequences * t } ?? true, "keyStart needs one entry per row")
         // useful products: Q·Kᵀ and P·V over the causal triangle
         Matmul.flopCount += 2 * 2 * Double(sequences * heads * d) * Double(t * (t + 1) / 2)
         var out = [Float](repeating: 0, count: q.count)
         var probs = [Float](repeating: 0, count: sequences * heads * t * t)
         out.withUnsafeMutableBufferPointer { op in probs.withUnsafeMutableBufferPointer { pp in
-            calm_train_attention_forward(pool?.raw, q, k, v, Int32(sequences), Int32(t), Int32(heads), Int32(kvHeads),
-                                         Int32(d), op.baseAddress!, pp.baseAddress!)
+            if let keyStart {
+                calm_train_attention_forward_masked(pool?.raw, q, k, v, Int32(sequences), Int32(t), Int32(heads), Int32(kvHeads),
+                                                    Int32(d), keyStart, op.baseAddress!, pp.baseAddress!)
+            } else {
+                calm_train_attention_forward(pool?.raw, q, k, v, Int32(sequences), Int32(t), Int32(heads), Int32(kvHeads),
+                                             Int32(d), op.baseAddress!, pp.baseAddress!)
+            }
         } }
         return (out, Saved(probs: probs))
     }

@@ -2,22 +2,36 @@ import CALMKernels
 import CALMModel
 import Foundation
 
-/// Learning rate: linear warmup from 0 to `peak` over `warmupSteps`, then constant.
-public struct WarmupConstantSchedule: Sendable, Equatable {
+/// Learning rate: linear warmup from 0 to `peak` over `warmupSteps`, then constant, or, with
+/// `decaySteps`, a cosine decay from `peak` after the warm-up to `finalRatio`·peak at step
+/// `decaySteps` (and that floor after it).
+public struct LearningRateSchedule: Sendable, Equatable {
     public var peak: Float
     public var warmupSteps: Int
+    /// Step at which the cosine decay reaches its floor; nil: constant after the warm-up.
+    public var decaySteps: Int?
+    /// The floor of the cosine decay as a fraction of `peak`.
+    public var finalRatio: Float
 
-    public init(peak: Float, warmupSteps: Int = 0) {
+    public init(peak: Float, warmupSteps: Int = 0, decaySteps: Int? = nil, finalRatio: Float = 0.1) {
         self.peak = peak
         self.warmupSteps = warmupSteps
+        self.decaySteps = decaySteps
+        self.finalRatio = finalRatio
     }
 
     /// LR for 1-based step `step`.
     public func rate(step: Int) -> Float {
-        guard warmupSteps > 0, step < warmupSteps else { return peak }
-        return peak * Float(step) / Float(warmupSteps)
+        if warmupSteps > 0, step < warmupSteps { return peak * Float(step) / Float(warmupSteps) }
+        guard let decaySteps, decaySteps > warmupSteps else { return peak }
+        let progress = min(max(Double(step - warmupSteps) / Double(decaySteps - warmupSteps), 0), 1)
+        let cosine = 0.5 * (1 + cos(Double.pi * progress))
+        return peak * Float(Double(finalRatio) + (1 - Double(finalRatio)) * cosine)
     }
 }
+
+/// The warm-up + constant schedule (a `LearningRateSchedule` without decay).
+public typealias WarmupConstantSchedule = LearningRateSchedule
 
 /// AdamW (decoupled weight decay, PyTorch's formulation) with global-norm gradient clipping.
 ///
@@ -26,7 +40,7 @@ public struct WarmupConstantSchedule: Sendable, Equatable {
 /// θ ← θ − lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps).
 public final class AdamW: @unchecked Sendable {
     public struct Options: Sendable, Equatable {
-        public var schedule: WarmupConstantSchedule
+        public var schedule: LearningRateSchedule
         public var beta1: Float = 0.9
         public var beta2: Float = 0.95
         public var eps: Float = 1e-8
@@ -34,9 +48,10 @@ public final class AdamW: @unchecked Sendable {
         /// Global gradient-norm limit; nil disables clipping.
         public var maxGradNorm: Float? = 1.0
 
+        /// `decaySteps`: cosine decay to `finalRatio`·learningRate at that step (nil: constant after warm-up).
         public init(learningRate: Float, warmupSteps: Int = 0, beta1: Float = 0.9, beta2: Float = 0.95, eps: Float = 1e-8,
-                    weightDecay: Float = 0.1, maxGradNorm: Float? = 1.0) {
-            schedule = WarmupConstantSchedule(peak: learningRate, warmupSteps: warmupSteps)
+                    weightDecay: Float = 0.1, maxGradNorm: Float? = 1.0, decaySteps: Int? = nil, finalRatio: Float = 0.1) {
+            schedule = LearningRateSchedule(peak: learningRate, warmupSteps: warmupSteps, decaySteps: decaySteps, finalRatio: finalRatio)
             self.beta1 = beta1; self.beta2 = beta2; self.eps = eps
             self.weightDecay = weightDecay; self.maxGradNorm = maxGradNorm
         }

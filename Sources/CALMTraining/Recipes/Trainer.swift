@@ -27,6 +27,11 @@ public struct TrainingRunOptions: Sendable {
     /// Stop once the run's useful compute (matmul FLOPs, forward + backward) reaches this many
     /// FLOPs: `steps` is then set from the first step's count (equal-compute comparisons).
     public var flopBudget: Double?
+    /// After the warm-up, decay the learning rate along a cosine to `finalLearningRateRatio`·lr at
+    /// `steps` (false: constant).
+    public var cosineDecay: Bool = false
+    /// The cosine decay's floor as a fraction of the peak learning rate.
+    public var finalLearningRateRatio: Float = 0.1
     public init() {}
 }
 
@@ -54,7 +59,7 @@ public struct TrainingProgress: Sendable {
 /// optimiser state (`optimizer.safetensors`) and `trainer_state.json`, and exact resume: batches
 /// and noise depend only on (seed, step).
 public enum Trainer {
-    public enum Kind: String, Sendable { case autoencoder, calm, baseline }
+    public enum Kind: String, Sendable { case autoencoder, calm, baseline, tokenMaturation = "token_maturation" }
 
     struct State: Codable { var step: Int; var seed: UInt64; var kind: String }
 
@@ -118,12 +123,38 @@ public enum Trainer {
                         }, save: { try model.save(to: $0) })
     }
 
+    /// Trains a Token Maturation model (spec §3) from its discrete initialisation; returns the final
+    /// checkpoint folder (a `model_type: "token_maturation"` folder). Batches are the causal layout's
+    /// blocks; each step's plan (K, cut, tail-only mask, noise, negatives) is drawn from the step's
+    /// seeded stream, so a resumed run repeats an uninterrupted one. Weight decay skips the embedding
+    /// and tail-length tables (`TrainableTokenMaturation.decays`).
+    @discardableResult
+    public static func trainTokenMaturation(_ model: TrainableTokenMaturation, data: TokenData, options o: TrainingRunOptions,
+                                            objective: TokenMaturationObjective = TokenMaturationObjective(), output: URL,
+                                            resume: URL? = nil, pool: ComputePool = .shared, hooks: Hooks = Hooks(),
+                                            progress: (TrainingProgress) -> Void = { _ in }) throws -> URL {
+        let length = o.blockSize ?? o.chunksPerSequence * 4
+        guard length >= 2 else { throw TrainingError.invalidInput("block size must be at least 2") }
+        try objective.validate()
+        return try loop(kind: .tokenMaturation, parameters: model.parameters, options: o, output: output, resume: resume,
+                        tokensPerStep: o.batchSize * length, hooks: hooks, progress: progress, decays: TrainableTokenMaturation.decays,
+                        step: { step, rng in
+                            let rows = try data.batch(step: step, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
+                            return try TokenMaturationTrainingStep.lossAndGradients(model: model, inputIDs: rows, rng: rng,
+                                                                                    objective: objective, pool: pool).loss
+                        }, save: { try model.save(to: $0) })
+    }
+
     static func loop(kind: Kind, parameters: ParameterSet, options o: TrainingRunOptions, output: URL, resume: URL?,
                      tokensPerStep: Int, hooks: Hooks, progress: (TrainingProgress) -> Void,
+                     decays: @escaping @Sendable (Parameter) -> Bool = { $0.shape.count >= 2 },
                      step runStep: (Int, SeededRandomness) throws -> Float, save: (URL) throws -> Void) throws -> URL {
         let optimizer = AdamW(parameters: parameters, options: .init(learningRate: o.learningRate, warmupSteps: o.warmupSteps,
                                                                      beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay,
-                                                                     maxGradNorm: o.maxGradNorm))
+                                                                     maxGradNorm: o.maxGradNorm,
+                                                                     decaySteps: o.cosineDecay ? o.steps : nil,
+                                                                     finalRatio: o.finalLearningRateRatio),
+                              decays: decays)
         var start = 0
         if let resume {
             let state = try JSONDecoder().decode(State.self, from: Data(contentsOf: resume.appendingPathComponent("trainer_state.json")))
@@ -185,8 +216,17 @@ public enum Trainer {
 
     static func loadOptimizer(_ opt: AdamW, from url: URL, step: Int) throws {
         let f = try SafetensorsFile(url: url)
+        // The state must cover exactly the parameters this run trains (a run that froze or unfroze a
+        // tensor since the checkpoint would not continue the same optimisation).
+        let trained = Set(opt.parameters.parameters.filter(\.requiresGrad).map(\.name))
+        if let extra = f.tensorNames.first(where: { $0.hasPrefix("exp_avg.") && !trained.contains(String($0.dropFirst("exp_avg.".count))) }) {
+            throw TrainingError.invalidModelFolder(path: url.path, reason: "holds optimizer state for \(extra.dropFirst("exp_avg.".count)), which this run does not train; resume with the same trainable parameters")
+        }
         var first: [String: [Float]] = [:], second: [String: [Float]] = [:]
         for p in opt.parameters.parameters where p.requiresGrad {
+            for key in ["exp_avg." + p.name, "exp_avg_sq." + p.name] where f.info(key) == nil {
+                throw TrainingError.missingWeight(file: url.path, keys: [key])
+            }
             first[p.name] = try f.tensor("exp_avg." + p.name).floats()
             second[p.name] = try f.tensor("exp_avg_sq." + p.name).floats()
         }

@@ -64,13 +64,7 @@ public struct LlamaBaselineConfig: Sendable, Equatable, Codable {
     }
 
     /// The same decoder stack expressed as a CALM backbone config (shared training code).
-    var backboneConfig: CALMConfig {
-        var c = CALMConfig()
-        c.vocabSize = vocabSize; c.hiddenSize = hiddenSize; c.intermediateSize = intermediateSize
-        c.numHiddenLayers = numHiddenLayers; c.numAttentionHeads = numAttentionHeads; c.numKeyValueHeads = numKeyValueHeads
-        c.rmsNormEps = rmsNormEps; c.ropeTheta = ropeTheta; c.maxPositionEmbeddings = maxPositionEmbeddings
-        return c
-    }
+    var backboneConfig: CALMConfig { causalLMConfig.trainingBackboneConfig }
 
     /// The engine's view of the same `config.json` (names and shapes of the checkpoint come
     /// from `RandomModelWriter.llamaTensors`, shared with random model folders).
@@ -92,6 +86,18 @@ public struct LlamaBaselineConfig: Sendable, Equatable, Codable {
             throw TrainingError.invalidInput("baseline config: sizes must be positive, hidden divisible by heads (even head size), heads by kv heads")
         }
         guard !tieWordEmbeddings else { throw TrainingError.invalidInput("baseline config: tie_word_embeddings is not supported for training") }
+    }
+}
+
+extension LlamaCausalLMConfig {
+    /// The decoder stack as the training `BackboneModule`'s config (sizes, RMSNorm ε, RoPE θ): the
+    /// baseline and Token Maturation training both build their Llama stack from this.
+    var trainingBackboneConfig: CALMConfig {
+        var c = CALMConfig()
+        c.vocabSize = vocabSize; c.hiddenSize = hiddenSize; c.intermediateSize = intermediateSize
+        c.numHiddenLayers = numHiddenLayers; c.numAttentionHeads = numAttentionHeads; c.numKeyValueHeads = kvHeads
+        c.rmsNormEps = rmsNormEps; c.ropeTheta = ropeTheta; c.maxPositionEmbeddings = maxPositionEmbeddings
+        return c
     }
 }
 

@@ -1,0 +1,157 @@
+import CALMModel
+import CALMTensor
+import CALMTokenizer
+import CALMTraining
+import Foundation
+
+/// `calm train-tm`: Token Maturation training (spec §3) from a discrete Llama checkpoint.
+extension TrainCommand {
+    static let tmHelp = """
+    usage: calm train-tm --baseline DIR --output DIR (--corpus FILE --tokenizer DIR | --data FILE) [options]
+
+      Trains a Token Maturation model (arXiv 2601.04854, spec §3) on the Llama backbone of a discrete
+      checkpoint: a `calm train-baseline` folder (OUTPUT/checkpoint-N, or OUTPUT itself: its last
+      checkpoint is used) or any Hugging Face LlamaForCausalLM folder, with the same tokenizer and the
+      same layout (BOS + ids per document, blocks). The conditioning outputs start at zero and the head
+      at the identity, so step 0 is the discrete backbone. Each sequence gets a tail of K ~ U{1..max}
+      vectors at a random cut, corrupted as z = a*e + (1-a)*eps with the decoding maturity profile;
+      the loss is |z_hat - e|^2 + lambda * InfoNCE (cosine logits, shared uniform negatives), weighted
+      by the target slot's maturity. Checkpoints are model_type "token_maturation" folders that
+      `calm export` and TokenMaturationModel.load read.
+
+      model (from --baseline, unless --model DIR continues from a TM folder):
+        --maturity-max 0.5     alpha_max of the tail profile (also written as the decoding default)
+        --embryo-scale 0.1     rho: corruption noise N(0, (rho R)^2/d I), as the decoding embryos
+        --max-tail 64          K ~ U{1..this} (max_tail_length: rows of the FiLM table)
+        --tail-length 16       default K written for generation
+        --embedding-radius R   default: the mean row norm of the baseline's embedding matrix
+        --train-embeddings     fine-tune E = R * rownormalize(W) (default: frozen)
+      loss:
+        --lambda 1  --logit-scale 20  --negatives 256  --min-weight 0.05 (weight floor)
+        --unconditional-prob 0   probability of training a sequence with the tail-only (CFG) mask
+      held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-batches 4
+      schedule: linear warm-up, then cosine decay to --final-lr-ratio 0.1 of --lr at --steps
+      defaults: --steps 2000 --batch-size 4 --block 512 --lr 1e-4 --warmup 100 --checkpoint-every 250
+      (--warmup is linear, then the cosine decay; --from-gpt2 is not available: the TM GPT-2 backbone
+      is not trainable in this build)
+
+    """ + commonHelp
+
+    static let tmOptions = commonOptions.union([
+        "baseline", "eval-corpus", "eval-data", "eval-every", "eval-batches", "maturity-max", "embryo-scale", "max-tail",
+        "tail-length", "embedding-radius", "lambda", "logit-scale", "negatives", "min-weight", "unconditional-prob",
+        "final-lr-ratio",
+    ])
+
+    /// A baseline folder, or a training output folder holding `checkpoint-N` folders (the largest N).
+    static func modelFolder(_ url: URL, flag: String) throws -> URL {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: url.appendingPathComponent("config.json").path) { return url }
+        guard fm.fileExists(atPath: url.path) else { throw UsageError("--\(flag) \(url.path): no such folder") }
+        let names = (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
+        let steps = names.compactMap { name -> (Int, String)? in
+            guard name.hasPrefix("checkpoint-"), let n = Int(name.dropFirst("checkpoint-".count)),
+                  fm.fileExists(atPath: url.appendingPathComponent(name).appendingPathComponent("config.json").path) else { return nil }
+            return (n, name)
+        }
+        guard let last = steps.max(by: { $0.0 < $1.0 }) else {
+            throw UsageError("--\(flag) \(url.path): no config.json and no checkpoint-N folder with one")
+        }
+        return url.appendingPathComponent(last.1)
+    }
+
+    static func tokenMaturation(_ raw: [String]) throws {
+        if Arguments.wantsHelp(raw) { writeStdout(tmHelp + "\n"); return }
+        var a = try arguments(raw, options: tmOptions, switches: ["no-shuffle", "train-embeddings"])
+        let output = URL(fileURLWithPath: try a.required("output"))
+        let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
+        let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
+        let baselineDir = a.string("baseline").map { URL(fileURLWithPath: $0) }
+        let tok = try tokenizer(&a)
+        var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 1e-4, checkpointEvery: 250)
+        options.cosineDecay = true
+        options.finalLearningRateRatio = Float(try a.double("final-lr-ratio") ?? 0.1)
+        guard options.finalLearningRateRatio >= 0 && options.finalLearningRateRatio <= 1 else {
+            throw UsageError("--final-lr-ratio must be in [0, 1]")
+        }
+        options.evalEvery = try a.int("eval-every") ?? 250
+        let evalBatches = try a.int("eval-batches") ?? 4
+        guard evalBatches > 0, options.evalEvery >= 0 else { throw UsageError("--eval-batches must be positive and --eval-every ≥ 0") }
+        let pool = try pool(&a)
+
+        var settings = TokenMaturationSettings()
+        settings.maturityMax = Float(try a.double("maturity-max") ?? Double(settings.maturityMax))
+        settings.embryoScale = Float(try a.double("embryo-scale") ?? Double(settings.embryoScale))
+        settings.maxTailLength = try a.int("max-tail") ?? settings.maxTailLength
+        settings.tailLength = try a.int("tail-length") ?? min(settings.tailLength, settings.maxTailLength)
+        settings.embeddingRadius = try a.double("embedding-radius").map(Float.init)
+        var objective = TokenMaturationObjective()
+        objective.lambda = Float(try a.double("lambda") ?? Double(objective.lambda))
+        objective.logitScale = Float(try a.double("logit-scale") ?? Double(objective.logitScale))
+        objective.negatives = try a.int("negatives") ?? objective.negatives
+        objective.minimumWeight = Float(try a.double("min-weight") ?? Double(objective.minimumWeight))
+        objective.unconditionalProbability = Float(try a.double("unconditional-prob") ?? 0)
+        try objective.validate()
+        var trainEmbeddings = a.flag("train-embeddings")
+
+        let model: TrainableTokenMaturation
+        if let dir = resume ?? modelDir {
+            let flag = resume != nil ? "resume" : "model"
+            for name in ["baseline", "maturity-max", "embryo-scale", "max-tail", "tail-length", "embedding-radius"] where a.string(name) != nil {
+                throw UsageError("--\(name) sets up a new model from a baseline; with --\(flag) the folder's config.json decides")
+            }
+            if let resume {
+                // A resumed run trains what the checkpoint's optimizer state covers.
+                let optimizer = resume.appendingPathComponent("optimizer.safetensors")
+                let f = try SafetensorsFile(url: optimizer)
+                let trained = f.info("exp_avg." + TrainableTokenMaturation.embeddingName) != nil
+                if trainEmbeddings && !trained {
+                    throw UsageError("--train-embeddings: the run in \(resume.path) kept the embeddings frozen; resume it without the flag")
+                }
+                trainEmbeddings = trained
+            }
+            model = try TrainableTokenMaturation.load(directory: dir, trainEmbeddings: trainEmbeddings)
+        } else {
+            guard let baselineDir else { throw UsageError("give --baseline DIR (a train-baseline checkpoint), --model DIR or --resume DIR") }
+            let dir = try modelFolder(baselineDir, flag: "baseline")
+            model = try TrainableTokenMaturation.fromBaseline(directory: dir, settings: settings, trainEmbeddings: trainEmbeddings,
+                                                               seed: options.seed)
+            printer("baseline: \(dir.path)")
+        }
+        let vocab = model.config.vocabSize
+        if let tok, tok.vocabularySize > vocab {
+            throw UsageError("--tokenizer has \(tok.vocabularySize) tokens but the model's vocab_size is \(vocab): use the baseline's tokenizer")
+        }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let bos = tok?.bosTokenID ?? model.config.llama?.bosTokenID
+        let held = try stream(&a, corpusKey: "eval-corpus", dataKey: "eval-data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
+                              cache: output.appendingPathComponent("eval-causal-tokens.u32"), required: false)
+        let data = try causalStream(&a, tokenizer: tok, modelBOS: bos, output: output)
+        for (name, stream) in [("training data", data), ("held-out data", held ?? TokenData(ids: []))] {
+            if let bad = stream.ids.first(where: { $0 < 0 || $0 >= vocab }) {
+                throw UsageError("\(name): token id \(bad) is outside the model's vocabulary (\(vocab))")
+            }
+        }
+        let block = options.blockSize ?? options.chunksPerSequence * 4
+        if let held, held.ids.count < block {
+            throw UsageError("held-out data: \(held.ids.count) tokens, fewer than one block of \(block) (--block)")
+        }
+        let c = model.config
+        printer("token maturation: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "
+                + "embeddings \(model.trainsEmbeddings ? "trained" : "frozen"), R \(String(format: "%.4g", model.radius)), "
+                + "alpha_max \(c.maturityMax), rho \(c.embryoScale), K 1…\(min(c.maxTailLength, block - 1)), "
+                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
+                + (held.map { ", \($0.ids.count) held-out tokens" } ?? ""))
+        var hooks = Trainer.Hooks(log: printer)
+        if let held {
+            let rows = options.batchSize
+            hooks.evaluate = { _ in
+                try TokenMaturationTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block,
+                                                         objective: objective, pool: pool).heldOutLine
+            }
+        }
+        let last = try Trainer.trainTokenMaturation(model, data: data, options: options, objective: objective, output: output,
+                                                    resume: resume, pool: pool, hooks: hooks, progress: { printer($0.line) })
+        printer("saved \(last.path)")
+    }
+}
