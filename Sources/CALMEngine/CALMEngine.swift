@@ -47,7 +47,7 @@ public final class CALMEngine: Sendable {
         self.family = family
         self.tokenizer = tokenizer
         self.configuration = configuration
-        scheduler = Scheduler(family: family, configuration: configuration)
+        scheduler = try Scheduler(family: family, configuration: configuration)
     }
 
     /// An engine over an already loaded CALM model.

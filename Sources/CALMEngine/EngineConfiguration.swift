@@ -24,11 +24,30 @@ public struct EngineConfiguration: Sendable, Equatable {
         self.exactRejectionDrawsPerRound = exactRejectionDrawsPerRound
     }
 
+    /// Upper limits of the sizes (a value beyond one is a typed error, never an allocation failure
+    /// or an overflow): positions per block, prompt positions per step, buffered events, exact draws
+    /// per round.
+    public static let limits = (blockChunks: 4096, prefillChunksPerStep: 1 << 20, streamBufferLimit: 1 << 20,
+                                exactRejectionDrawsPerRound: 4096)
+
+    /// Bytes of physical memory (the KV pool is preallocated, so it must fit).
+    static var physicalMemoryBytes: Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, size > 0 else { return Int.max }
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: size)
+        return overflow ? Int.max : bytes
+    }
+
     func validate() throws {
-        if kvCacheBytes <= 0 { throw EngineError.invalidConfiguration(name: "kvCacheBytes", reason: "must be positive") }
-        if blockChunks <= 0 { throw EngineError.invalidConfiguration(name: "blockChunks", reason: "must be positive") }
-        if prefillChunksPerStep <= 0 { throw EngineError.invalidConfiguration(name: "prefillChunksPerStep", reason: "must be positive") }
-        if streamBufferLimit <= 0 { throw EngineError.invalidConfiguration(name: "streamBufferLimit", reason: "must be positive") }
-        if exactRejectionDrawsPerRound <= 0 { throw EngineError.invalidConfiguration(name: "exactRejectionDrawsPerRound", reason: "must be positive") }
+        func check(_ name: String, _ value: Int, _ limit: Int) throws {
+            guard value >= 1, value <= limit else {
+                throw EngineError.invalidConfiguration(name: name, reason: "must be in 1…\(limit), got \(value)")
+            }
+        }
+        try check("kvCacheBytes", kvCacheBytes, Self.physicalMemoryBytes)
+        try check("blockChunks", blockChunks, Self.limits.blockChunks)
+        try check("prefillChunksPerStep", prefillChunksPerStep, Self.limits.prefillChunksPerStep)
+        try check("streamBufferLimit", streamBufferLimit, Self.limits.streamBufferLimit)
+        try check("exactRejectionDrawsPerRound", exactRejectionDrawsPerRound, Self.limits.exactRejectionDrawsPerRound)
     }
 }

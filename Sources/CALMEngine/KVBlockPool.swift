@@ -29,16 +29,22 @@ public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
     }
     private let state: Mutex<State>
 
-    /// A pool of `budgetBytes / blockBytes` blocks (at least one).
-    public init(layout: KVLayout, budgetBytes: Int) {
+    /// A pool of `budgetBytes / blockBytes` blocks (at least one). A budget the machine cannot
+    /// allocate is `EngineError.invalidConfiguration("kvCacheBytes")`.
+    public init(layout: KVLayout, budgetBytes: Int) throws {
         self.layout = layout
         blockFloats = layout.blockFloats
-        totalBlocks = max(1, budgetBytes / (layout.blockFloats * MemoryLayout<Float>.size))
-        memory = .allocate(capacity: totalBlocks * layout.blockFloats)
+        let blockBytes = max(1, layout.blockFloats * MemoryLayout<Float>.size)
+        totalBlocks = max(1, budgetBytes / blockBytes)
+        let (bytes, overflow) = totalBlocks.multipliedReportingOverflow(by: blockBytes)
+        guard !overflow, let raw = malloc(bytes) else {
+            throw EngineError.invalidConfiguration(name: "kvCacheBytes", reason: "cannot allocate \(budgetBytes) bytes for the KV pool")
+        }
+        memory = raw.bindMemory(to: Float.self, capacity: totalBlocks * layout.blockFloats)
         state = Mutex(State(free: Array((0..<totalBlocks).reversed()), refCount: [Int](repeating: 0, count: totalBlocks)))
     }
 
-    deinit { memory.deallocate() }
+    deinit { free(memory) }
 
     /// Blocks currently free.
     public var freeBlocks: Int { state.withLock { $0.free.count } }

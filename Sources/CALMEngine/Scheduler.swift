@@ -26,10 +26,10 @@ actor Scheduler {
     private var active: [SequenceState] = []
     private var running = false
 
-    init(family: any ModelFamily, configuration: EngineConfiguration) {
+    init(family: any ModelFamily, configuration: EngineConfiguration) throws {
         self.family = family
         self.configuration = configuration
-        self.pool = KVBlockPool(layout: family.kvLayout(blockPositions: configuration.blockChunks),
+        self.pool = try KVBlockPool(layout: family.kvLayout(blockPositions: configuration.blockChunks),
                                 budgetBytes: configuration.kvCacheBytes)
     }
 
@@ -162,6 +162,10 @@ actor Scheduler {
             switch outcome {
             case .fed: continue
             case let .failed(message): finish(s, .error(message)); continue
+            case .pending:
+                s.phase = .decoding
+                s.feed = []
+                continue
             case let .committed(c): commit = c
             }
             s.phase = .decoding

@@ -93,3 +93,65 @@ struct FaultInjectionTests {
         #expect(engine.kvBlocksFree == free)
     }
 }
+
+/// Requests at the limits of what the parameters allow: typed errors at the call, or service that
+/// never holds up the requests beside them (issue: reliability).
+@Suite("Pathological requests")
+struct PathologicalRequestTests {
+    @Test func extremeParametersAreTypedErrorsAtTheCall() throws {
+        let engine = try TestFamily.calm.engine()
+        let bad: [(SamplingParameters, String)] = [
+            (SamplingParameters(temperature: 0.5, sampler: .batchApproximation(samples: .max)), "samples"),
+            (SamplingParameters(temperature: 0.5, sampler: .batchApproximation(samples: 1 << 26)), "samples"),
+            (SamplingParameters(temperature: 1e-20, sampler: .batchApproximation(samples: 8)), "temperature"),
+            (SamplingParameters(temperature: 1e-7, sampler: .batchApproximation(samples: 8)), "temperature"),
+            (SamplingParameters(temperature: 1e-20, sampler: .exactRejection(maxDraws: 100)), "temperature"),
+            (SamplingParameters(temperature: 1e-320, sampler: .exactRejection(maxDraws: 100)), "temperature"),
+            (SamplingParameters(temperature: 0.01, sampler: .exactRejection(maxDraws: .max)), "maxDraws"),
+        ]
+        for (p, name) in bad {
+            #expect {
+                try engine.generate(prompt: .tokens([1, 2, 3, 4]), parameters: p)
+            } throws: { error in
+                guard case let EngineError.invalidParameter(n, _) = error else { return false }
+                return n == name
+            }
+        }
+        for c in [EngineConfiguration(kvCacheBytes: 1 << 60), EngineConfiguration(blockChunks: .max),
+                  EngineConfiguration(prefillChunksPerStep: .max), EngineConfiguration(streamBufferLimit: 0),
+                  EngineConfiguration(exactRejectionDrawsPerRound: .max)] {
+            #expect(throws: EngineError.self) { try CALMEngine(family: TestFamily.calm.makeFamily(), configuration: c) }
+        }
+        // a huge level in the cascade jumps to the first level any chunk reaches
+        let s = BatchApproximation.select(pool: [[1], [2], [1]], level: 1_000_000, u: 0.3)
+        #expect(s.level == 2 && s.candidates == [[1]])
+    }
+
+    /// An exact-rejection request that can never resolve within a step (T = 0.01 needs 100 equal
+    /// draws) pauses between steps instead of holding the compute thread; the normal request beside
+    /// it keeps its pace (median time per chunk within 2× of running alone).
+    @Test func anUnresolvableExactRequestDoesNotHoldUpANormalOne() async throws {
+        let family = TestFamily.calm
+        let normal = family.plain(maxTokens: 48, seed: 4)
+        func median(_ info: CompletionInfo?) -> Double {
+            let s = (info?.chunkSeconds.dropFirst() ?? []).sorted()
+            return s.isEmpty ? .infinity : s[s.count / 2]
+        }
+        var ratios: [Double] = []
+        for _ in 0..<3 {   // timing on a shared machine: the best of three tries
+            let engine = try family.engine()
+            let alone = median(await EngineFixtures.collect(try engine.generate(prompt: .tokens(EngineFixtures.prompt(1)), parameters: normal)).info)
+            var bad = SamplingParameters(maxTokens: 8, temperature: 0.01, seed: 1, stopAtEndToken: false,
+                                         sampler: .exactRejection(maxDraws: 1_000_000))
+            bad.maxTokens = 8
+            let pathological = try engine.generate(prompt: .tokens(EngineFixtures.prompt(2)), parameters: bad)
+            let beside = await EngineFixtures.collect(try engine.generate(prompt: .tokens(EngineFixtures.prompt(1)), parameters: normal))
+            #expect(beside.info?.reason == .maxTokens && beside.tokens.count == 48)
+            _ = pathological   // dropping the stream cancels it
+            ratios.append(median(beside.info) / alone)
+            print("pathological beside / alone time per chunk:", ratios)
+            if ratios.last! <= 2 { break }
+        }
+        #expect(ratios.contains { $0 <= 2 }, "time per chunk beside / alone: \(ratios)")
+    }
+}

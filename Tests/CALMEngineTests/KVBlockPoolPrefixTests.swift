@@ -5,8 +5,8 @@ import Testing
 /// The prefix registry matches whole prefixes exactly: same block tokens under a different parent,
 /// or different tokens, never share.
 @Suite struct KVBlockPoolPrefixTests {
-    func pool() -> KVBlockPool {
-        KVBlockPool(layout: KVLayout(layers: 1, kvHeads: 1, headDim: 4, blockPositions: 2), budgetBytes: 64 * 64)
+    func pool() throws -> KVBlockPool {
+        try KVBlockPool(layout: KVLayout(layers: 1, kvHeads: 1, headDim: 4, blockPositions: 2), budgetBytes: 64 * 64)
     }
 
     func shared(_ lookup: KVBlockPool.PrefixLookup) -> [UnsafeMutablePointer<Float>]? {
@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test func exactChainsShareAndOthersDoNot() throws {
-        let p = pool()
+        let p = try pool()
         let a = [[1, 2, 3, 4], [5, 6, 7, 8]]
         let b0 = try #require(p.takeBlock()), b1 = try #require(p.takeBlock())
         #expect(shared(p.acquirePrefix(a))?.isEmpty == true)
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func freedBlocksAreUnregistered() throws {
-        let p = pool()
+        let p = try pool()
         let a = [[1, 2, 3, 4]]
         let b0 = try #require(p.takeBlock())
         p.registerPending([b0], tokens: a, after: nil)
@@ -48,7 +48,7 @@ import Testing
     /// Admission, growth, prefill progress and release go through the pool's allocation methods,
     /// and an engine cache never takes blocks behind the pool's back.
     @Test func oneOwnerAdmitsGrowsSharesAndReleases() throws {
-        let p = pool()   // 2 positions per block, 1 token per position here
+        let p = try pool()   // 2 positions per block, 1 token per position here
         let total = p.totalBlocks
         let prompt = [1, 2, 3, 4, 5]
         guard case let .admitted(a) = p.admit(paddedPrompt: prompt, tokensPerPosition: 1, promptPositions: 5, reservedPositions: 8) else {

@@ -103,6 +103,10 @@ public enum StepOutcome: Sendable {
     case fed
     /// The step committed tokens.
     case committed(StepCommit)
+    /// Not decided yet: the sequence's commit goes on at the next step, which feeds it nothing new
+    /// (CALM's exact sampler after its share of a step, kept in `StepEntry.state`), so one request
+    /// that needs many draws never holds up the others.
+    case pending
     /// This sequence failed (the others go on); the message names the cause.
     case failed(String)
 }

@@ -42,14 +42,11 @@ public enum BatchApproximation {
         for chunk in pool {
             if let c = counts[chunk] { counts[chunk] = c + 1 } else { counts[chunk] = 1; order.append(chunk) }
         }
-        var level = max(n, 1)
-        var candidates: [[Int32]] = []
-        while true {
-            candidates = order.filter { counts[$0]! >= level }
-            if !candidates.isEmpty || level == 1 { break }
-            level -= 1
-        }
-        let weights = candidates.map { binomial(counts[$0]!, level) }
+        // The cascade n, n−1, … stops at the first level some chunk reaches: the largest count (or
+        // n), found at once instead of counting down from a huge n one level at a time.
+        let level = max(1, min(n, counts.values.max() ?? 1))
+        let candidates = order.filter { counts[$0, default: 0] >= level }
+        let weights = candidates.map { binomial(counts[$0, default: 0], level) }
         var cumulative: [Double] = []
         var sum = 0.0
         for w in weights { sum += w; cumulative.append(sum) }

@@ -19,20 +19,27 @@ public struct ChunkDraw: Sendable {
 extension CALMModel {
     /// Draws the next chunk for each of the hidden rows (rows × hidden), one selector per row:
     /// every round draws all undecided rows' samples in one batched head + decoder pass, until
-    /// every selector has decided. Row r's noise and selection draws come from `randomness[r]`
-    /// only, so a row's result is independent of the others (the kernels' rows are independent
-    /// too). The engine and single-sequence generation both sample through here.
-    public func sampleChunks(hidden: [Float], selectors: [any ChunkSelector], randomness: [SequenceRandomness],
-                             drawsPerRound: Int = Sampler.defaultDrawsPerRound, record: ActivationRecorder? = nil) throws -> [ChunkDraw] {
+    /// every selector has decided — or `maxRounds` rounds have run; rows still undecided are nil
+    /// and their selectors (in `selectors`) continue where they stopped at the next call, drawing
+    /// the same samples in the same order (rounds are never split), so the result does not depend
+    /// on where the work was cut. Row r's noise and
+    /// selection draws come from `randomness[r]` only, so a row's result is independent of the
+    /// others (the kernels' rows are independent too). The engine and single-sequence generation
+    /// both sample through here. `drawn[r]` receives the samples row r drew in this call.
+    public func sampleChunks(hidden: [Float], selectors: inout [any ChunkSelector], randomness: [SequenceRandomness],
+                             drawsPerRound: Int = Sampler.defaultDrawsPerRound, maxRounds: Int? = nil,
+                             drawn: inout [Int], record: ActivationRecorder? = nil) throws -> [ChunkDraw?] {
         let h = config.hiddenSize, k = patchSize, eps = config.noiseSize, z = config.latentSize
         guard hidden.count == selectors.count * h, randomness.count == selectors.count else {
             throw ModelError.invalidParameter(name: "hidden", reason: "\(hidden.count) floats, \(randomness.count) random streams for \(selectors.count) rows of \(h)")
         }
-        var selectors = selectors
         var draws = [ChunkDraw?](repeating: nil, count: selectors.count)
-        var drawn = [Int](repeating: 0, count: selectors.count)
+        drawn = [Int](repeating: 0, count: selectors.count)
         var unresolved = Array(selectors.indices)
+        var rounds = 0
         while !unresolved.isEmpty {
+            if let maxRounds, rounds >= maxRounds { break }
+            rounds += 1
             let counts = unresolved.map { selectors[$0].samplesWanted(roundLimit: max(1, drawsPerRound)) }
             var rowsHidden: [Float] = []
             var noise: [Float] = []
@@ -60,6 +67,16 @@ extension CALMModel {
             }
             unresolved = still
         }
+        return draws
+    }
+
+    /// `sampleChunks` to the end: every row decides (single-sequence generation, conformance).
+    public func sampleChunks(hidden: [Float], selectors: [any ChunkSelector], randomness: [SequenceRandomness],
+                             drawsPerRound: Int = Sampler.defaultDrawsPerRound, record: ActivationRecorder? = nil) throws -> [ChunkDraw] {
+        var selectors = selectors
+        var drawn: [Int] = []
+        let draws = try sampleChunks(hidden: hidden, selectors: &selectors, randomness: randomness, drawsPerRound: drawsPerRound,
+                                     drawn: &drawn, record: record)
         return draws.compactMap { $0 }
     }
 }

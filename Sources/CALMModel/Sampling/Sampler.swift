@@ -22,6 +22,13 @@ public enum Sampler: Sendable, Equatable {
     /// single-sequence generation share it, so they give the same tokens).
     public static let defaultDrawsPerRound = 8
 
+    /// Most head samples a batch-approximation step may draw (the reference uses 200): each is a
+    /// full head pass and decode, so more would only let one request stall the engine.
+    public static let maxSamples = 4096
+    /// Most draws the exact sampler may spend on one chunk (it pauses between engine steps, so it
+    /// never holds others up, but a request must end).
+    public static let maxDrawsLimit = 1_000_000
+
     /// The reference's default: the batch approximation with N = 200.
     public static let reference = Sampler.batchApproximation(samples: 200)
 
@@ -38,11 +45,15 @@ public enum Sampler: Sendable, Equatable {
             }
             return SingleSampleSelector()
         case let .batchApproximation(samples):
-            guard samples >= 1 else { throw ModelError.invalidParameter(name: "samples", reason: "must be at least 1, got \(samples)") }
+            guard samples >= 1, samples <= Self.maxSamples else {
+                throw ModelError.invalidParameter(name: "samples", reason: "must be in 1…\(Self.maxSamples), got \(samples)")
+            }
             let level = try BatchApproximation.level(forTemperature: t)
             return level == 1 ? SingleSampleSelector() as any ChunkSelector : BatchApproximationSelector(level: level, samples: samples)
         case let .exactRejection(maxDraws):
-            guard maxDraws >= 1 else { throw ModelError.invalidParameter(name: "maxDraws", reason: "must be at least 1, got \(maxDraws)") }
+            guard maxDraws >= 1, maxDraws <= Self.maxDrawsLimit else {
+                throw ModelError.invalidParameter(name: "maxDraws", reason: "must be in 1…\(Self.maxDrawsLimit), got \(maxDraws)")
+            }
             return t == 1 ? SingleSampleSelector() as any ChunkSelector
                           : ExactRejectionSelector(sampler: try ExactRejectionSampler(temperature: t, maxDraws: maxDraws))
         }
@@ -52,6 +63,9 @@ public enum Sampler: Sendable, Equatable {
 /// One sequence's chunk choice at one step: asks for head samples in rounds and decides from the
 /// decoded chunks. The caller draws every sequence's round in one batched head + decoder pass.
 public protocol ChunkSelector: Sendable {
+    /// Whether it always decides in one round of a fixed size (single, batch approximation); the
+    /// exact sampler may need any number of rounds.
+    var decidesInOneRound: Bool { get }
     /// Samples wanted in the next round (`roundLimit` caps samplers that can take any number).
     func samplesWanted(roundLimit: Int) -> Int
     /// Takes this round's decoded chunks (and their latents); returns the choice once decided.
@@ -61,6 +75,7 @@ public protocol ChunkSelector: Sendable {
 
 /// T = 1: one head sample, decoded by argmax.
 struct SingleSampleSelector: ChunkSelector {
+    var decidesInOneRound: Bool { true }
     func samplesWanted(roundLimit: Int) -> Int { 1 }
     mutating func consume(chunks: [[Int32]], latents: [[Float]], randomness: SequenceRandomness) -> ChunkDraw? {
         ChunkDraw(chunk: chunks[0], samplesDrawn: 1, latent: latents[0])
@@ -69,6 +84,7 @@ struct SingleSampleSelector: ChunkSelector {
 
 /// T = 1/n: N samples, selection among repeats (Algorithm 2).
 struct BatchApproximationSelector: ChunkSelector {
+    var decidesInOneRound: Bool { true }
     let level: Int
     let samples: Int
     func samplesWanted(roundLimit: Int) -> Int { samples }
@@ -80,6 +96,7 @@ struct BatchApproximationSelector: ChunkSelector {
 
 /// Any T: samples fed one by one into Algorithm 1 until it accepts or `maxDraws` runs out.
 struct ExactRejectionSelector: ChunkSelector {
+    var decidesInOneRound: Bool { false }
     var sampler: ExactRejectionSampler<[Int32]>
     func samplesWanted(roundLimit: Int) -> Int { max(1, min(roundLimit, sampler.maxDraws - sampler.draws)) }
     mutating func consume(chunks: [[Int32]], latents: [[Float]], randomness: SequenceRandomness) -> ChunkDraw? {

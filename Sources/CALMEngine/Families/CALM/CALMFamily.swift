@@ -33,9 +33,32 @@ public final class CALMFamily: ModelFamily {
         }
     }
 
+    /// A chunk being chosen: its selector, the hidden state it samples from, and (for the exact
+    /// sampler, which may need many rounds) the time credit it has for rounds beside others.
+    final class PendingChunk {
+        var selector: any ChunkSelector
+        let hidden: [Float]
+        let fixedCost: Bool
+        var drawn = 0
+        /// Seconds of rounds this chunk may still run before others' work has paid for more.
+        var credit = 0.0
+        /// What its last round took.
+        var lastRound = 0.0
+        init(selector: any ChunkSelector, hidden: [Float], fixedCost: Bool) {
+            self.selector = selector; self.hidden = hidden; self.fixedCost = fixedCost
+        }
+    }
+
+    /// Rounds of exact-rejection draws may take this share of the time the step's other work took
+    /// (earned per step, spent when a round fits), so a request whose draws do not resolve never
+    /// holds up the others; it runs a round every step when it is alone.
+    static let exactRoundShare = 0.5
+
     public func step(_ batch: StepBatch) throws -> [StepOutcome] {
         let start = DispatchTime.now().uptimeNanoseconds
-        let hidden = try model.forward(chunks: batch.entries.map(\.tokens), caches: batch.entries.map(\.cache))
+        // Sequences still deciding last step's chunk feed nothing; the others run the backbone.
+        let fed = batch.entries.indices.filter { !batch.entries[$0].tokens.isEmpty }
+        let hidden = fed.isEmpty ? [] : try model.forward(chunks: fed.map { batch.entries[$0].tokens }, caches: fed.map { batch.entries[$0].cache })
         let forwardDone = DispatchTime.now().uptimeNanoseconds
         var decoded = 0
         defer {
@@ -46,31 +69,76 @@ public final class CALMFamily: ModelFamily {
         let h = model.config.hiddenSize, k = model.patchSize
         var outcomes = [StepOutcome](repeating: .fed, count: batch.entries.count)
         // The last position of each committing sequence; a non-finite state fails that sequence only.
-        var samplers: [(entry: Int, hidden: ArraySlice<Float>)] = []
+        var rows: [(entry: Int, pending: PendingChunk)] = []
         var row = 0
-        for (i, e) in batch.entries.enumerated() {
+        for i in fed {
+            let e = batch.entries[i]
             row += e.tokens.count / k
             guard e.commits else { continue }
-            let last = hidden[((row - 1) * h)..<(row * h)]
+            let last = Array(hidden[((row - 1) * h)..<(row * h)])
             if last.contains(where: { !$0.isFinite }) {
                 outcomes[i] = .failed(ModelError.nonFinite(what: "backbone hidden state of request \(e.requestID)").description)
                 continue
             }
-            samplers.append((i, last))
+            let selector = try Self.sampler(e.parameters).makeSelector(temperature: e.parameters.temperature)
+            rows.append((i, PendingChunk(selector: selector, hidden: last, fixedCost: selector.decidesInOneRound)))
         }
-        guard !samplers.isEmpty else { return outcomes }
-
-        let selectors = try samplers.map { s -> any ChunkSelector in
-            let p = batch.entries[s.entry].parameters
-            return try Self.sampler(p).makeSelector(temperature: p.temperature)
+        for (i, e) in batch.entries.enumerated() where e.tokens.isEmpty {
+            guard let pending = e.state.value as? PendingChunk else {
+                outcomes[i] = .failed("request \(e.requestID) was scheduled with nothing to feed and no chunk pending")
+                continue
+            }
+            rows.append((i, pending))
         }
-        let draws = try model.sampleChunks(hidden: samplers.flatMap(\.hidden), selectors: selectors,
-                                           randomness: samplers.map { batch.entries[$0.entry].randomness },
-                                           drawsPerRound: batch.exactRejectionDrawsPerRound)
-        for (s, d) in zip(samplers, draws) {
-            decoded += d.samplesDrawn
-            outcomes[s.entry] = .committed(StepCommit(tokens: d.chunk.map(Int.init), samplesDrawn: d.samplesDrawn,
-                                                      level: d.selection?.level, truncated: d.truncated))
+        func sample(_ chosen: [(entry: Int, pending: PendingChunk)], maxRounds: Int?) throws -> [Int] {
+            guard !chosen.isEmpty else { return [] }
+            var selectors = chosen.map(\.pending.selector)
+            var drawn: [Int] = []
+            let draws = try model.sampleChunks(hidden: chosen.flatMap(\.pending.hidden), selectors: &selectors,
+                                               randomness: chosen.map { batch.entries[$0.entry].randomness },
+                                               drawsPerRound: batch.exactRejectionDrawsPerRound, maxRounds: maxRounds, drawn: &drawn)
+            var undecided: [Int] = []
+            for (j, r) in chosen.enumerated() {
+                decoded += drawn[j]
+                r.pending.drawn += drawn[j]
+                r.pending.selector = selectors[j]
+                let entry = batch.entries[r.entry]
+                guard let d = draws[j] else { undecided.append(j); continue }
+                entry.state.value = nil
+                outcomes[r.entry] = .committed(StepCommit(tokens: d.chunk.map(Int.init), samplesDrawn: r.pending.drawn,
+                                                          level: d.selection?.level, truncated: d.truncated))
+            }
+            return undecided
+        }
+        // Fixed-cost samplers (one head sample, or N for the batch approximation) decide in one round.
+        _ = try sample(rows.filter(\.pending.fixedCost), maxRounds: nil)
+        // Exact-rejection chunks run rounds on credit earned from the rest of the step's work.
+        var exact = rows.filter { !$0.pending.fixedCost }
+        let earned = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 * Self.exactRoundShare
+        // With no other work in the step there is nobody to hold up: one round runs regardless.
+        let exactEntries = Set(exact.map(\.entry))
+        let alone = exact.count == rows.count && fed.allSatisfy { exactEntries.contains($0) }
+        for r in exact { r.pending.credit = min(r.pending.credit + earned, max(earned, r.pending.lastRound) * 4) }
+        var first = true
+        while !exact.isEmpty {
+            let eligible = exact.filter { $0.pending.credit >= $0.pending.lastRound || (alone && first) }
+            guard !eligible.isEmpty else { break }
+            first = false
+            let roundStart = DispatchTime.now().uptimeNanoseconds
+            let undecided = Set(try sample(eligible, maxRounds: 1))
+            let took = Double(DispatchTime.now().uptimeNanoseconds - roundStart) / 1e9
+            var still: [(entry: Int, pending: PendingChunk)] = []
+            for (j, r) in eligible.enumerated() {
+                r.pending.credit -= took
+                r.pending.lastRound = took
+                if undecided.contains(j) { still.append(r) }
+            }
+            exact = exact.filter { r in !eligible.contains { $0.entry == r.entry } } + still
+        }
+        // Undecided chunks go on at the next step.
+        for r in rows where { if case .fed = outcomes[r.entry] { return true } else { return false } }() {
+            batch.entries[r.entry].state.value = r.pending
+            outcomes[r.entry] = .pending
         }
         return outcomes
     }
