@@ -3,6 +3,10 @@ import Foundation
 
 /// A linear layer y = x·Wᵀ + b whose weight is packed once, at load time, into the kernels'
 /// 32-column panel layout (f32, f16 or bf16 storage; compute is f32).
+///
+/// `@unchecked Sendable`: after `init` nothing is written — the packed panels and the matrix
+/// descriptor live in memory this object allocated and only reads (`apply`/`argmax` pass them to
+/// the kernels as const pointers), so any number of threads may use one layer at once.
 public final class Linear: @unchecked Sendable {
     /// Output features.
     public let outFeatures: Int
@@ -13,7 +17,10 @@ public final class Linear: @unchecked Sendable {
     /// Bias, if the layer has one.
     public let bias: [Float]?
     private let storage: UnsafeMutableRawPointer
-    private(set) var matrix: calm_matrix
+    /// The kernels' descriptor of the packed weight: written once in `init`, then only read (no
+    /// `&` access to a stored property, which concurrent readers would turn into an exclusivity
+    /// violation).
+    private let matrix: UnsafeMutablePointer<calm_matrix>
 
     /// Packs `weight` (row-major `outFeatures × inFeatures` elements of `sourceDType`).
     public init(weight: UnsafeRawPointer, sourceDType: calm_dtype, outFeatures: Int, inFeatures: Int,
@@ -24,8 +31,9 @@ public final class Linear: @unchecked Sendable {
         self.bias = bias
         let bytes = max(calm_matrix_packed_bytes(Int32(outFeatures), Int32(inFeatures), storageDType), 64)
         storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        matrix = calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage)
-        calm_matrix_pack(&matrix, weight, sourceDType, inFeatures)
+        matrix = .allocate(capacity: 1)
+        matrix.initialize(to: calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage))
+        calm_matrix_pack(matrix, weight, sourceDType, inFeatures)
     }
 
     /// Packs an f32 weight given as an array (tests, random models).
@@ -36,7 +44,10 @@ public final class Linear: @unchecked Sendable {
                   outFeatures: outFeatures, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        matrix.deallocate()
+        storage.deallocate()
+    }
 
     /// Bytes of packed weight storage (what one full pass reads).
     public var weightBytes: Int { outFeatures * inFeatures * calm_dtype_size(dtype) }
@@ -49,7 +60,8 @@ public final class Linear: @unchecked Sendable {
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
                       accumulate: Bool = false, pool: ComputePool) {
         guard rows > 0 else { return }
-        withUnsafePointer(to: &matrix) { w in
+        let w = UnsafePointer(matrix)
+        do {
             var start = 0
             while start < rows {
                 let n = min(Self.rowBlock, rows - start)
@@ -78,6 +90,11 @@ public final class Linear: @unchecked Sendable {
         return y
     }
 
+    /// Writes row `row` of W (inFeatures floats, widened to f32) into `out`.
+    public func unpackRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
+        calm_matrix_unpack_row(matrix, Int32(row), out)
+    }
+
     /// Row-wise argmax of x·Wᵀ (no bias) without materialising the product.
     public func argmax(_ x: [Float], rows: Int, pool: ComputePool) -> [Int32] {
         precondition(x.count == rows * inFeatures)
@@ -85,14 +102,12 @@ public final class Linear: @unchecked Sendable {
         guard rows > 0 else { return out }
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                withUnsafePointer(to: &matrix) { w in
-                    var start = 0
-                    while start < rows {
-                        let n = min(Self.rowBlock, rows - start)
-                        calm_linear_argmax(pool.raw, xp.baseAddress! + start * inFeatures, Int32(n), inFeatures, w,
-                                           op.baseAddress! + start, nil)
-                        start += n
-                    }
+                var start = 0
+                while start < rows {
+                    let n = min(Self.rowBlock, rows - start)
+                    calm_linear_argmax(pool.raw, xp.baseAddress! + start * inFeatures, Int32(n), inFeatures, matrix,
+                                       op.baseAddress! + start, nil)
+                    start += n
                 }
             }
         }

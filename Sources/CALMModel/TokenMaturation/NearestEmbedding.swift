@@ -51,8 +51,7 @@ public final class NearestEmbedding: @unchecked Sendable {
     /// Writes e_id (dim floats) into `out`.
     public func lookup(_ id: Int, into out: UnsafeMutablePointer<Float>) {
         precondition(id >= 0 && id < vocabularySize, "token id \(id) outside the embedding (\(vocabularySize) rows)")
-        var m = matrix.matrix
-        calm_matrix_unpack_row(&m, Int32(id), out)
+        matrix.unpackRow(id, into: out)
     }
 
     /// e_id.
