@@ -63,7 +63,8 @@ enum BackboneChecks {
 struct BinOnlyFolder {
     let url: URL
     private let cleanup: Cleanup
-    final class Cleanup: @unchecked Sendable {
+    /// Deletes the temporary folder when the last `BinOnlyFolder` copy goes away.
+    final class Cleanup: Sendable {
         let url: URL
         init(_ url: URL) { self.url = url }
         deinit { try? FileManager.default.removeItem(at: url) }

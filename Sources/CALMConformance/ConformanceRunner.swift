@@ -57,6 +57,10 @@ public struct ConformanceRunner: Sendable {
 }
 
 /// `manifest.json`: per-golden settings (seeds, max_length, eos ids, sampler call records).
+///
+/// `@unchecked Sendable`: `json` is a `let` holding what `JSONSerialization` parsed (immutable
+/// dictionaries, arrays, strings and numbers; `Any` is not `Sendable`), and the struct only reads
+/// it.
 struct Manifest: @unchecked Sendable {
     let json: [String: Any]
     init(fixtures: URL) {

@@ -11,6 +11,11 @@ import Synchronization
 /// block's parent index is never reused while the block is registered.) It is *pending* until its
 /// owner has computed it and *ready* afterwards; only ready blocks are shared. A block returns to
 /// the free list when its last holder lets go.
+///
+/// `@unchecked Sendable`: all bookkeeping (free list, reference counts, prefix registry) is in
+/// `state`, a `Mutex`; the other stored properties are `let`s. `memory` is a raw pointer the pool
+/// only does arithmetic on: a block's floats are written by the one cache holding it, and shared
+/// prefix blocks are only read once ready.
 public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
     public let layout: KVLayout
     public let blockFloats: Int

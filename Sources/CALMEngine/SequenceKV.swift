@@ -4,6 +4,11 @@ import Foundation
 /// One request's KV memory: its cache, the prefix blocks it shares with other requests, and its
 /// own prompt blocks that become shareable once computed. Only `KVBlockPool`'s allocation methods
 /// (`admit`, `grow`, `prefilled`, `release`) change it: the one owner of KV allocation.
+///
+/// `@unchecked Sendable`: `sharedBlocks` and `pendingPrefix` are unsynchronised `var`s that only
+/// `KVBlockPool`'s allocation methods below change, and the scheduler actor is their only caller;
+/// the compute thread sees just `cache` (through `StepEntry`), during a step while the actor awaits
+/// it.
 final class SequenceKV: @unchecked Sendable {
     let cache: KVCache
     fileprivate(set) var sharedBlocks: [UnsafeMutablePointer<Float>]

@@ -20,7 +20,7 @@ public protocol EvaluationNoise: AnyObject {
 }
 
 /// Seeded noise: one xoshiro256** stream per (seed, block, window, step), derived by hashing.
-public final class SeededEvaluationNoise: EvaluationNoise, @unchecked Sendable {
+public final class SeededEvaluationNoise: EvaluationNoise, Sendable {
     public let seed: UInt64
     public init(seed: UInt64) { self.seed = seed }
 
@@ -62,6 +62,10 @@ public final class SeededEvaluationNoise: EvaluationNoise, @unchecked Sendable {
 /// `torch.rand` / `torch.randn`). With K < 4 the reference draws continuation noise window by
 /// window, so replaying it needs `EvaluationOptions.continuationGroup = 1`. Running out sets
 /// `exhausted` and yields 0.5 (uniforms) or 0 (normals), so a check fails instead of crashing.
+///
+/// `@unchecked Sendable`: the replay cursors are unsynchronised `var`s; an instance replays one
+/// check's recorded noise and is read only by the evaluation it is passed to, which asks for noise
+/// on its own thread (never from the pool's tasks).
 public final class RecordedEvaluationNoise: EvaluationNoise, @unchecked Sendable {
     private var uniforms: [Float]
     private var normals: [Float]

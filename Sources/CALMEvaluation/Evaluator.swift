@@ -142,6 +142,10 @@ public final class BrierLMEvaluator {
 }
 
 /// A progress bar on stderr: redrawn in place on a terminal, one line per update otherwise.
+///
+/// `@unchecked Sendable`: `lastLine` is an unsynchronised `var`; a bar is updated only by one
+/// evaluation's progress callback, which `BrierLMEvaluator.evaluate` calls on its own thread
+/// between blocks.
 public final class ProgressBar: @unchecked Sendable {
     let isTerminal: Bool
     let width = 30

@@ -99,6 +99,10 @@ public final class LlamaBrierModel: BrierEvaluable {
 
 /// One group of rows' softmax sampling, shared by the pool's threads (each row's outputs are
 /// written by exactly one task, into preallocated storage).
+///
+/// `@unchecked Sendable`: every stored property is a `let`; the pointers are the caller's logits
+/// (only read) and storage this job allocated, where task `r` writes only row `r`, and
+/// `draws`/`logProbs` are read after `parallelFor` has returned (all tasks done).
 final class SamplingJob: @unchecked Sendable {
     let logits: UnsafePointer<Float>
     let vocab: Int, first: Int, rows: Int

@@ -17,6 +17,12 @@ func parallelFor(pool: ComputePool, count: Int, _ body: (Int) -> Void) {
     }
 }
 
+/// The body of one `parallelFor`, boxed so the C pool's tasks can reach it through their context
+/// pointer.
+///
+/// `@unchecked Sendable`: the box lives only for one `calm_pool_run`, which returns after every
+/// task has finished, and `body` is a `let`. `body` runs concurrently for distinct indices, so it
+/// must keep them independent: the one caller, `SamplingJob.run(row:)`, writes disjoint rows.
 final class ParallelBody: @unchecked Sendable {
     let body: (Int) -> Void
     init(_ body: @escaping (Int) -> Void) { self.body = body }

@@ -12,7 +12,7 @@ import Foundation
 /// let result = try model.generate(promptIDs: [128000, 9906], parameters: .init(maxTokens: 32))
 /// print(result.tokens)
 /// ```
-public final class CALMModel: @unchecked Sendable {
+public final class CALMModel: Sendable {
     public let config: CALMConfig
     public let autoencoder: Autoencoder
     public let chunkEmbedding: ChunkEmbedding

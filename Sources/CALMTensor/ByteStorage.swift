@@ -10,6 +10,10 @@ public protocol ByteStorage: AnyObject, Sendable {
 }
 
 /// In-memory bytes with a stable address (used for tensors built in memory, e.g. in tests).
+///
+/// `@unchecked Sendable`: after `init` nothing is written: the bytes live in memory this object
+/// allocated, filled once inside `init` before the object is published, and then only read through
+/// `withUnsafeBytes`; `count` is a `let`.
 public final class MemoryStorage: ByteStorage, @unchecked Sendable {
     private let pointer: UnsafeMutableRawPointer
     /// Number of bytes.

@@ -15,6 +15,10 @@ import Darwin
 /// let file = try MappedFile(url: URL(fileURLWithPath: "model.safetensors"))
 /// let magic = file.withUnsafeBytes { Array($0.prefix(8)) }
 /// ```
+///
+/// `@unchecked Sendable`: every stored property is a `let` (`base` points at a `PROT_READ`,
+/// `MAP_PRIVATE` mapping this object owns and unmaps in `deinit`), so nothing is ever written after
+/// `init` and any number of threads may read the bytes at once.
 public final class MappedFile: @unchecked Sendable {
     /// The mapped file.
     public let url: URL

@@ -49,6 +49,10 @@ extension ModelFamily {
 
 /// Per-sequence state a family keeps between steps (Token Maturation's liquid tail). The scheduler
 /// owns the slot with the rest of the request, so the state goes when the request ends.
+///
+/// `@unchecked Sendable`: confined: only the family's `step` reads or writes `value`, on the
+/// scheduler's one compute thread; the scheduler actor only holds the slot (and drops it when the
+/// request ends, between steps).
 public final class FamilyStateSlot: @unchecked Sendable {
     /// Set and read by the family's `step` only (on the compute thread, while the scheduler waits).
     public var value: AnyObject?
@@ -56,7 +60,7 @@ public final class FamilyStateSlot: @unchecked Sendable {
 }
 
 /// One sequence's part of a step.
-public struct StepEntry: @unchecked Sendable {
+public struct StepEntry: Sendable {
     /// The request (for logs and fault injection).
     public let requestID: Int
     /// Its cache; `tokens` are appended to it.
@@ -77,7 +81,7 @@ public struct StepEntry: @unchecked Sendable {
 }
 
 /// Everything one step runs.
-public struct StepBatch: @unchecked Sendable {
+public struct StepBatch: Sendable {
     public let entries: [StepEntry]
     /// Engine setting for CALM's exact sampler.
     public let exactRejectionDrawsPerRound: Int

@@ -10,7 +10,7 @@ public typealias ActivationRecorder = (_ name: String, _ values: [Float]) -> Voi
 ///
 /// One matrix E (V × Hₐ) serves as the encoder's embedding and the decoder's output projection
 /// (logits = h·Eᵀ), whichever of the two tied names the checkpoint stores.
-public final class Autoencoder: @unchecked Sendable {
+public final class Autoencoder: Sendable {
     public let config: AutoencoderConfig
     /// Encoder embedding (the tied matrix, read in place from the file).
     let embedding: EmbeddingTable

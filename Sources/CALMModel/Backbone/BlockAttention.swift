@@ -87,6 +87,12 @@ struct AttentionTask {
 }
 
 /// Shared state of one layer's attention, split into (row tile, head) units across the pool.
+///
+/// `@unchecked Sendable`: `q` and `out` are set by the calling thread before `calm_pool_run`
+/// publishes the job (its atomics order the writes) and only read afterwards; tasks write disjoint
+/// (row tile, head) ranges of `out`, and each running task uses the `scratch` slice of its pool
+/// thread index, which is unique among tasks running at the same time. The job does not outlive
+/// `run`.
 final class AttentionJob: @unchecked Sendable {
     let tasks: [AttentionTask]
     let heads, group, headDim, hidden, kvDim: Int

@@ -3,7 +3,7 @@ import Foundation
 
 /// Input compression (`embed_proj`): the K token embeddings of a chunk, concatenated in token
 /// order, go through Linear(K·H→2H) → SiLU → Linear(2H→H) → LayerNorm into one backbone input.
-public final class ChunkEmbedding: @unchecked Sendable {
+public final class ChunkEmbedding: Sendable {
     public let patchSize: Int
     public let hidden: Int
     let tokens: EmbeddingTable

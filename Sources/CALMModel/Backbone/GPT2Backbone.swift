@@ -24,7 +24,7 @@ import Foundation
 /// backbone.addPositionEmbeddings(&x, slices: [slice])
 /// let hidden = backbone.forward(x, slices: [slice], pool: .shared)   // ln_f output
 /// ```
-public final class GPT2Backbone: VectorBackbone, @unchecked Sendable {
+public final class GPT2Backbone: VectorBackbone, Sendable {
     struct Layer {
         let ln1: LayerNorm
         let q: Linear, k: Linear, v: Linear

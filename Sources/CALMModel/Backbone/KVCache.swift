@@ -28,7 +28,7 @@ public struct KVLayout: Sendable, Equatable {
 }
 
 /// Heap-backed block source with no budget (single-sequence use, tests).
-public final class HeapKVBlockSource: KVBlockSource, @unchecked Sendable {
+public final class HeapKVBlockSource: KVBlockSource, Sendable {
     public let blockFloats: Int
     public let blockPositions: Int
     public init(layout: KVLayout) { blockFloats = layout.blockFloats; blockPositions = layout.blockPositions }
@@ -40,6 +40,12 @@ public final class HeapKVBlockSource: KVBlockSource, @unchecked Sendable {
 }
 
 /// The rotated keys and values of one sequence, in blocks of `layout.blockPositions` positions.
+///
+/// `@unchecked Sendable`: `blocks`, `count` and `sharedPrefixBlocks` are unsynchronised `var`s; a
+/// cache belongs to one sequence and is used by one thread at a time (its caller when standalone;
+/// in the engine the scheduler actor between steps and the compute thread during a step, while the
+/// actor awaits it). Taking and returning blocks goes through `source`, which is `Sendable`; shared
+/// prefix blocks are only read.
 public final class KVCache: @unchecked Sendable {
     public let layout: KVLayout
     let source: KVBlockSource

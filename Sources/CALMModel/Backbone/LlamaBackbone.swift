@@ -24,7 +24,7 @@ extension CALMConfig {
 /// attention with half-split RoPE over chunk positions and grouped-query heads, SwiGLU MLP, final
 /// RMSNorm. Works on a batch of sequences with ragged cache lengths: every weight matrix is applied
 /// once to all new rows of all sequences.
-public final class LlamaBackbone: VectorBackbone, @unchecked Sendable {
+public final class LlamaBackbone: VectorBackbone, Sendable {
     struct Layer {
         let inputNorm: RMSNorm
         let q: Linear, k: Linear, v: Linear, o: Linear

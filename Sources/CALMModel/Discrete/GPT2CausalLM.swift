@@ -11,7 +11,7 @@ import Foundation
 /// let model = try GPT2CausalLM.load(directory: URL(fileURLWithPath: "gpt2-medium"))
 /// let logits = try model.logits(ids: [464, 2068, 7586])   // 3 × 50257
 /// ```
-public final class GPT2CausalLM: DiscreteLanguageModel, @unchecked Sendable {
+public final class GPT2CausalLM: DiscreteLanguageModel, Sendable {
     /// The folder's config.
     public let config: GPT2Config
     /// The decoder stack, with `wte` and `wpe`.

@@ -11,7 +11,7 @@ import Foundation
 /// let model = try LlamaCausalLM.load(directory: URL(fileURLWithPath: "baseline"))
 /// let result = try model.generate(promptIDs: [1, 2, 3], maxTokens: 16, temperature: 0.8, seed: 7) { _ in true }
 /// ```
-public final class LlamaCausalLM: DiscreteLanguageModel, @unchecked Sendable {
+public final class LlamaCausalLM: DiscreteLanguageModel, Sendable {
     public let config: LlamaCausalLMConfig
     public let embedding: EmbeddingTable
     public let backbone: LlamaBackbone

@@ -3,7 +3,7 @@ import Foundation
 
 /// The energy generative head (`MLPGenerator`): maps a conditioning hidden state plus uniform
 /// noise in [−0.5, 0.5) to one latent vector. Stateless; the noise comes from the caller.
-public final class EnergyHead: @unchecked Sendable {
+public final class EnergyHead: Sendable {
     struct Block {
         let inNorm: LayerNorm
         let l0: Linear, l2: Linear, l4: Linear

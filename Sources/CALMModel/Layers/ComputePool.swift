@@ -3,6 +3,10 @@ import CALMKernels
 /// The kernels' persistent worker pool (the calling thread plus one spinning/parking worker per
 /// extra core). One forward pass at a time uses it; calls from several threads are serialised
 /// inside the C pool.
+///
+/// `@unchecked Sendable`: the only stored property is the `let` C pool pointer (`OpaquePointer` is
+/// not `Sendable`), and the C pool is thread-safe: `calm_pool_run` callers are serialised by its
+/// `run_lock`, its job hand-off uses atomics, and a nested run on the same pool runs inline.
 public final class ComputePool: @unchecked Sendable {
     /// The underlying C pool (never nil).
     public let raw: OpaquePointer

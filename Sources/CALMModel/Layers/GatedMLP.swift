@@ -2,7 +2,7 @@ import CALMKernels
 
 /// A pre-norm residual SwiGLU block, x ← x + down(SiLU(gate(n)) ⊙ up(n)) with n = RMSNorm(x):
 /// the autoencoder's layer (`layernorm` + `mlp`) and the backbone's feed-forward half.
-final class ResidualGatedMLP: @unchecked Sendable {
+final class ResidualGatedMLP: Sendable {
     let norm: RMSNorm
     let gate: Linear
     let up: Linear

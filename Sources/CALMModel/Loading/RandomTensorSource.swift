@@ -4,7 +4,7 @@ import Foundation
 /// A tensor source that makes random weights in memory on request (same values as
 /// `RandomModelWriter` writes for the same seed), so benchmarks can build a CALM-M-sized model
 /// without writing gigabytes to disk.
-public final class RandomTensorSource: TensorSource, @unchecked Sendable {
+public final class RandomTensorSource: TensorSource, Sendable {
     public let url: URL
     public let tensorNames: [String]
     public let metadata: [String: String] = [:]

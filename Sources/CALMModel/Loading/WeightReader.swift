@@ -121,7 +121,7 @@ struct WeightReader {
 
 /// Row lookups into an embedding matrix kept in its file (memory-mapped, any float dtype), so a
 /// 128k-row table costs no memory until rows are used.
-public struct EmbeddingTable: @unchecked Sendable {
+public struct EmbeddingTable: Sendable {
     public let rows: Int
     public let dim: Int
     let tensor: TensorData

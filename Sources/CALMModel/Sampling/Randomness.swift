@@ -12,6 +12,11 @@ public protocol SequenceRandomness: AnyObject {
 
 /// A seeded xoshiro256** stream (seed expanded with SplitMix64). Same seed, same stream, on
 /// every machine.
+///
+/// `@unchecked Sendable`: the state `s` is an unsynchronised `var`; each instance is one request's
+/// (or one training/evaluation step's) random stream and is used by one thread at a time: in the
+/// engine, only the compute thread draws from it, inside `ModelFamily.step` (the scheduler actor
+/// just passes it along in `StepEntry`).
 public final class SeededRandomness: SequenceRandomness, @unchecked Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
@@ -49,6 +54,9 @@ public final class SeededRandomness: SequenceRandomness, @unchecked Sendable {
 
 /// Replays recorded values (golden fixtures' injected noise and selection draws). Running out is
 /// recorded in `exhausted` and yields 0.5, so a conformance check fails instead of crashing.
+///
+/// `@unchecked Sendable`: the replay cursors are unsynchronised `var`s; each instance replays one
+/// conformance check's recorded draws and is used by that check's thread only.
 public final class ScriptedRandomness: SequenceRandomness, @unchecked Sendable {
     private var floats: [Float]
     private var doubles: [Double]

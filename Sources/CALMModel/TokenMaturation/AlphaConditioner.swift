@@ -8,7 +8,7 @@ import Foundation
 ///
 /// Tensors: `tm.alpha_mlp.0.weight` [d, channels], `.0.bias` [d], `tm.alpha_mlp.2.weight` [d, d],
 /// `.2.bias` [d] (PyTorch `Sequential(Linear, SiLU, Linear)` numbering).
-public final class AlphaConditioner: @unchecked Sendable {
+public final class AlphaConditioner: Sendable {
     /// Sinusoid channels (even).
     public let channels: Int
     /// d.

@@ -6,7 +6,7 @@ import Foundation
 /// max cosine and min distance (spec §2.5); it runs through `calm_linear_argmax`, the LM-head kernel,
 /// whose ties go to the lowest index. Kept in fp32 whatever the load dtype: near-ties are common and a
 /// rounded E could flip commits (spec §6.6).
-public final class NearestEmbedding: @unchecked Sendable {
+public final class NearestEmbedding: Sendable {
     /// |V|.
     public let vocabularySize: Int
     /// d.

@@ -7,7 +7,7 @@ import Foundation
 ///
 /// Tensors: `tm.tail_length.embedding.weight` [max_tail_length, d] (row K − 1 for K),
 /// `tm.tail_length.proj.weight` [2d, d] and `.bias` [2d] (outputs γ then β).
-public final class TailLengthFiLM: @unchecked Sendable {
+public final class TailLengthFiLM: Sendable {
     /// Largest K with an embedding row.
     public let maxTailLength: Int
     /// d.

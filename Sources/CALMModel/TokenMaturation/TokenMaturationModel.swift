@@ -20,6 +20,10 @@ import Foundation
 ///
 /// Several generations advance together through `step(_:)`, which runs one backbone forward for all
 /// of them; `generate` is that step with one sequence.
+///
+/// `@unchecked Sendable`: immutable once published: every stored property is a `let` of a
+/// `Sendable` type except `directory`, which only `init` and `load` write, before the model is
+/// returned; steps keep their state in `TokenMaturationSequence`s, not here.
 public final class TokenMaturationModel: @unchecked Sendable {
     /// Sizes, hyper-parameters and defaults (`config.json`).
     public let config: TokenMaturationConfig

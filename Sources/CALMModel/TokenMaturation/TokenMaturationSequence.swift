@@ -10,6 +10,12 @@ import Foundation
 /// Cache invariant between steps: `cache.count == ids.count − 1` once decoding runs (the last
 /// committed position is row 0 of the next step's window, which persists it). During a step the cache
 /// also holds the tail's scratch rows beyond `cache.count`.
+///
+/// `@unchecked Sendable`: the `var`s (ids, tail, caches, EMA state) and `randomness` are
+/// unsynchronised; a sequence has one owner at a time, which alone calls
+/// `TokenMaturationModel.step` on it. In the engine it lives in its request's `FamilyStateSlot` and
+/// only the scheduler's compute thread touches it (made and stepped inside `ModelFamily.step`); the
+/// scheduler merely drops it when the request ends, after the step that last used it has returned.
 public final class TokenMaturationSequence: @unchecked Sendable {
     /// Committed ids: the prompt, then every committed token.
     public private(set) var ids: [Int]

@@ -5,7 +5,7 @@ import Foundation
 /// only its direction matters for the commit, but its norm matters for the blend.
 ///
 /// Tensors: `tm.head.weight` [d, d], `tm.head.bias` [d].
-public final class VectorHead: @unchecked Sendable {
+public final class VectorHead: Sendable {
     /// d.
     public let hidden: Int
     let projection: Linear

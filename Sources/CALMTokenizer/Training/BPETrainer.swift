@@ -309,6 +309,10 @@ struct BPEPairHeap {
 }
 
 /// A value behind a lock, shareable across threads.
+///
+/// `@unchecked Sendable`: `value` is read and written only inside `withLock`, while holding `lock`.
+/// `Value` is not constrained to `Sendable`; the one use holds per-thread count dictionaries (value
+/// types).
 final class BPETrainerLock<Value>: @unchecked Sendable {
     private var value: Value
     private let lock = NSLock()

@@ -38,6 +38,11 @@ public typealias WarmupConstantSchedule = LearningRateSchedule
 /// Per step t: g ← g·min(1, maxNorm/(‖g‖ + 1e-6)) over all parameters; then for each parameter
 /// θ ← θ·(1 − lr·wd) (decayed parameters only), m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
 /// θ ← θ − lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps).
+///
+/// `@unchecked Sendable`: `step`, the moments and `pool` are unsynchronised `var`s; an optimiser
+/// has one owner at a time (the training loop that calls `apply`), and `Sendable` only lets it move
+/// to another thread or task with its model; nothing in the package uses one from two threads at
+/// once.
 public final class AdamW: @unchecked Sendable {
     public struct Options: Sendable, Equatable {
         public var schedule: LearningRateSchedule

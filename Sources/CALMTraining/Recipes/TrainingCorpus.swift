@@ -99,6 +99,9 @@ public enum TrainingCorpus {
 }
 
 /// Per-index results written from concurrent workers (each index written once).
+///
+/// `@unchecked Sendable`: the only mutable state, `storage`, is read and written only while holding
+/// `lock`.
 final class ResultBox: @unchecked Sendable {
     private var storage: [[Int]]
     private let lock = NSLock()

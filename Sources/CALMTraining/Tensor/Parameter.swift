@@ -2,6 +2,11 @@ import Foundation
 
 /// One trainable tensor: row-major f32 values (linear weights are out × in, like PyTorch) and a
 /// gradient buffer of the same size that backward passes accumulate into.
+///
+/// `@unchecked Sendable`: `value`, `grad` and `requiresGrad` are unsynchronised `var`s; a parameter
+/// belongs to one model, which has one owner at a time (the training step or optimiser using it),
+/// and `Sendable` only lets a model move to another thread or task; nothing in the package touches
+/// one from two threads at once.
 public final class Parameter: @unchecked Sendable {
     /// The reference's `named_parameters()` name (e.g. `encoder.squeeze_layer.weight`).
     public let name: String
@@ -39,6 +44,10 @@ public final class Parameter: @unchecked Sendable {
 }
 
 /// An ordered set of uniquely named parameters (the model's `named_parameters()`).
+///
+/// `@unchecked Sendable`: `parameters` and `index` are unsynchronised `var`s, written by `add`
+/// while a model is built; afterwards the set has one owner at a time (like its `Parameter`s), and
+/// `Sendable` only lets a model move to another thread or task.
 public final class ParameterSet: @unchecked Sendable {
     public private(set) var parameters: [Parameter] = []
     private var index: [String: Int] = [:]

@@ -104,7 +104,7 @@ extension LlamaCausalLMConfig {
 /// A discrete Llama causal LM (the paper's Transformer baseline) in the Hugging Face
 /// `LlamaForCausalLM` layout: `model.embed_tokens.weight`, `model.layers.*`, `model.norm.weight`,
 /// `lm_head.weight`.
-public final class TrainableLlama: @unchecked Sendable {
+public final class TrainableLlama: Sendable {
     public let config: LlamaBaselineConfig
     public let parameters: ParameterSet
 

@@ -65,7 +65,7 @@ enum ParameterLoader {
 
 /// The chunk autoencoder's parameters (27 unique tensors for 2+2 layers: the tied matrix once,
 /// as `encoder.embed_tokens.weight`).
-public final class TrainableAutoencoder: @unchecked Sendable {
+public final class TrainableAutoencoder: Sendable {
     public let config: AutoencoderConfig
     public let parameters: ParameterSet
 
@@ -117,7 +117,7 @@ public final class TrainableAutoencoder: @unchecked Sendable {
 
 /// A CALM model's trainable parameters (`transformer.*`, `embed_proj.*`, `mlp_generator.*`) plus
 /// its frozen autoencoder.
-public final class TrainableCALM: @unchecked Sendable {
+public final class TrainableCALM: Sendable {
     public let config: CALMConfig
     public let parameters: ParameterSet
     public let autoencoder: TrainableAutoencoder

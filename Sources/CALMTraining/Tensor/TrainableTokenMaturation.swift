@@ -41,7 +41,7 @@ public struct TokenMaturationSettings: Sendable, Equatable {
 /// and negatives are rows of E; W is frozen unless `trainEmbeddings` (then gradients reach W through
 /// the row normalisation). The folder stores W and `embedding_radius` = R, and the inference loader
 /// rescales the rows the same way.
-public final class TrainableTokenMaturation: @unchecked Sendable {
+public final class TrainableTokenMaturation: Sendable {
     /// The embedding matrix's tensor name (Llama backbone).
     public static let embeddingName = "model.embed_tokens.weight"
 
