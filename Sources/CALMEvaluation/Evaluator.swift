@@ -9,8 +9,14 @@ public struct EvaluationOptions: Sendable {
     public var energyLoss = false
     /// K < 4: windows continued together in one batched step (bounds the forked KV caches).
     public var continuationGroup = 256
-    public init(seed: UInt64 = 0, energyLoss: Bool = false, continuationGroup: Int = 256) {
+    /// Token Maturation only: the decoding settings the maturations use (nil fields and nil: the
+    /// model's `config.json` defaults).
+    public var maturation: TokenMaturationParameters?
+    /// Settings with the reference's defaults (seed 0, no energy loss, groups of 256 windows).
+    public init(seed: UInt64 = 0, energyLoss: Bool = false, continuationGroup: Int = 256,
+                maturation: TokenMaturationParameters? = nil) {
         self.seed = seed; self.energyLoss = energyLoss; self.continuationGroup = continuationGroup
+        self.maturation = maturation
     }
 }
 
@@ -27,7 +33,7 @@ public struct EvaluationProgress: Sendable {
 /// The outcome of a BrierLM evaluation.
 public struct EvaluationResult: Sendable {
     public var report: BrierReport
-    /// "calm" or "llama".
+    /// "calm", "llama" or "token_maturation".
     public var modelKind: String
     public var chunkSize: Int
     public var blockSize: Int
@@ -41,6 +47,10 @@ public struct EvaluationResult: Sendable {
     public var perplexity: Double? { crossEntropy.map { exp($0) } }
     /// K < 4: windows that needed continuation steps.
     public var continuedWindows = 0
+    /// Token Maturation: backbone rows run (teacher-forced runs and continuations).
+    public var backboneRows: Int?
+    /// Token Maturation: backbone forwards run (one per position and block, one per continuation step).
+    public var backboneForwards: Int?
 
     public var blocks: Int { report.blocks }
     public var tokensPerSecond: Double { Double(tokens) / max(seconds, 1e-9) }
@@ -70,6 +80,8 @@ public struct EvaluationResult: Sendable {
             "tokens_per_s": tokensPerSecond,
         ]
         if let energyLoss { json["energy_loss"] = clean(energyLoss) }
+        if let backboneRows { json["backbone_rows"] = backboneRows }
+        if let backboneForwards { json["backbone_forwards"] = backboneForwards }
         if let crossEntropy {
             json["cross_entropy"] = clean(crossEntropy)
             json["perplexity"] = clean(exp(crossEntropy))
@@ -97,6 +109,9 @@ public final class BrierLMEvaluator {
         switch model {
         case .calm(let m): adapter = CALMBrierModel(model: m, energyLoss: options.energyLoss); modelKind = "calm"
         case .llama(let m): adapter = LlamaBrierModel(model: m); modelKind = "llama"
+        case .tokenMaturation(let m):
+            adapter = TokenMaturationBrierModel(model: m, parameters: options.maturation ?? TokenMaturationParameters())
+            modelKind = ModelKind.tokenMaturation.rawValue
         }
         self.options = options
     }
@@ -118,6 +133,8 @@ public final class BrierLMEvaluator {
         guard !blocks.isEmpty else { throw CorpusError.invalidParameter(name: "blocks", reason: "nothing to evaluate") }
         let start = DispatchTime.now()
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
+        let maturation = adapter as? TokenMaturationBrierModel
+        let rowsBefore = maturation?.backboneRows ?? 0, forwardsBefore = maturation?.forwards ?? 0
         var accumulator = BrierAccumulator()
         var energy: [Double] = [], ceSum = 0.0, ceCount = 0, continued = 0, tokens = 0
         for (b, block) in blocks.enumerated() {
@@ -137,6 +154,10 @@ public final class BrierLMEvaluator {
         if !energy.isEmpty { result.energyLoss = energy.reduce(0, +) / Double(energy.count) }
         if ceCount > 0 { result.crossEntropy = ceSum / Double(ceCount) }
         result.continuedWindows = continued
+        if let maturation {
+            result.backboneRows = maturation.backboneRows - rowsBefore
+            result.backboneForwards = maturation.forwards - forwardsBefore
+        }
         return result
     }
 }

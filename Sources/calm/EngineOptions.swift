@@ -5,17 +5,27 @@ import CALMTensor
 import CALMTokenizer
 import Foundation
 
-/// The one option table of the commands that run the engine (`generate`, `bench-serve`): the
-/// model, its tokenizer, the weights' dtype, and the sampling options of every family.
+/// The one option table of the commands that run the engine (`generate`, `bench-serve`,
+/// `eval-repetition`): the model, its tokenizer, the weights' dtype, and the sampling options of
+/// every family. (`eval` takes the Token Maturation subset, `maturationValues`/`maturationSwitches`,
+/// through `maturation(_:)`.)
 struct EngineOptions {
     static let modelHelp = """
       --model DIR          model folder of any family (CALM, LlamaForCausalLM, GPT2LMHeadModel or Token
                            Maturation; default: the built-in model)
+      --family F           the built-in model of a family instead of --model: calm (tm and llama have
+                           none yet)
       --tokenizer DIR      tokenizer folder (default: the model folder's tokenizer.json / tokenizer.model)
       --weights-dtype D    hold weights as f32, f16 or bf16 in memory (default: as in the file)
       --ae-path DIR        CALM: autoencoder folder, overriding the config's ae_path
     """
-    static let samplingHelp = """
+    static let samplingHelp = samplingHelpText(samplesOption: "samples")
+
+    /// The sampling options' help, with CALM's head-sample count under `samplesOption`
+    /// (`eval-repetition` spells it --head-samples: its --samples counts samples per prompt).
+    static func samplingHelpText(samplesOption: String) -> String {
+        let samples = "--\(samplesOption) N".padding(toLength: 21, withPad: " ", startingAt: 0)
+        return """
       --max-tokens N       most tokens to generate (default \(SamplingParameters.defaultMaxTokens))
       --temperature T      CALM: in (0, 1], default 1/2 (a fraction such as 1/3 is accepted);
                            Llama: ≥ 0, 0 is greedy
@@ -24,7 +34,7 @@ struct EngineOptions {
       CALM only:
       --sampler NAME       batch (the reference's batch approximation, T = 1/n; default),
                            exact (the paper's Algorithm 1, any T), or single (T = 1)
-      --samples N          head samples per step for the batch sampler (default 200)
+      \(samples)head samples per step for the batch sampler (default 200)
       --max-draws N        most draws per step for the exact sampler (default 10000)
       Llama only:
       --top-k K  --top-p P  --min-p P
@@ -42,27 +52,49 @@ struct EngineOptions {
       --diagnostics        per committed token: entropy at top-50, cosine to the nearest embedding,
                            top-1 − top-2 gap, lock step, distinct candidates (generate: JSON lines)
     """
-    static let switches: Set<String> = ["logprobs", "renormalize-tail", "diagnostics"]
-    static let values: Set<String> = ["model", "tokenizer", "weights-dtype", "ae-path", "max-tokens", "temperature", "seed",
-                                      "sampler", "samples", "max-draws", "top-k", "top-p", "min-p", "repetition-penalty",
-                                      "presence-penalty", "frequency-penalty",
-                                      "tail", "cfg-scale", "alpha-max", "rate", "embryo", "alignment", "tail-noise",
-                                      "history-noise", "target-ema", "history-ema", "inner-iterations"]
+    }
+    /// Token Maturation's options (read by `maturation(_:)`).
+    static let maturationSwitches: Set<String> = ["renormalize-tail", "diagnostics"]
+    static let maturationValues: Set<String> = ["tail", "cfg-scale", "alpha-max", "rate", "embryo", "alignment", "tail-noise",
+                                                "history-noise", "target-ema", "history-ema", "inner-iterations"]
+    static let switches: Set<String> = maturationSwitches.union(["logprobs"])
+    static let values: Set<String> = valueOptions(samplesOption: "samples")
+
+    /// The value options, with CALM's head-sample count under `samplesOption`.
+    static func valueOptions(samplesOption: String) -> Set<String> {
+        maturationValues.union(["model", "family", "tokenizer", "weights-dtype", "ae-path", "max-tokens", "temperature", "seed",
+                                "sampler", samplesOption, "max-draws", "top-k", "top-p", "min-p", "repetition-penalty",
+                                "presence-penalty", "frequency-penalty"])
+    }
 
     var modelDirectory: URL
+    /// The built-in family `--family` named (nil: `--model` or the default built-in model).
+    var builtInFamily: BuiltInFamily?
     var tokenizerDirectory: URL?
     var loadOptions = LoadOptions()
     var parameters: SamplingParameters
     var stops: [String]
 
-    /// Reads the options from `a` (after `extractRepeated("stop", …)` took the stops out).
-    init(_ a: inout Arguments, stops: [String], defaultModel: Bool = true) throws {
+    /// Reads the options from `a` (after `extractRepeated("stop", …)` took the stops out). Without
+    /// `--model` or `--family`, `defaultModel` says whether the built-in model is taken or the
+    /// command fails. CALM's head-sample count is read from `--samplesOption`.
+    init(_ a: inout Arguments, stops: [String], defaultModel: Bool = true, samplesOption: String = "samples") throws {
+        let familyName = a.string("family")
         if let m = a.string("model") {
+            if familyName != nil { throw UsageError("give either --model or --family, not both") }
             modelDirectory = URL(fileURLWithPath: m)
+        } else if let familyName {
+            do {
+                let family = try BuiltInFamily(name: familyName)
+                builtInFamily = family
+                modelDirectory = try DefaultModel.directory(family: family)
+            } catch let error as BuiltInModelError {
+                throw UsageError("option --family: \(error)" + (error == .unknownFamily(familyName) ? "" : "; give a model folder with --model DIR"))
+            }
         } else if defaultModel {
             modelDirectory = try DefaultModel.directory()
         } else {
-            throw UsageError("missing required option --model")
+            throw UsageError("missing required option --model (or --family)")
         }
         tokenizerDirectory = a.string("tokenizer").map { URL(fileURLWithPath: $0) }
         if let dtypeName = a.string("weights-dtype") {
@@ -81,7 +113,7 @@ struct EngineOptions {
             guard let s = UInt64(v) else { throw UsageError("option --seed: '\(v)' is not a non-negative integer") }
             p.seed = s
         }
-        let samples = try a.int("samples"), maxDraws = try a.int("max-draws")
+        let samples = try a.int(samplesOption), maxDraws = try a.int("max-draws")
         switch a.string("sampler") {
         case nil:
             if let samples { p.sampler = .batchApproximation(samples: samples) }

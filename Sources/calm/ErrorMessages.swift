@@ -32,7 +32,8 @@ enum ErrorMessages {
                         "embryoScale": "embryo", "alignment": "alignment", "tailNoise": "tail-noise",
                         "historyNoise": "history-noise", "targetEMA": "target-ema", "historyEMA": "history-ema",
                         "innerIterations": "inner-iterations"]
-        return ["generate": sampling, "bench-serve": sampling]
+        // eval-repetition's --samples counts samples per prompt; CALM's head samples are --head-samples there
+        return ["generate": sampling, "bench-serve": sampling, "eval-repetition": sampling.merging(["samples": "head-samples"]) { $1 }]
     }()
 
     /// Swift spellings in library messages and what a CLI user types instead, longest first.
@@ -61,6 +62,7 @@ enum ErrorMessages {
         guard let option = optionForParameter[command]?[name] else { return nil }
         var text = reason
         for (swift, cli) in cliSpellings { text = text.replacingOccurrences(of: swift, with: cli) }
+        if command == "eval-repetition" { text = text.replacingOccurrences(of: "--samples N", with: "--head-samples N") }
         // A reason that starts with the option itself ("--sampler single draws at T = 1 …") needs no prefix.
         return text.hasPrefix("--") ? text : "option --\(option): \(text)"
     }

@@ -5,8 +5,8 @@ import CALMTensor
 import CALMTokenizer
 import Foundation
 
-/// `calm eval`: BrierLM of a CALM or discrete Llama model on a text corpus, with the reference's
-/// protocol.
+/// `calm eval`: BrierLM of a CALM, discrete Llama or Token Maturation model on a text corpus, with
+/// the reference's protocol.
 enum EvalCommand {
     static let help = """
     usage: calm eval [--model DIR] --data FILE [options]
@@ -17,14 +17,18 @@ enum EvalCommand {
       position. Prints Brier-1…4, BrierLM (×100, and the reference code's unscaled value),
       accuracy and collision rates (Brier-n = 2·accuracy-n − collision-n), standard errors
       (per-position estimates; BrierLM by the delta method), tokens evaluated and speed.
-      Discrete (Llama) models also get cross-entropy and perplexity.
+      Discrete (Llama) models also get cross-entropy and perplexity. Token Maturation models have no
+      probabilities: two runs with independently seeded embryos mature every next token from the
+      true prefix (commits forced to the data), and their projections are the two samples
+      (Docs/Evaluation.md).
 
-      --model DIR            model folder: CALM (EnergyTransformer) or LlamaForCausalLM, chosen from config.json
-                             (default: the built-in model)
+      --model DIR            model folder: CALM (EnergyTransformer), LlamaForCausalLM or Token Maturation,
+                             chosen from config.json (default: the built-in model)
       --data FILE            JSON lines ({"text": …} per line) or plain text (the whole file is one document)
       --format F             jsonl or text (default: from the extension / first character)
       --tokenizer DIR        tokenizer folder (default: the model folder's tokenizer)
-      --block-size N         tokens per block, a multiple of the chunk size (default 8192)
+      --block-size N         tokens per block, a multiple of the chunk size (default 8192; Token
+                             Maturation: at most the model's positions − K + 1, and that by default)
       --max-blocks N         evaluate at most the first N blocks
       --seed S               seed of the sampling noise (default 0)
       --energy-loss          CALM: also compute the reference's energy loss (8 head samples per position)
@@ -34,20 +38,24 @@ enum EvalCommand {
                              range). The numbers then say nothing about language modelling; this
                              exists so the fixture models can run the protocol end to end.
       --continuation-group N K < 4: windows continued per batched step (default 256)
+      Token Maturation only (defaults: the model's config.json):
+      --tail K  --cfg-scale S  --alpha-max A  --rate R  --embryo RHO  --alignment shift|same
+      --tail-noise S  --history-noise S  --target-ema B  --history-ema B  --inner-iterations N
+      --renormalize-tail     as for calm generate
       --json                 print one JSON object on stdout instead of the table
       --quiet                no progress bar on stderr
     """
 
     static func run(_ raw: [String]) throws {
         if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
-        var a = try Arguments(raw, switches: ["json", "quiet", "energy-loss", "fold-ids-into-vocab"],
-                                values: ["model", "data", "tokenizer", "format", "block-size", "max-blocks", "seed",
-                                         "continuation-group", "weights-dtype"])
+        var a = try Arguments(raw, switches: ["json", "quiet", "energy-loss", "fold-ids-into-vocab", "renormalize-tail"],
+                                values: EngineOptions.maturationValues.union(["model", "data", "tokenizer", "format", "block-size",
+                                                                              "max-blocks", "seed", "continuation-group", "weights-dtype"]))
         let modelDir = try a.string("model").map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
         let dataURL = URL(fileURLWithPath: try a.required("data"))
         let tokenizerDir = a.string("tokenizer").map { URL(fileURLWithPath: $0) }
         let formatName = a.string("format")
-        let blockSize = try a.int("block-size") ?? 8192
+        let blockSizeOption = try a.int("block-size")
         let maxBlocks = try a.int("max-blocks")
         var options = EvaluationOptions()
         if let v = a.string("seed") {
@@ -60,13 +68,13 @@ enum EvalCommand {
         let json = a.flag("json")
         let quiet = a.flag("quiet")
         let fold = a.flag("fold-ids-into-vocab")
+        options.maturation = try EngineOptions.maturation(&a)
         try a.finish()
         var format: CorpusFormat?
         if let formatName {
             guard let f = CorpusFormat(rawValue: formatName) else { throw UsageError("option --format: '\(formatName)' is not jsonl or text") }
             format = f
         }
-        guard blockSize >= 2 else { throw UsageError("option --block-size: must be at least 2") }
         if let maxBlocks, maxBlocks < 1 { throw UsageError("option --max-blocks: must be at least 1") }
 
         var loadOptions = LoadOptions()
@@ -81,9 +89,32 @@ enum EvalCommand {
                                        [m.config.bosTokenID, m.config.eosTokenID, m.config.padTokenID].compactMap { $0 })
             case .llama(let m): return (m.vocabSize, 1, m.config.bosTokenID,
                                         ([m.config.bosTokenID, m.config.padTokenID].compactMap { $0 } + m.config.eosTokenIDs))
+            case .tokenMaturation(let m):
+                let bos = m.config.llama?.bosTokenID ?? m.config.gpt2?.bosTokenID
+                return (m.config.vocabSize, 1, bos, [bos].compactMap { $0 } + m.config.eosTokenIDs)
             }
         }()
-        if options.energyLoss, case .llama = model { throw UsageError("--energy-loss is for CALM models") }
+        if options.energyLoss {
+            guard case .calm = model else { throw UsageError("--energy-loss is for CALM models") }
+        }
+        var blockSize = blockSizeOption ?? 8192
+        if case .tokenMaturation(let m) = model {
+            // A block plus the liquid tail must fit the model's positions.
+            var p = options.maturation ?? TokenMaturationParameters()
+            p.maxTokens = 1
+            let k: Int
+            do { k = try m.resolved(p).tailLength ?? m.config.tailLength } catch let ModelError.invalidParameter(name, reason) {
+                throw UsageError("option --\(ErrorMessages.optionForParameter["generate"]?[name] ?? name): \(reason)")
+            }
+            let limit = m.config.maxPositions - k + 1
+            if let blockSizeOption, blockSizeOption > limit {
+                throw UsageError("option --block-size: \(blockSizeOption) ids plus a tail of \(k) exceed the model's \(m.config.maxPositions) positions (at most \(limit))")
+            }
+            blockSize = blockSizeOption ?? min(8192, limit)
+        } else if options.maturation != nil {
+            throw UsageError("the Token Maturation options (--tail, --cfg-scale, …) are for Token Maturation models")
+        }
+        guard blockSize >= 2 else { throw UsageError("option --block-size: must be at least 2") }
         guard blockSize % chunk == 0 else {
             throw UsageError("option --block-size: \(blockSize) is not a multiple of the model's chunk size \(chunk)")
         }
@@ -144,6 +175,9 @@ enum EvalCommand {
         }
         if let e = r.energyLoss { s += "energy loss \(f(e, 6))\n" }
         if let ce = r.crossEntropy { s += "cross-entropy \(f(ce)) nats/token, perplexity \(f(exp(ce), 2))\n" }
+        if let rows = r.backboneRows, let forwards = r.backboneForwards {
+            s += "cost       \(rows) backbone rows in \(forwards) forwards (two seeded maturation runs per block, plus continuations)\n"
+        }
         s += "speed      \(f(r.tokensPerSecond, 1)) tokens/s (\(f(r.seconds, 2)) s)\n"
         s += "(± = standard error over per-position estimates; BrierLM's by the delta method)\n"
         return s

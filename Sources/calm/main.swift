@@ -18,7 +18,8 @@ enum Commands {
     "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),
     "train-tokenizer": ("train a byte-level BPE tokenizer.json from a corpus", TrainTokenizerCommand.run),
     "export": ("checkpoint → distributable model folder (bf16 weights, config, tokenizer)", ExportCommand.run),
-    "eval": ("BrierLM of a CALM or Llama model on a text corpus", EvalCommand.run),
+    "eval": ("BrierLM of a CALM, Llama or Token Maturation model on a text corpus", EvalCommand.run),
+    "eval-repetition": ("Dist-n, Rep-n and Loop % of generations from a prompt file (any family)", EvalRepetitionCommand.run),
     ]
 }
 let commands = Commands.all

@@ -71,7 +71,7 @@ struct NewUserCLITests {
 
     // MARK: options
 
-    @Test(arguments: ["inspect", "random-model", "export", "tokenize", "detokenize", "eval", "conformance", "corpus",
+    @Test(arguments: ["inspect", "random-model", "export", "tokenize", "detokenize", "eval", "eval-repetition", "conformance", "corpus",
                       "train", "train-autoencoder", "train-baseline", "train-tm", "train-tokenizer", "bench-train", "generate"])
     func unknownOptionsAreNamedAsUnknown(command: String) throws {
         // generate reads its model folder before it looks at the rest; give it one that need not exist

@@ -27,6 +27,19 @@ import Testing
         #expect(bytes <= 40_000_000, "built-in model folder is \(bytes) bytes")
     }
 
+    /// `--family` resolves through `DefaultModel.directory(family:)`: calm is the built-in model,
+    /// the families without one are a typed error naming the family, unknown names another.
+    @Test func familiesResolveThroughOneFunction() throws {
+        #expect(try DefaultModel.directory(family: .calm) == DefaultModel.directory())
+        #expect(try BuiltInFamily(name: "tm") == .tokenMaturation && BuiltInFamily.allCases.map(\.rawValue) == ["tm", "calm", "llama"])
+        for family in [BuiltInFamily.tokenMaturation, .llama] {
+            #expect(!DefaultModel.hasBuiltInModel(family))
+            #expect(throws: BuiltInModelError.notAvailable(family: family)) { try DefaultModel.directory(family: family) }
+            #expect("\(BuiltInModelError.notAvailable(family: family))".contains("family '\(family.rawValue)' has no built-in model yet"))
+        }
+        #expect(throws: BuiltInModelError.unknownFamily("gpt5")) { try BuiltInFamily(name: "gpt5") }
+    }
+
     @Test func autoencoderReconstructsUnseenEnglish() throws {
         let model = try DefaultModel.load()
         let tokenizer = try DefaultModel.tokenizer()

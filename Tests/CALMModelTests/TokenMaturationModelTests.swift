@@ -24,7 +24,10 @@ struct TokenMaturationModelTests {
         let config = RandomModelWriter.TokenMaturationShape.tmTiny.config
         try RandomModelWriter.writeTokenMaturation(config: config, dtype: .bf16, to: dir.url, seed: 2)
         #expect(try ModelLoader.kind(directory: dir.url) == .tokenMaturation)
-        #expect(throws: ModelError.self) { try ModelLoader.load(directory: dir.url) }
+        guard case .tokenMaturation(let loaded) = try ModelLoader.load(directory: dir.url) else {
+            Issue.record("ModelLoader.load did not give a Token Maturation model"); return
+        }
+        #expect(loaded.config == (try TokenMaturationModel.load(directory: dir.url)).config)
         #expect(throws: ModelError.self) { try LlamaCausalLM.load(directory: dir.url) }
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.url.appendingPathComponent("config.json"))) as? [String: Any]
         for key in ["model_type", "backbone", "maturity_max", "maturation_rate", "embryo_scale", "prediction_alignment", "tail_length",
@@ -290,6 +293,90 @@ struct TokenMaturationModelTests {
         let full = try short.generate(prompt: Self.prompt, parameters: Self.parameters(50, tail: 4))
         // steps run while n + K ≤ the limit: n = 6…9, so four commits
         #expect(full.stopReason == .contextFull && full.tokens.count == 4)
+    }
+
+    /// Teacher forcing and branches (what BrierLM evaluation builds on): a forced commit keeps the
+    /// model's own projection apart and enters the forced id; resuming a snapshot on a forked cache
+    /// continues exactly like the original (K ≥ 4, shift: the next K − 1 commits come from vectors
+    /// already in the tail, whatever the branch's stream); and forcing x equals resuming the
+    /// unforced sequence with x as its last id.
+    @Test(arguments: TMFixtures.tinyShapes, [Float(1), 2])
+    func forcedCommitsAndResumedBranches(shape: RandomModelWriter.TokenMaturationShape, scale: Float) throws {
+        let model = try TMFixtures.tiny(shape: shape)
+        let k = 4
+        let p = Self.parameters(20, tail: k, scale: scale) { $0.historyEMA = 0.3 }
+        let original = try model.makeSequence(prompt: Self.prompt, parameters: p)
+        for _ in 0..<3 { _ = try model.step([original]) }
+        let snapshot = original.snapshot()
+        #expect(snapshot.ids == original.ids && snapshot.tail == original.tail)
+        var ahead: [Int] = []
+        for _ in 0..<(k - 1) {
+            guard case let .committed(c)? = try model.step([original]).outcomes.first else { Issue.record("no commit"); return }
+            ahead.append(c.token)
+            #expect(c.projection == c.token)
+        }
+        // a branch on a fork of the cache (the original has moved on since)
+        let fork = try #require(original.cache.fork(prefix: snapshot.ids.count - 1))
+        let branch = try model.resume(snapshot, cache: fork, randomness: SeededRandomness(seed: 99))
+        var continued: [Int] = []
+        for _ in 0..<(k - 1) {
+            guard case let .committed(c)? = try model.step([branch]).outcomes.first else { Issue.record("no commit"); return }
+            continued.append(c.token)
+        }
+        #expect(continued == ahead)
+        // and on a fresh cache (the whole prefix recomputed, history EMA restarted from 0)
+        let fresh = try model.resume(snapshot, randomness: SeededRandomness(seed: 5))
+        var recomputed: [Int] = []
+        for _ in 0..<(k - 1) {
+            guard case let .committed(c)? = try model.step([fresh]).outcomes.first else { Issue.record("no commit"); return }
+            recomputed.append(c.token)
+        }
+        #expect(recomputed == ahead)
+
+        // forcing x: the projection is what the unforced run commits, the context gets x
+        let a = try model.makeSequence(prompt: Self.prompt, parameters: p)
+        let b = try model.makeSequence(prompt: Self.prompt, parameters: p)
+        let free = try model.step([a]).outcomes.first
+        guard case let .committed(freeCommit)? = free else { Issue.record("no commit"); return }
+        let x = (freeCommit.token + 1) % model.config.vocabSize
+        let forced = try model.step([TokenMaturationBatchItem(sequence: b, forcedToken: x)]).outcomes.first
+        guard case let .committed(forcedCommit)? = forced else { Issue.record("no commit"); return }
+        #expect(forcedCommit.token == x && forcedCommit.projection == freeCommit.token && b.ids.last == x)
+        #expect(b.tail == a.tail)
+        let replaced = try model.resume(a.snapshot(), lastToken: x, cache: a.cache.fork(prefix: a.cache.count),
+                                        randomness: SeededRandomness(seed: 1))
+        let next = try model.step([TokenMaturationBatchItem(sequence: b), TokenMaturationBatchItem(sequence: replaced)])
+        guard case let .committed(n1)? = next.outcomes.first, case let .committed(n2)? = next.outcomes.last else {
+            Issue.record("no commit"); return
+        }
+        #expect(n1.token == n2.token && Array(b.tail.vectors[0..<(model.hidden * (k - 1))]) == Array(replaced.tail.vectors[0..<(model.hidden * (k - 1))]))
+
+        // typed errors
+        let c = try model.makeSequence(prompt: Self.prompt, parameters: p)
+        let bad = try model.step([TokenMaturationBatchItem(sequence: c, forcedToken: model.config.vocabSize)])
+        guard case let .failed(.invalidParameter(name, _))? = bad.outcomes.first else { Issue.record("\(bad.outcomes)"); return }
+        #expect(name == "forcedToken")
+        #expect(throws: ModelError.invalidParameter(name: "lastToken", reason: "token id -1 is outside the vocabulary (size \(model.config.vocabSize))")) {
+            try model.resume(snapshot, lastToken: -1)
+        }
+        #expect {
+            let full = try #require(original.cache.fork(prefix: snapshot.ids.count - 1))
+            _ = full.reserve(additional: 1)
+            full.count += 1
+            return try model.resume(snapshot, cache: full)
+        } throws: { error in
+            guard case let ModelError.invalidParameter(name, _) = error else { return false }
+            return name == "cache"
+        }
+        let done = try model.makeSequence(prompt: Self.prompt, parameters: Self.parameters(1, tail: k))
+        _ = try model.step([done])
+        #expect(done.stopReason == .maxTokens)
+        #expect {
+            try model.resume(done.snapshot())
+        } throws: { error in
+            guard case let ModelError.invalidParameter(name, _) = error else { return false }
+            return name == "snapshot"
+        }
     }
 
     // MARK: typed errors

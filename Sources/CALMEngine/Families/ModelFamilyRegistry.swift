@@ -38,6 +38,7 @@ public enum ModelFamilyRegistry {
         switch model {
         case let .calm(m): return CALMFamily(model: m)
         case let .llama(m): return DiscreteFamily(model: m)
+        case let .tokenMaturation(m): return TokenMaturationFamily(model: m)
         }
     }
 }

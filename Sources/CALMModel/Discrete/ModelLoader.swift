@@ -6,6 +6,9 @@ public enum AnyLanguageModel: Sendable {
     case calm(CALMModel)
     /// A discrete Llama causal LM (Hugging Face `LlamaForCausalLM`).
     case llama(LlamaCausalLM)
+    /// A Token Maturation model (liquid-tail decoding; no token probabilities, only seeded
+    /// maturations, which is what BrierLM needs).
+    case tokenMaturation(TokenMaturationModel)
 }
 
 /// Chooses the model kind from a folder's `config.json` and loads it.
@@ -14,6 +17,7 @@ public enum AnyLanguageModel: Sendable {
 /// switch try ModelLoader.load(directory: url) {
 /// case .calm(let model): print(model.patchSize)
 /// case .llama(let model): print(model.vocabSize)
+/// case .tokenMaturation(let model): print(model.config.tailLength)
 /// }
 /// ```
 public enum ModelLoader {
@@ -28,7 +32,7 @@ public enum ModelLoader {
         return kind
     }
 
-    /// Loads the model in `directory`, CALM or Llama according to its `config.json`. A GPT-2
+    /// Loads the model in `directory`, CALM, Llama or Token Maturation according to its `config.json`. A GPT-2
     /// folder is `ModelError.unknownModel` saying to use `GPT2CausalLM.load`: no evaluator or
     /// engine family takes GPT-2 yet.
     public static func load(directory: URL, options: LoadOptions = LoadOptions()) throws -> AnyLanguageModel {
@@ -41,9 +45,7 @@ public enum ModelLoader {
         case .autoencoder:
             throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path,
                                           reason: "config.json describes an autoencoder, not a language model")
-        case .tokenMaturation:
-            throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path,
-                                          reason: "a Token Maturation model has no token probabilities to serve here; load it with TokenMaturationModel.load")
+        case .tokenMaturation: return .tokenMaturation(try TokenMaturationModel.load(directory: directory, options: options))
         }
     }
 }

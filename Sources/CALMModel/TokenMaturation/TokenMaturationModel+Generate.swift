@@ -80,7 +80,7 @@ extension TokenMaturationModel {
             let front = s.tail.slot(0)
             let token = embedding.commit(front, rows: 1, pool: pool)[0]
             let scores = s.resolved.user.diagnostics ? embedding.scores(front, rows: 1, pool: pool) : nil
-            let commit = s.commit(token: token, scores: scores, model: self)
+            let commit = s.commit(token: token, projection: token, scores: scores, model: self)
             result.steps += 1
             if result.tokens.isEmpty { result.timeToFirstToken = seconds(since: start) }
             result.tokens.append(commit.token)

@@ -42,6 +42,10 @@ extension TokenMaturationModel {
                 outcomes[i] = .failed(.invalidParameter(name: "sequence", reason: "already stopped (\(reason.rawValue))"))
             } else if item.commits && s.pendingPositions < 1 {
                 fail(i, .invalidParameter(name: "cache", reason: "holds every committed position; the last one must be left for the step's window"))
+            } else if let forced = item.forcedToken, !item.commits || forced < 0 || forced >= config.vocabSize {
+                fail(i, .invalidParameter(name: "forcedToken", reason: item.commits
+                    ? "token id \(forced) is outside the vocabulary (size \(config.vocabSize))"
+                    : "only a committing item can force its commit"))
             }
         }
         let iterations = items.indices.map { i in
@@ -168,7 +172,8 @@ extension TokenMaturationModel {
             let v = embedding.vocabularySize
             for (r, i) in committing.enumerated() {
                 let rowScores = scoreRows[i].map { Array(scores[($0 * v)..<(($0 + 1) * v)]) }
-                outcomes[i] = .committed(items[i].sequence.commit(token: tokens[r], scores: rowScores, model: self))
+                outcomes[i] = .committed(items[i].sequence.commit(token: items[i].forcedToken ?? tokens[r], projection: tokens[r],
+                                                                  scores: rowScores, model: self))
             }
         }
         result.outcomes = outcomes.map { $0 ?? .failed(.invalidParameter(name: "sequence", reason: "was not stepped")) }

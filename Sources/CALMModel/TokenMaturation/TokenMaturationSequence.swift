@@ -78,17 +78,56 @@ public final class TokenMaturationSequence: @unchecked Sendable {
         let r = model.embedding.radius
         embryoDeviation = resolved.embryoScale * r / Float(d).squareRoot()
         noiseDeviation = r / Float(d).squareRoot()
-        let tailRows = resolved.alignment.tailRows(tailLength: k)
-        if resolved.runsUnconditionalPass {
-            let scratch = model.makeCache()
-            guard scratch.reserve(additional: tailRows) else {
-                throw ModelError.invalidParameter(name: "kvCache", reason: "no memory for the unconditional pass's \(tailRows) rows")
-            }
-            unconditionalCache = scratch
-        } else {
-            unconditionalCache = nil
-        }
+        unconditionalCache = try Self.unconditionalCache(resolved, model: model)
         tail = LiquidTail(length: k, dim: d, standardDeviation: embryoDeviation, randomness: randomness)
+    }
+
+    /// A sequence that continues `snapshot` with committed ids `ids` (the snapshot's, possibly with
+    /// another last id), on `cache`, drawing later embryos and noise from `randomness`. The caller
+    /// (`TokenMaturationModel.resume`) has checked the snapshot, the ids and the cache.
+    init(resuming snapshot: TokenMaturationSnapshot, ids: [Int], model: TokenMaturationModel, cache: KVCache,
+         randomness: SequenceRandomness) throws {
+        self.ids = ids
+        promptCount = snapshot.promptCount
+        parameters = snapshot.parameters
+        resolved = snapshot.resolved
+        self.cache = cache
+        self.randomness = randomness
+        alphas = snapshot.alphas
+        rates = snapshot.rates
+        slotConditioning = snapshot.slotConditioning
+        commitConditioning = snapshot.commitConditioning
+        filmScale = snapshot.filmScale
+        filmShift = snapshot.filmShift
+        embryoDeviation = snapshot.embryoDeviation
+        noiseDeviation = snapshot.noiseDeviation
+        historyEMAState = snapshot.historyEMAState
+        historyEMANext = snapshot.historyEMANext
+        unconditionalCache = try Self.unconditionalCache(snapshot.resolved, model: model)
+        tail = snapshot.tail
+    }
+
+    /// The tail-only pass's private cache, reserved for the tail rows once (nil when no such pass runs).
+    static func unconditionalCache(_ resolved: ResolvedTokenMaturationParameters, model: TokenMaturationModel) throws -> KVCache? {
+        guard resolved.runsUnconditionalPass else { return nil }
+        let tailRows = resolved.alignment.tailRows(tailLength: resolved.tailLength)
+        let scratch = model.makeCache()
+        guard scratch.reserve(additional: tailRows) else {
+            throw ModelError.invalidParameter(name: "kvCache", reason: "no memory for the unconditional pass's \(tailRows) rows")
+        }
+        return scratch
+    }
+
+    /// This sequence's decoding state between two steps, to continue from later with
+    /// `TokenMaturationModel.resume` — any number of times, on caches forked from this one
+    /// (evaluation branches a teacher-forced run this way). Cheap: the arrays are shared until
+    /// one side changes them. Diagnostics already recorded are not carried over.
+    public func snapshot() -> TokenMaturationSnapshot {
+        TokenMaturationSnapshot(ids: ids, promptCount: promptCount, tail: tail, parameters: parameters, stopReason: stopReason,
+                                failure: failure, resolved: resolved, alphas: alphas, rates: rates, slotConditioning: slotConditioning,
+                                commitConditioning: commitConditioning, filmScale: filmScale, filmShift: filmShift,
+                                embryoDeviation: embryoDeviation, noiseDeviation: noiseDeviation,
+                                historyEMAState: historyEMAState, historyEMANext: historyEMANext)
     }
 
     /// Tokens committed so far (prompt excluded).
@@ -189,10 +228,10 @@ public final class TokenMaturationSequence: @unchecked Sendable {
         }
     }
 
-    /// Commits `token` (the front's nearest embedding), checks the stop rules, shifts the tail and
-    /// draws the next embryo (or, at a stop, flushes the tail when asked). `scores` are the front's
-    /// ⟨z, e_i⟩ when diagnostics are on.
-    func commit(token: Int, scores: [Float]?, model: TokenMaturationModel) -> TokenMaturationCommit {
+    /// Commits `token` (the front's nearest embedding `projection`, or a teacher-forced id), checks
+    /// the stop rules, shifts the tail and draws the next embryo (or, at a stop, flushes the tail
+    /// when asked). `scores` are the front's ⟨z, e_i⟩ when diagnostics are on.
+    func commit(token: Int, projection: Int, scores: [Float]?, model: TokenMaturationModel) -> TokenMaturationCommit {
         let p = resolved.user
         let front = tail.slot(0)
         ids.append(token)
@@ -226,6 +265,6 @@ public final class TokenMaturationSequence: @unchecked Sendable {
                 flushed.append(id)
             }
         }
-        return TokenMaturationCommit(token: token, stopReason: stopReason, flushedTokens: flushed, diagnostics: record)
+        return TokenMaturationCommit(token: token, projection: projection, stopReason: stopReason, flushedTokens: flushed, diagnostics: record)
     }
 }

@@ -11,19 +11,27 @@ public struct TokenMaturationBatchItem: Sendable {
     /// which must stay uncached for the committing step's window). A committing item always feeds
     /// every committed position not yet cached, whatever this says.
     public var feedLimit: Int?
+    /// Teacher forcing (evaluation): commit this id instead of the front's nearest embedding. The
+    /// front is still projected — the commit's `projection` is the model's own choice — but the
+    /// forced id is what enters the context. nil: commit the projection, as generation does.
+    public var forcedToken: Int?
 
     /// A committing item by default.
-    public init(sequence: TokenMaturationSequence, commits: Bool = true, feedLimit: Int? = nil) {
+    public init(sequence: TokenMaturationSequence, commits: Bool = true, feedLimit: Int? = nil, forcedToken: Int? = nil) {
         self.sequence = sequence
         self.commits = commits
         self.feedLimit = feedLimit
+        self.forcedToken = forcedToken
     }
 }
 
 /// What a step committed for one sequence.
 public struct TokenMaturationCommit: Sendable, Equatable {
-    /// The committed id.
+    /// The committed id (the item's `forcedToken` when it had one, else `projection`).
     public var token: Int
+    /// The front's nearest embedding: the token the model itself commits here. Equal to `token`
+    /// unless the item forced another id.
+    public var projection: Int
     /// Set when the sequence stopped with this token.
     public var stopReason: StopReason?
     /// With `flushTail`, at a stop other than end-of-text: the remaining tail's projections, in order.
