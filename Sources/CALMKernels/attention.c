@@ -28,6 +28,13 @@ void calm_attention_rows(const float *q, size_t q_stride, int32_t rows, int32_t 
                          const float *const *k_blocks, const float *const *v_blocks, int32_t block_len,
                          size_t pos_stride, int32_t first_keys, float *scores, float *out, size_t out_stride) {
     if (rows <= 0) return;
+#if CALM_X86
+    if (CALM_USE_AVX2()) {
+        calm__attention_rows_avx2(q, q_stride, rows, head_dim, scale, k_blocks, v_blocks, block_len, pos_stride,
+                                  first_keys, scores, out, out_stride);
+        return;
+    }
+#endif
     const int32_t max_keys = first_keys + rows - 1;
     for (int32_t r0 = 0; r0 < rows; r0 += CALM_ATTENTION_TILE) {
         const int32_t nr = rows - r0 < CALM_ATTENTION_TILE ? rows - r0 : CALM_ATTENTION_TILE;

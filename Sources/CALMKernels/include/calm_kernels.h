@@ -162,6 +162,12 @@ void calm_add(const float *a, const float *b, float *y, size_t n);
 void calm_softmax(float *x, int32_t n);
 /** Index of the first maximum of x[0..n) (first NaN if any, as torch.argmax); 0 when n <= 0. */
 int32_t calm_argmax(const float *x, int32_t n);
+/** Flags of calm_float_classes. */
+#define CALM_HAS_NAN 1
+#define CALM_HAS_FINITE 2
+/** CALM_HAS_NAN if x[0..n) holds a NaN, | CALM_HAS_FINITE if it holds a finite value (one vectorised
+ *  pass: the samplers' check of a vocabulary row). */
+int32_t calm_float_classes(const float *x, size_t n);
 /** Argmax of each of `rows` rows of n floats. */
 void calm_argmax_rows(const float *x, int32_t rows, int32_t n, int32_t *out);
 /** sum a[i] * b[i]. */
