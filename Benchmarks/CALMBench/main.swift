@@ -4,11 +4,12 @@
 //   swift run -c release calm-bench decode [--dtype f32|bf16]
 //   swift run -c release calm-bench eval [--block-sizes 2048,8192] [--blocks N] [--dtype bf16|f32]
 //   swift run -c release calm-bench serve [--shape calm-m|tiny] [--concurrency 1,4,16,64]
+//   swift run -c release calm-bench discrete-step --model DIR [--rows 1,16] [--context 48]
 import CALMModel
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: calm-bench kernels|tokenizer|decode|serve|eval [options]"
+let usage = "usage: calm-bench kernels|tokenizer|decode|serve|eval|discrete-step [options]"
 guard let command = arguments.first else {
     FileHandle.standardError.write(Data((usage + "\n").utf8))
     exit(2)
@@ -22,6 +23,7 @@ case "tokenizer": runTokenizerBenchmark(rest)
 case "decode": runDecodeBenchmark(rest)
 case "serve": await runServeBenchmark(rest)
 case "eval": runEvalBenchmark(rest)
+case "discrete-step": runDiscreteStepBenchmark(rest)
 default:
     FileHandle.standardError.write(Data((usage + "\n").utf8))
     exit(2)

@@ -86,6 +86,10 @@ void calm__softmax_avx2(float *x, int32_t n);
 void calm__attention_rows_avx2(const float *q, size_t q_stride, int32_t rows, int32_t head_dim, float scale,
                                const float *const *k_blocks, const float *const *v_blocks, int32_t block_len,
                                size_t pos_stride, int32_t first_keys, float *scores, float *out, size_t out_stride);
+void calm__attention_rows_heads_avx2(const float *q, size_t q_stride, int32_t rows, int32_t n_heads, int32_t n_kv_heads,
+                                     int32_t head_dim, float scale, const float *const *k_blocks,
+                                     const float *const *v_blocks, int32_t block_len, size_t pos_stride,
+                                     int32_t first_keys, float *scores, float *out, size_t out_stride);
 int32_t calm__argmax_avx2(const float *x, int32_t n);
 #define CALM_USE_AVX2() (calm__isa() >= CALM_ISA_AVX2)
 #else

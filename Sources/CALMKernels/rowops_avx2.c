@@ -164,6 +164,68 @@ ATTR void calm__attention_rows_avx2(const float *q, size_t q_stride, int32_t row
     }
 }
 
+/*
+ * calm_attention_rows_heads: every head of the tile's rows at once. Each cached position's keys
+ * (values) for all heads are one contiguous row, read whole and in order, instead of a 256-byte
+ * piece of it per head and pass; each head's arithmetic is calm__attention_rows_avx2's (the same
+ * dot, scale, softmax and fma(p_t, v_t, out) chain in key order), so the results are identical.
+ * scores[(r * n_heads + h) * max_keys + t]; out accumulates in memory (one row, all heads).
+ */
+ATTR void calm__attention_rows_heads_avx2(const float *q, size_t q_stride, int32_t rows, int32_t n_heads,
+                                          int32_t n_kv_heads, int32_t head_dim, float scale,
+                                          const float *const *k_blocks, const float *const *v_blocks,
+                                          int32_t block_len, size_t pos_stride, int32_t first_keys, float *scores,
+                                          float *out, size_t out_stride) {
+    const int32_t group = n_heads / n_kv_heads;
+    const int32_t max_keys = first_keys + rows - 1;
+    const int32_t width = n_kv_heads * head_dim; /* floats of one cached row, all heads */
+    const int vec = head_dim % 8 == 0;
+    for (int32_t r0 = 0; r0 < rows; r0 += ATT_TILE) {
+        const int32_t nr = rows - r0 < ATT_TILE ? rows - r0 : ATT_TILE;
+        const int32_t tile_keys = first_keys + r0 + nr - 1;
+        for (int32_t r = 0; r < nr; r++)
+            for (int32_t d = 0; d < n_heads * head_dim; d++) out[(size_t)(r0 + r) * out_stride + d] = 0.0f;
+        if (tile_keys <= 0) continue;
+        for (int32_t t = 0; t < tile_keys; t++) {
+            const float *kr = k_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride;
+            if (t + 2 < tile_keys) prefetch_row(k_blocks[(t + 2) / block_len] + (size_t)((t + 2) % block_len) * pos_stride, width);
+            for (int32_t r = 0; r < nr; r++) {
+                if (t >= first_keys + r0 + r) continue;
+                const float *qr = q + (size_t)(r0 + r) * q_stride;
+                float *sr = scores + (size_t)r * n_heads * max_keys + t;
+                for (int32_t h = 0; h < n_heads; h++)
+                    sr[(size_t)h * max_keys] = dot_inl(qr + (size_t)h * head_dim, kr + (size_t)(h / group) * head_dim, head_dim) * scale;
+            }
+        }
+        for (int32_t r = 0; r < nr; r++) {
+            const int32_t n = first_keys + r0 + r;
+            if (n > 0)
+                for (int32_t h = 0; h < n_heads; h++) calm__softmax_avx2(scores + ((size_t)r * n_heads + h) * max_keys, n);
+        }
+        for (int32_t t = 0; t < tile_keys; t++) {
+            const float *vr = v_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride;
+            if (t + 2 < tile_keys) prefetch_row(v_blocks[(t + 2) / block_len] + (size_t)((t + 2) % block_len) * pos_stride, width);
+            for (int32_t r = 0; r < nr; r++) {
+                if (t >= first_keys + r0 + r) continue;
+                float *o = out + (size_t)(r0 + r) * out_stride;
+                const float *p = scores + (size_t)r * n_heads * max_keys + t;
+                for (int32_t h = 0; h < n_heads; h++) {
+                    const float *vh = vr + (size_t)(h / group) * head_dim;
+                    float *oh = o + (size_t)h * head_dim;
+                    const float a = p[(size_t)h * max_keys];
+                    if (vec) {
+                        const __m256 av = _mm256_set1_ps(a);
+                        for (int32_t d = 0; d < head_dim; d += 8)
+                            _mm256_storeu_ps(oh + d, _mm256_fmadd_ps(av, _mm256_loadu_ps(vh + d), _mm256_loadu_ps(oh + d)));
+                    } else {
+                        axpy_inl(a, vh, oh, head_dim);
+                    }
+                }
+            }
+        }
+    }
+}
+
 INL float sum_sq(const float *x, int32_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     int32_t i = 0;

@@ -13,6 +13,8 @@ public final class Linear: @unchecked Sendable {
     /// Bias, if the layer has one.
     public let bias: [Float]?
     private let storage: UnsafeMutableRawPointer
+    /// Set on a part of a `fused` layer: the layer whose storage this one's panels live in.
+    private let owner: Linear?
     private(set) var matrix: calm_matrix
 
     /// Packs `weight` (row-major `outFeatures × inFeatures` elements of `sourceDType`).
@@ -24,8 +26,58 @@ public final class Linear: @unchecked Sendable {
         self.bias = bias
         let bytes = max(calm_matrix_packed_bytes(Int32(outFeatures), Int32(inFeatures), storageDType), 64)
         storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        owner = nil
         matrix = calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage)
         calm_matrix_pack(&matrix, weight, sourceDType, inFeatures)
+    }
+
+    /// A layer over storage owned by `owner` (a part of a fused layer).
+    private init(view data: UnsafeMutableRawPointer, owner: Linear, outFeatures: Int, bias: [Float]?) {
+        self.outFeatures = outFeatures
+        self.inFeatures = owner.inFeatures
+        self.dtype = owner.dtype
+        self.bias = bias
+        self.storage = data
+        self.owner = owner
+        matrix = calm_matrix(n: Int32(outFeatures), k: Int32(owner.inFeatures), dtype: owner.dtype, data: data)
+    }
+
+    /// One layer whose outputs are the outputs of `parts` side by side (q, k and v; gate and up),
+    /// packed into one allocation, and the parts themselves as layers over their share of it: one
+    /// kernel call computes all of them (one pass over the batch's rows, one hand-off to the pool),
+    /// each output column by the same FMA chain as the part alone. Every part but the last must have
+    /// a whole number of 32-column panels (nil otherwise, and for an empty list).
+    public static func fused(_ parts: [(weight: UnsafeRawPointer, sourceDType: calm_dtype, outFeatures: Int, bias: [Float]?)],
+                             inFeatures: Int, storageDType: calm_dtype) -> (fused: Linear, parts: [Linear])? {
+        guard !parts.isEmpty, parts.dropLast().allSatisfy({ $0.outFeatures % Int(CALM_PANEL) == 0 }) else { return nil }
+        let total = parts.reduce(0) { $0 + $1.outFeatures }
+        let anyBias = parts.contains { $0.bias != nil }
+        let bias: [Float]? = anyBias ? parts.flatMap { $0.bias ?? [Float](repeating: 0, count: $0.outFeatures) } : nil
+        // an empty packing, then every part packed into its panels
+        let fused = Linear(empty: total, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
+        var views: [Linear] = []
+        var first = 0
+        for part in parts {
+            let offset = calm_matrix_packed_bytes(Int32(first), Int32(inFeatures), storageDType)
+            let view = Linear(view: fused.storage + offset, owner: fused, outFeatures: part.outFeatures, bias: part.bias)
+            calm_matrix_pack(&view.matrix, part.weight, part.sourceDType, inFeatures)
+            views.append(view)
+            first += part.outFeatures
+        }
+        return (fused, views)
+    }
+
+    /// Zero-filled storage for a fused layer.
+    private init(empty outFeatures: Int, inFeatures: Int, bias: [Float]?, storageDType: calm_dtype) {
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        self.dtype = storageDType
+        self.bias = bias
+        let bytes = max(calm_matrix_packed_bytes(Int32(outFeatures), Int32(inFeatures), storageDType), 64)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        owner = nil
+        matrix = calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage)
     }
 
     /// Packs an f32 weight given as an array (tests, random models).
@@ -36,7 +88,7 @@ public final class Linear: @unchecked Sendable {
                   outFeatures: outFeatures, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
     }
 
-    deinit { storage.deallocate() }
+    deinit { if owner == nil { storage.deallocate() } }
 
     /// Bytes of packed weight storage (what one full pass reads).
     public var weightBytes: Int { outFeatures * inFeatures * calm_dtype_size(dtype) }
@@ -45,21 +97,23 @@ public final class Linear: @unchecked Sendable {
     /// past it (rows are independent, so blocking never changes a result).
     static let rowBlock = 1024
 
-    /// y[m × out] (+)= x[m × in]·Wᵀ + b.
-    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+    /// y[m × out] (+)= x[m × in]·Wᵀ + b. Rows of x are `inputStride` floats apart (default: in).
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, inputStride: Int? = nil, into y: UnsafeMutablePointer<Float>,
                       accumulate: Bool = false, pool: ComputePool) {
         guard rows > 0 else { return }
+        let ldx = inputStride ?? inFeatures
+        precondition(ldx >= inFeatures)
         withUnsafePointer(to: &matrix) { w in
             var start = 0
             while start < rows {
                 let n = min(Self.rowBlock, rows - start)
-                let xb = x + start * inFeatures, yb = y + start * outFeatures
+                let xb = x + start * ldx, yb = y + start * outFeatures
                 if let bias {
                     bias.withUnsafeBufferPointer { b in
-                        calm_linear(pool.raw, xb, Int32(n), inFeatures, w, b.baseAddress, yb, outFeatures, accumulate ? 1 : 0)
+                        calm_linear(pool.raw, xb, Int32(n), ldx, w, b.baseAddress, yb, outFeatures, accumulate ? 1 : 0)
                     }
                 } else {
-                    calm_linear(pool.raw, xb, Int32(n), inFeatures, w, nil, yb, outFeatures, accumulate ? 1 : 0)
+                    calm_linear(pool.raw, xb, Int32(n), ldx, w, nil, yb, outFeatures, accumulate ? 1 : 0)
                 }
                 start += n
             }
