@@ -1,5 +1,47 @@
 import CALMKernels
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Memory for packed weight matrices. On Linux, matrices of 2 MiB and more are mapped on their own,
+/// 2 MiB-aligned, and advised as transparent-huge-page backed (`MADV_HUGEPAGE`; honoured when the
+/// system's THP mode is `madvise` or `always`): every decode step streams all weights, and with 4 KiB
+/// pages each page costs a TLB miss and stops the hardware prefetchers. Measured on the 2-vCPU Zen
+/// host: 10-15% less time per decode step of a 1.1 GB f32 model. Elsewhere, and for smaller ones, the heap.
+enum WeightMemory {
+    static let hugePage = 2 << 20
+
+    /// (pointer, mapped length; 0 = from the heap)
+    static func allocate(byteCount: Int) -> (UnsafeMutableRawPointer, Int) {
+        #if os(Linux)
+        if byteCount >= hugePage {
+            let length = (byteCount + 4095) & ~4095
+            let span = length + hugePage
+            if let base = mmap(nil, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+               base != UnsafeMutableRawPointer(bitPattern: -1) {
+                let start = (Int(bitPattern: base) + hugePage - 1) & ~(hugePage - 1)
+                let aligned = UnsafeMutableRawPointer(bitPattern: start)!
+                // give back the unaligned head and the tail beyond the rounded length
+                let head = start - Int(bitPattern: base)
+                if head > 0 { munmap(base, head) }
+                let tail = span - head - length
+                if tail > 0 { munmap(aligned + length, tail) }
+                _ = madvise(aligned, length, MADV_HUGEPAGE) // advice only: 4 KiB pages if refused
+                return (aligned, length)
+            }
+        }
+        #endif
+        return (UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64), 0)
+    }
+
+    static func deallocate(_ pointer: UnsafeMutableRawPointer, mapped: Int) {
+        #if os(Linux)
+        if mapped > 0 { munmap(pointer, mapped); return }
+        #endif
+        pointer.deallocate()
+    }
+}
 
 /// A linear layer y = x·Wᵀ + b whose weight is packed once, at load time, into the kernels'
 /// 32-column panel layout (f32, f16 or bf16 storage; compute is f32).
@@ -13,6 +55,8 @@ public final class Linear: @unchecked Sendable {
     /// Bias, if the layer has one.
     public let bias: [Float]?
     private let storage: UnsafeMutableRawPointer
+    /// Length of `storage`'s mapping (0: heap memory, or a view).
+    private let mapped: Int
     /// Set on a part of a `fused` layer: the layer whose storage this one's panels live in.
     private let owner: Linear?
     private(set) var matrix: calm_matrix
@@ -25,7 +69,7 @@ public final class Linear: @unchecked Sendable {
         self.dtype = storageDType
         self.bias = bias
         let bytes = max(calm_matrix_packed_bytes(Int32(outFeatures), Int32(inFeatures), storageDType), 64)
-        storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        (storage, mapped) = WeightMemory.allocate(byteCount: bytes)
         owner = nil
         matrix = calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage)
         calm_matrix_pack(&matrix, weight, sourceDType, inFeatures)
@@ -38,6 +82,7 @@ public final class Linear: @unchecked Sendable {
         self.dtype = owner.dtype
         self.bias = bias
         self.storage = data
+        self.mapped = 0
         self.owner = owner
         matrix = calm_matrix(n: Int32(outFeatures), k: Int32(owner.inFeatures), dtype: owner.dtype, data: data)
     }
@@ -74,7 +119,7 @@ public final class Linear: @unchecked Sendable {
         self.dtype = storageDType
         self.bias = bias
         let bytes = max(calm_matrix_packed_bytes(Int32(outFeatures), Int32(inFeatures), storageDType), 64)
-        storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        (storage, mapped) = WeightMemory.allocate(byteCount: bytes)
         storage.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         owner = nil
         matrix = calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage)
@@ -88,7 +133,7 @@ public final class Linear: @unchecked Sendable {
                   outFeatures: outFeatures, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
     }
 
-    deinit { if owner == nil { storage.deallocate() } }
+    deinit { if owner == nil { WeightMemory.deallocate(storage, mapped: mapped) } }
 
     /// Bytes of packed weight storage (what one full pass reads).
     public var weightBytes: Int { outFeatures * inFeatures * calm_dtype_size(dtype) }
