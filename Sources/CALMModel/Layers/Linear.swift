@@ -168,13 +168,14 @@ public final class Linear: @unchecked Sendable {
     /// Array convenience: returns x·Wᵀ + b for `rows` rows.
     public func callAsFunction(_ x: [Float], rows: Int, pool: ComputePool) -> [Float] {
         precondition(x.count == rows * inFeatures)
-        var y = [Float](repeating: 0, count: rows * outFeatures)
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
+        guard rows > 0, outFeatures > 0 else { return [] }
+        // every element is written by the multiply: no zero-fill first (16 vocabulary rows are 8 MB)
+        return x.withUnsafeBufferPointer { xp in
+            [Float](unsafeUninitializedCapacity: rows * outFeatures) { yp, count in
                 apply(xp.baseAddress!, rows: rows, into: yp.baseAddress!, pool: pool)
+                count = rows * outFeatures
             }
         }
-        return y
     }
 
     /// Row-wise argmax of x·Wᵀ (no bias) without materialising the product.
