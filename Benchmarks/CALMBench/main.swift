@@ -5,11 +5,12 @@
 //   swift run -c release calm-bench eval [--block-sizes 2048,8192] [--blocks N] [--dtype bf16|f32]
 //   swift run -c release calm-bench serve [--shape calm-m|tiny] [--concurrency 1,4,16,64]
 //   swift run -c release calm-bench tm [--shape medium|tiny] [--tails 1,4,16,64] [--scales 1,2] [--concurrency 1,16]
+//   swift run -c release calm-bench discrete-step --model DIR [--rows 1,16] [--context 48]
 import CALMModel
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: calm-bench kernels|tokenizer|decode|serve|eval|tm [options]"
+let usage = "usage: calm-bench kernels|tokenizer|decode|serve|eval|tm|discrete-step [options]"
 guard let command = arguments.first else {
     FileHandle.standardError.write(Data((usage + "\n").utf8))
     exit(2)
@@ -24,6 +25,7 @@ case "decode": runDecodeBenchmark(rest)
 case "serve": await runServeBenchmark(rest)
 case "eval": runEvalBenchmark(rest)
 case "tm": await runTokenMaturationBenchmark(rest)
+case "discrete-step": runDiscreteStepBenchmark(rest)
 default:
     FileHandle.standardError.write(Data((usage + "\n").utf8))
     exit(2)

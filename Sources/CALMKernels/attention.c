@@ -1,6 +1,7 @@
 /* One query head attending over a paged KV cache. */
 #include "internal.h"
 #include <math.h>
+#include <stdlib.h>
 
 void calm_attention_head(const float *q, int32_t head_dim, float scale, const float *const *k_blocks,
                          const float *const *v_blocks, int32_t block_len, size_t pos_stride, int32_t n_keys,
@@ -28,6 +29,13 @@ void calm_attention_rows(const float *q, size_t q_stride, int32_t rows, int32_t 
                          const float *const *k_blocks, const float *const *v_blocks, int32_t block_len,
                          size_t pos_stride, int32_t first_keys, float *scores, float *out, size_t out_stride) {
     if (rows <= 0) return;
+#if CALM_X86
+    if (CALM_USE_AVX2()) {
+        calm__attention_rows_avx2(q, q_stride, rows, head_dim, scale, k_blocks, v_blocks, block_len, pos_stride,
+                                  first_keys, scores, out, out_stride);
+        return;
+    }
+#endif
     const int32_t max_keys = first_keys + rows - 1;
     for (int32_t r0 = 0; r0 < rows; r0 += CALM_ATTENTION_TILE) {
         const int32_t nr = rows - r0 < CALM_ATTENTION_TILE ? rows - r0 : CALM_ATTENTION_TILE;
@@ -56,4 +64,33 @@ void calm_attention_rows(const float *q, size_t q_stride, int32_t rows, int32_t 
             }
         }
     }
+}
+
+void calm_attention_rows_heads(const float *q, size_t q_stride, int32_t rows, int32_t n_heads, int32_t n_kv_heads,
+                               int32_t head_dim, float scale, const float *const *k_blocks,
+                               const float *const *v_blocks, int32_t n_blocks, int32_t block_len, size_t pos_stride,
+                               int32_t first_keys, float *scores, float *out, size_t out_stride) {
+    if (rows <= 0 || n_heads <= 0 || n_kv_heads <= 0) return;
+#if CALM_X86
+    if (CALM_USE_AVX2()) {
+        calm__attention_rows_heads_avx2(q, q_stride, rows, n_heads, n_kv_heads, head_dim, scale, k_blocks, v_blocks,
+                                        block_len, pos_stride, first_keys, scores, out, out_stride);
+        return;
+    }
+#endif
+    /* head by head through calm_attention_rows, with each block pointer moved to the head's slice */
+    const int32_t group = n_heads / n_kv_heads;
+    const float **kb = (const float **)malloc(sizeof(float *) * (size_t)(n_blocks > 0 ? n_blocks : 1) * 2);
+    if (!kb) return;
+    const float **vb = kb + (n_blocks > 0 ? n_blocks : 1);
+    for (int32_t h = 0; h < n_heads; h++) {
+        const size_t off = (size_t)(h / group) * (size_t)head_dim;
+        for (int32_t b = 0; b < n_blocks; b++) {
+            kb[b] = k_blocks[b] ? k_blocks[b] + off : NULL;
+            vb[b] = v_blocks[b] ? v_blocks[b] + off : NULL;
+        }
+        calm_attention_rows(q + (size_t)h * head_dim, q_stride, rows, head_dim, scale, kb, vb, block_len, pos_stride,
+                            first_keys, scores, out + (size_t)h * head_dim, out_stride);
+    }
+    free((void *)kb);
 }

@@ -62,9 +62,19 @@ KERNEL_ATTR void natural_to_eo(__m256 lo8, __m256 hi8, __m256 *e, __m256 *o) {
     *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo8, hi8, 0xDD)), 0xD8));
 }
 
+/*
+ * Prefetch of the weights the next tile calls will need (the driver's streaming path for products
+ * with few rows): every k step prefetches the line at p and advances p by `inc` bytes, so that
+ * kc * inc bytes of the next block are requested, spread evenly over the FMAs of this one instead
+ * of stalling the first pass over it. One prefetch and one add per k step, no branch (a test inside
+ * the k loop made clang store the accumulators every iteration). inc 0 re-touches one line.
+ */
+typedef struct { const char *p; size_t inc; } pf_stream;
+
 /* rows [0, mr) x 16 columns starting at column c0 of the panel */
 KERNEL_ATTR void half_impl(const int dt, const int mr, int c0, int kc, const float *x, size_t ldx, const void *b,
-                           const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols) {
+                           const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols,
+                           const int use_pf, const pf_stream *pf) {
     /* bf16 keeps even / odd columns in acc[r][0] / acc[r][1] (cheaper widening), reordered at the end */
     __m256 acc[MR][2];
     CALM_UNROLL for (int r = 0; r < mr; r++)
@@ -74,11 +84,14 @@ KERNEL_ATTR void half_impl(const int dt, const int mr, int c0, int kc, const flo
         for (int r = 0; r < mr; r++) natural_to_eo(acc[r][0], acc[r][1], &acc[r][0], &acc[r][1]);
     const size_t es = dt == CALM_F32 ? 4 : 2;
     const char *bp = (const char *)b;
+    const char *pfp = use_pf ? pf->p : NULL;
+    const size_t pfi = use_pf ? pf->inc : 0;
     for (int kk = 0; kk < kc; kk++) {
         __m256 w0, w1;
         if (dt == CALM_BF16) load_bf16_eo((const uint16_t *)b + (size_t)kk * 32 + c0, &w0, &w1);
         else { w0 = load_w8(dt, b, kk, c0); w1 = load_w8(dt, b, kk, c0 + 8); }
         _mm_prefetch(bp + ((size_t)(kk + PF_DIST) * 32 + (size_t)c0) * es, _MM_HINT_T0);
+        if (use_pf) { _mm_prefetch(pfp, _MM_HINT_T1); pfp += pfi; }
         CALM_UNROLL for (int r = 0; r < mr; r++) {
             __m256 a = _mm256_broadcast_ss(x + (size_t)r * ldx + (size_t)kk);
             acc[r][0] = _mm256_fmadd_ps(a, w0, acc[r][0]);
@@ -95,17 +108,21 @@ KERNEL_ATTR void half_impl(const int dt, const int mr, int c0, int kc, const flo
 
 /* rows [0, mr) (mr <= 2) x all 32 columns in one pass */
 KERNEL_ATTR void full_impl(const int dt, const int mr, int kc, const float *x, size_t ldx, const void *b,
-                           const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols) {
+                           const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols,
+                           const int use_pf, const pf_stream *pf) {
     __m256 acc[2][4];
     for (int r = 0; r < mr; r++)
         for (int q = 0; q < 4; q++) acc[r][q] = cin ? _mm256_loadu_ps(cin + r * 32 + q * 8) : _mm256_setzero_ps();
     const size_t es = dt == CALM_F32 ? 4 : 2;
     const char *bp = (const char *)b;
+    const char *pfp = use_pf ? pf->p : NULL;
+    const size_t pfi = use_pf ? pf->inc : 0;
     for (int kk = 0; kk < kc; kk++) {
         __m256 w[4];
         for (int q = 0; q < 4; q++) w[q] = load_w8(dt, b, kk, q * 8);
         _mm_prefetch(bp + (size_t)(kk + PF_DIST) * 32 * es, _MM_HINT_T0);
         if (es == 4) _mm_prefetch(bp + (size_t)(kk + PF_DIST) * 32 * es + 64, _MM_HINT_T0);
+        if (use_pf) { _mm_prefetch(pfp, _MM_HINT_T1); pfp += pfi; }
         for (int r = 0; r < mr; r++) {
             __m256 a = _mm256_broadcast_ss(x + (size_t)r * ldx + (size_t)kk);
             for (int q = 0; q < 4; q++) acc[r][q] = _mm256_fmadd_ps(a, w[q], acc[r][q]);
@@ -115,32 +132,55 @@ KERNEL_ATTR void full_impl(const int dt, const int mr, int kc, const float *x, s
 }
 
 KERNEL_ATTR void tile_impl(const int dt, const int mr, int kc, const float *x, size_t ldx, const void *b,
-                           const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols) {
+                           const float *cin, float *out, size_t ldo, const float *bias, int accumulate, int ncols,
+                           const int use_pf, const void *pf, int pf_lines) {
+    /* pf_lines lines from pf: split between the two halves, each spreading its share over kc steps */
+    pf_stream s, *ps = NULL;
+    if (use_pf) {
+        ps = &s;
+        s.p = pf_lines > 0 ? (const char *)pf : (const char *)b;
+        s.inc = 0;
+    }
     if (mr <= 2) {
-        full_impl(dt, mr <= 2 ? mr : 2, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols);
+        if (ps && pf_lines > 0) s.inc = ((size_t)pf_lines * 64 + (size_t)kc - 1) / (size_t)kc;
+        full_impl(dt, mr <= 2 ? mr : 2, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, use_pf, ps);
     } else {
-        half_impl(dt, mr, 0, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols);
-        half_impl(dt, mr, 16, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols);
+        const int l0 = pf_lines / 2;
+        if (ps && pf_lines > 0) s.inc = ((size_t)l0 * 64 + (size_t)kc - 1) / (size_t)kc;
+        half_impl(dt, mr, 0, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, use_pf, ps);
+        if (ps && pf_lines > 0) {
+            s.p = (const char *)pf + (size_t)l0 * 64;
+            s.inc = ((size_t)(pf_lines - l0) * 64 + (size_t)kc - 1) / (size_t)kc;
+        }
+        half_impl(dt, mr, 16, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, use_pf, ps);
     }
 }
 
-#define DEFINE_TILE(NAME, DT)                                                                                    \
+#define TILE_CASES(DT, USE_PF, PF, LINES)                                                                              \
+    switch (mr) {                                                                                              \
+    case 1: tile_impl(DT, 1, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, USE_PF, PF, LINES); break;         \
+    case 2: tile_impl(DT, 2, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, USE_PF, PF, LINES); break;         \
+    case 3: tile_impl(DT, 3, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, USE_PF, PF, LINES); break;         \
+    case 4: tile_impl(DT, 4, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, USE_PF, PF, LINES); break;         \
+    case 5: tile_impl(DT, 5, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, USE_PF, PF, LINES); break;         \
+    default: tile_impl(DT, 6, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols, USE_PF, PF, LINES); break;        \
+    }
+
+#define DEFINE_TILE(NAME, NAME_PF, DT)                                                                           \
     CALM_TARGET_AVX2 static void NAME(int mr, int kc, const float *x, size_t ldx, const void *b,               \
                                       const float *cin, float *out, size_t ldo, const float *bias, int accumulate, \
                                       int ncols) {                                                             \
-        switch (mr) {                                                                                          \
-        case 1: tile_impl(DT, 1, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols); break;                \
-        case 2: tile_impl(DT, 2, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols); break;                \
-        case 3: tile_impl(DT, 3, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols); break;                \
-        case 4: tile_impl(DT, 4, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols); break;                \
-        case 5: tile_impl(DT, 5, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols); break;                \
-        default: tile_impl(DT, 6, kc, x, ldx, b, cin, out, ldo, bias, accumulate, ncols); break;               \
-        }                                                                                                      \
+        TILE_CASES(DT, 0, NULL, 0)                                                                              \
+    }                                                                                                          \
+    CALM_TARGET_AVX2 static void NAME_PF(int mr, int kc, const float *x, size_t ldx, const void *b,            \
+                                         const float *cin, float *out, size_t ldo, const float *bias,          \
+                                         int accumulate, int ncols, const void *pf, int pf_lines) {            \
+        TILE_CASES(DT, 1, pf, pf_lines)                                                                           \
     }
 
-DEFINE_TILE(tile_f32, CALM_F32)
-DEFINE_TILE(tile_f16, CALM_F16)
-DEFINE_TILE(tile_bf16, CALM_BF16)
+DEFINE_TILE(tile_f32, tile_pf_f32, CALM_F32)
+DEFINE_TILE(tile_f16, tile_pf_f16, CALM_F16)
+DEFINE_TILE(tile_bf16, tile_pf_bf16, CALM_BF16)
 
 /* ---- one row, two panels: 8 accumulators (4 per panel), see calm_row2_fn */
 
@@ -193,5 +233,6 @@ CALM_TARGET_AVX2 void calm__row2_bf16_avx2(int k, const float *x, const void *b0
 }
 
 const calm_gemm_impl calm__gemm_avx2 = { MR, { 256, 256, 256 }, { tile_f32, tile_f16, tile_bf16 },
-                                         { calm__row2_f32_avx2, calm__row2_f16_avx2, calm__row2_bf16_avx2 } };
+                                         { calm__row2_f32_avx2, calm__row2_f16_avx2, calm__row2_bf16_avx2 },
+                                         { tile_pf_f32, tile_pf_f16, tile_pf_bf16 } };
 #endif

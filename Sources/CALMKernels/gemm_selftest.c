@@ -41,6 +41,14 @@ int calm__gemm_selftest(const calm_gemm_impl *impl) {
                                                  bi, acc, nc);
                 }
                 if (memcmp(ya, yb, sizeof ya) != 0) return 0;
+                /* the streaming tiles (prefetching some lines, or none) compute the same */
+                if (impl->tile_pf[dt]) {
+                    for (int lines = 0; lines <= 5; lines += 5) {
+                        for (int i = 0; i < ROWS * 32; i++) ya[i] = (float)i;
+                        impl->tile_pf[dt](mr, K, x, LDX, b, ci, ya, 32, bi, acc, nc, panel32, lines);
+                        if (memcmp(ya, yb, sizeof ya) != 0) return 0;
+                    }
+                }
             }
     }
     return 1;

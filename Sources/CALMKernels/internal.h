@@ -46,11 +46,21 @@ typedef void (*calm_tile_fn)(int mr, int kc, const float *x, size_t ldx, const v
 typedef void (*calm_row2_fn)(int k, const float *x, const void *b0, const void *b1, float *out,
                              const float *bias, int accumulate, int ncols);
 
+/*
+ * A tile (as calm_tile_fn) that also prefetches `pf_lines` cache lines from pf into L2, spread over
+ * its k loop: the driver's streaming path for products with few rows, whose weights come from
+ * memory, hands each tile a share of the next block so the loads overlap the FMAs.
+ */
+typedef void (*calm_tile_pf_fn)(int mr, int kc, const float *x, size_t ldx, const void *b, const float *cin,
+                                float *out, size_t ldo, const float *bias, int accumulate, int ncols, const void *pf,
+                                int pf_lines);
+
 typedef struct {
     int mr;                   /* rows per register tile */
     int kc[3];                /* K block for many-row products, by calm_dtype */
     calm_tile_fn tile[3];     /* by calm_dtype */
     calm_row2_fn row2[3];     /* optional (NULL: one-panel tiles) */
+    calm_tile_pf_fn tile_pf[3]; /* optional (NULL: no streaming path; K-blocked tiles for every m) */
 } calm_gemm_impl;
 
 extern const calm_gemm_impl calm__gemm_portable;
@@ -75,6 +85,13 @@ void calm__axpy_avx2(float alpha, const float *x, float *y, int32_t n);
 void calm__rmsnorm_avx2(const float *x, const float *w, float *y, int32_t rows, int32_t n, float eps);
 void calm__layernorm_avx2(const float *x, const float *w, const float *b, float *y, int32_t rows, int32_t n, float eps);
 void calm__softmax_avx2(float *x, int32_t n);
+void calm__attention_rows_avx2(const float *q, size_t q_stride, int32_t rows, int32_t head_dim, float scale,
+                               const float *const *k_blocks, const float *const *v_blocks, int32_t block_len,
+                               size_t pos_stride, int32_t first_keys, float *scores, float *out, size_t out_stride);
+void calm__attention_rows_heads_avx2(const float *q, size_t q_stride, int32_t rows, int32_t n_heads, int32_t n_kv_heads,
+                                     int32_t head_dim, float scale, const float *const *k_blocks,
+                                     const float *const *v_blocks, int32_t block_len, size_t pos_stride,
+                                     int32_t first_keys, float *scores, float *out, size_t out_stride);
 int32_t calm__argmax_avx2(const float *x, int32_t n);
 #define CALM_USE_AVX2() (calm__isa() >= CALM_ISA_AVX2)
 #else

@@ -96,6 +96,17 @@ int32_t calm_argmax(const float *x, int32_t n) {
     return idx;
 }
 
+int32_t calm_float_classes(const float *x, size_t n) {
+    /* no early exit: the loop vectorises, and a scan that finds nothing unusual reads every value anyway */
+    int nan = 0, finite = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        nan |= v != v;
+        finite |= fabsf(v) < INFINITY;
+    }
+    return (nan ? CALM_HAS_NAN : 0) | (finite ? CALM_HAS_FINITE : 0);
+}
+
 void calm_argmax_rows(const float *x, int32_t rows, int32_t n, int32_t *out) {
     for (int32_t r = 0; r < rows; r++) out[r] = calm_argmax(x + (size_t)r * n, n);
 }

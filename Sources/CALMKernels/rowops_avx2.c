@@ -63,7 +63,7 @@ ATTR void calm__add_avx2(const float *a, const float *b, float *y, size_t n) {
     for (; i < n; i++) y[i] = a[i] + b[i];
 }
 
-ATTR float calm__dot_avx2(const float *a, const float *b, int32_t n) {
+INL float dot_inl(const float *a, const float *b, int32_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int32_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -77,11 +77,153 @@ ATTR float calm__dot_avx2(const float *a, const float *b, int32_t n) {
     return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
-ATTR void calm__axpy_avx2(float alpha, const float *x, float *y, int32_t n) {
+ATTR float calm__dot_avx2(const float *a, const float *b, int32_t n) { return dot_inl(a, b, n); }
+
+INL void axpy_inl(float alpha, const float *x, float *y, int32_t n) {
     const __m256 a = _mm256_set1_ps(alpha);
     int32_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] = fmaf(alpha, x[i], y[i]);
+}
+
+ATTR void calm__axpy_avx2(float alpha, const float *x, float *y, int32_t n) { axpy_inl(alpha, x, y, n); }
+
+/*
+ * calm_attention_rows (see attention.c) with the dot products and axpys inlined, every cached key
+ * and value row of the tile prefetched before use, and for heads of 32, 64 or 128 floats each row's
+ * output kept in registers over all its keys. Every output element is still the same chain as
+ * calm_attention_head's: score = dot (the calm__dot_avx2 code) * scale, calm__softmax_avx2, then
+ * out = fma(p_t, v_t, out) in key order from 0. At decode (one row per sequence) the time went to
+ * waiting for the cache rows one at a time: a batch's KV cache is read once per layer and is
+ * rarely still in the caches.
+ */
+#define ATT_TILE 8
+
+/* out (nv vectors) = sum over t < n of p[t] * v_t, as fma(p[t], v_t, out) in key order from 0 */
+INL void att_values(const int nv, const float *p, int32_t n, const float *const *v_blocks, int32_t block_len,
+                    size_t pos_stride, float *o) {
+    __m256 acc[16];
+    CALM_UNROLL for (int j = 0; j < nv; j++) acc[j] = _mm256_setzero_ps();
+    for (int32_t t = 0; t < n; t++) {
+        const float *vr = v_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride;
+        const __m256 a = _mm256_set1_ps(p[t]);
+        CALM_UNROLL for (int j = 0; j < nv; j++) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vr + 8 * j), acc[j]);
+    }
+    CALM_UNROLL for (int j = 0; j < nv; j++) _mm256_storeu_ps(o + 8 * j, acc[j]);
+}
+
+/* the lines of one cached row (head_dim floats, any alignment) towards L1 */
+INL void prefetch_row(const float *r, int32_t head_dim) {
+    const char *c = (const char *)r, *end = (const char *)(r + head_dim);
+    for (; c < end; c += 64) _mm_prefetch(c, _MM_HINT_T0);
+    _mm_prefetch(end - 1, _MM_HINT_T0);
+}
+
+ATTR void calm__attention_rows_avx2(const float *q, size_t q_stride, int32_t rows, int32_t head_dim, float scale,
+                                    const float *const *k_blocks, const float *const *v_blocks, int32_t block_len,
+                                    size_t pos_stride, int32_t first_keys, float *scores, float *out,
+                                    size_t out_stride) {
+    const int32_t max_keys = first_keys + rows - 1;
+    for (int32_t r0 = 0; r0 < rows; r0 += ATT_TILE) {
+        const int32_t nr = rows - r0 < ATT_TILE ? rows - r0 : ATT_TILE;
+        const int32_t tile_keys = first_keys + r0 + nr - 1;
+        if (tile_keys <= 0) {
+            for (int32_t r = 0; r < nr; r++)
+                for (int32_t d = 0; d < head_dim; d++) out[(size_t)(r0 + r) * out_stride + d] = 0.0f;
+            continue;
+        }
+        /* a head's rows are scattered (one per position, pos_stride apart) and usually not in cache
+           (the whole KV cache of a batch is read once per layer): request them all up front */
+        for (int32_t t = 0; t < tile_keys; t++) prefetch_row(k_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride, head_dim);
+        for (int32_t t = 0; t < tile_keys; t++) {
+            const float *kr = k_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride;
+            prefetch_row(v_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride, head_dim);
+            for (int32_t r = 0; r < nr; r++)
+                if (t < first_keys + r0 + r)
+                    scores[(size_t)r * max_keys + t] = dot_inl(q + (size_t)(r0 + r) * q_stride, kr, head_dim) * scale;
+        }
+        for (int32_t r = 0; r < nr; r++) {
+            const int32_t n = first_keys + r0 + r;
+            if (n > 0) calm__softmax_avx2(scores + (size_t)r * max_keys, n);
+        }
+        for (int32_t r = 0; r < nr; r++) {
+            float *o = out + (size_t)(r0 + r) * out_stride;
+            const float *p = scores + (size_t)r * max_keys;
+            const int32_t n = first_keys + r0 + r;
+            if (head_dim == 64) att_values(8, p, n, v_blocks, block_len, pos_stride, o);
+            else if (head_dim == 128) att_values(16, p, n, v_blocks, block_len, pos_stride, o);
+            else if (head_dim == 32) att_values(4, p, n, v_blocks, block_len, pos_stride, o);
+            else {
+                for (int32_t d = 0; d < head_dim; d++) o[d] = 0.0f;
+                for (int32_t t = 0; t < n; t++) {
+                    const float *vr = v_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride;
+                    axpy_inl(p[t], vr, o, head_dim);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * calm_attention_rows_heads: every head of the tile's rows at once. Each cached position's keys
+ * (values) for all heads are one contiguous row, read whole and in order, instead of a 256-byte
+ * piece of it per head and pass; each head's arithmetic is calm__attention_rows_avx2's (the same
+ * dot, scale, softmax and fma(p_t, v_t, out) chain in key order), so the results are identical.
+ * scores[(r * n_heads + h) * max_keys + t]; out accumulates in memory (one row, all heads).
+ */
+ATTR void calm__attention_rows_heads_avx2(const float *q, size_t q_stride, int32_t rows, int32_t n_heads,
+                                          int32_t n_kv_heads, int32_t head_dim, float scale,
+                                          const float *const *k_blocks, const float *const *v_blocks,
+                                          int32_t block_len, size_t pos_stride, int32_t first_keys, float *scores,
+                                          float *out, size_t out_stride) {
+    const int32_t group = n_heads / n_kv_heads;
+    const int32_t max_keys = first_keys + rows - 1;
+    const int32_t width = n_kv_heads * head_dim; /* floats of one cached row, all heads */
+    const int vec = head_dim % 8 == 0;
+    for (int32_t r0 = 0; r0 < rows; r0 += ATT_TILE) {
+        const int32_t nr = rows - r0 < ATT_TILE ? rows - r0 : ATT_TILE;
+        const int32_t tile_keys = first_keys + r0 + nr - 1;
+        for (int32_t r = 0; r < nr; r++)
+            for (int32_t d = 0; d < n_heads * head_dim; d++) out[(size_t)(r0 + r) * out_stride + d] = 0.0f;
+        if (tile_keys <= 0) continue;
+        for (int32_t t = 0; t < tile_keys; t++) {
+            const float *kr = k_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride;
+            if (t + 2 < tile_keys) prefetch_row(k_blocks[(t + 2) / block_len] + (size_t)((t + 2) % block_len) * pos_stride, width);
+            for (int32_t r = 0; r < nr; r++) {
+                if (t >= first_keys + r0 + r) continue;
+                const float *qr = q + (size_t)(r0 + r) * q_stride;
+                float *sr = scores + (size_t)r * n_heads * max_keys + t;
+                for (int32_t h = 0; h < n_heads; h++)
+                    sr[(size_t)h * max_keys] = dot_inl(qr + (size_t)h * head_dim, kr + (size_t)(h / group) * head_dim, head_dim) * scale;
+            }
+        }
+        for (int32_t r = 0; r < nr; r++) {
+            const int32_t n = first_keys + r0 + r;
+            if (n > 0)
+                for (int32_t h = 0; h < n_heads; h++) calm__softmax_avx2(scores + ((size_t)r * n_heads + h) * max_keys, n);
+        }
+        for (int32_t t = 0; t < tile_keys; t++) {
+            const float *vr = v_blocks[t / block_len] + (size_t)(t % block_len) * pos_stride;
+            if (t + 2 < tile_keys) prefetch_row(v_blocks[(t + 2) / block_len] + (size_t)((t + 2) % block_len) * pos_stride, width);
+            for (int32_t r = 0; r < nr; r++) {
+                if (t >= first_keys + r0 + r) continue;
+                float *o = out + (size_t)(r0 + r) * out_stride;
+                const float *p = scores + (size_t)r * n_heads * max_keys + t;
+                for (int32_t h = 0; h < n_heads; h++) {
+                    const float *vh = vr + (size_t)(h / group) * head_dim;
+                    float *oh = o + (size_t)h * head_dim;
+                    const float a = p[(size_t)h * max_keys];
+                    if (vec) {
+                        const __m256 av = _mm256_set1_ps(a);
+                        for (int32_t d = 0; d < head_dim; d += 8)
+                            _mm256_storeu_ps(oh + d, _mm256_fmadd_ps(av, _mm256_loadu_ps(vh + d), _mm256_loadu_ps(oh + d)));
+                    } else {
+                        axpy_inl(a, vh, oh, head_dim);
+                    }
+                }
+            }
+        }
+    }
 }
 
 INL float sum_sq(const float *x, int32_t n) {

@@ -90,6 +90,39 @@ private func makeCase(m: Int, k: Int, n: Int, seed: UInt64) -> (x: [Float], w: [
         #expect(got == want)
     }
 
+    /// K long enough that a panel is cut into several K blocks (the streaming path of the SIMD tiles
+    /// keeps <= 128 KB of a panel per block): every row still follows the one FMA chain from k = 0,
+    /// alone or batched, on one or two threads, with bias and accumulation.
+    @Test(arguments: [(CALM_F32, 2500), (CALM_BF16, 4500)])
+    func longKBlocksFollowTheFMAChain(dtype: calm_dtype, k: Int) {
+        let n = 70
+        let pool2 = calm_pool_create(2)
+        defer { calm_pool_destroy(pool2) }
+        let c = makeCase(m: 40, k: k, n: n, seed: UInt64(k))
+        var rng = TestRNG(77)
+        let yOld = rng.floats(40 * n, scale: 3)
+        let w = PackedMatrix(n: n, k: k, dtype: dtype, weights: c.w)
+        let rows = (0..<n).map { w.row($0) }
+        var chain = [Float](repeating: 0, count: 40 * n)
+        for i in 0..<40 {
+            for j in 0..<n {
+                var acc: Float = 0
+                for kk in 0..<k { acc = acc.addingProduct(c.x[i * k + kk], rows[j][kk]) }
+                chain[i * n + j] = acc
+            }
+        }
+        for m in [1, 2, 3, 7, 16, 40] {
+            let x = Array(c.x[0..<(m * k)])
+            for pool in [nil, pool2] {
+                let y = runLinear(pool, x: x, m: m, k: k, w: w, bias: nil)
+                #expect(bits(y) == bits(Array(chain[0..<(m * n)])), "m=\(m)")
+                let ya = runLinear(pool, x: x, m: m, k: k, w: w, bias: c.bias, yInit: Array(yOld[0..<(m * n)]), accumulate: true)
+                let want = (0..<(m * n)).map { yOld[$0] + (chain[$0] + c.bias[$0 % n]) }
+                #expect(bits(ya) == bits(want), "m=\(m) accumulate")
+            }
+        }
+    }
+
     @Test func fewPanelsManyRowsSplitsRows() {
         let m = 64, k = 40, n = 20
         let c = makeCase(m: m, k: k, n: n, seed: 5)

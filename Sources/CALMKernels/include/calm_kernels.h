@@ -168,6 +168,12 @@ void calm_add(const float *a, const float *b, float *y, size_t n);
 void calm_softmax(float *x, int32_t n);
 /** Index of the first maximum of x[0..n) (first NaN if any, as torch.argmax); 0 when n <= 0. */
 int32_t calm_argmax(const float *x, int32_t n);
+/** Flags of calm_float_classes. */
+#define CALM_HAS_NAN 1
+#define CALM_HAS_FINITE 2
+/** CALM_HAS_NAN if x[0..n) holds a NaN, | CALM_HAS_FINITE if it holds a finite value (one vectorised
+ *  pass: the samplers' check of a vocabulary row). */
+int32_t calm_float_classes(const float *x, size_t n);
 /** Argmax of each of `rows` rows of n floats. */
 void calm_argmax_rows(const float *x, int32_t rows, int32_t n, int32_t *out);
 /** sum a[i] * b[i]. */
@@ -217,6 +223,20 @@ void calm_attention_head(const float *q, int32_t head_dim, float scale,
 void calm_attention_rows(const float *q, size_t q_stride, int32_t rows, int32_t head_dim, float scale,
                          const float *const *k_blocks, const float *const *v_blocks, int32_t block_len,
                          size_t pos_stride, int32_t first_keys, float *scores, float *out, size_t out_stride);
+
+/**
+ * calm_attention_rows for every head of the rows at once (decode and short prompts: the rows' whole
+ * cached rows are read once, in order, instead of a head's slice per pass). Query head h is at
+ * q + h * head_dim in a row and reads KV head h / (n_heads / n_kv_heads), at that head's offset in
+ * each cached row; k_blocks / v_blocks (n_blocks each) point at head 0 of their block. out rows
+ * (stride out_stride) receive n_heads * head_dim floats. scores: scratch of
+ * min(rows, 8) * n_heads * (first_keys + rows - 1) floats. Each head's result is bit-identical to
+ * calm_attention_rows (and so calm_attention_head) on that head.
+ */
+void calm_attention_rows_heads(const float *q, size_t q_stride, int32_t rows, int32_t n_heads, int32_t n_kv_heads,
+                               int32_t head_dim, float scale, const float *const *k_blocks,
+                               const float *const *v_blocks, int32_t n_blocks, int32_t block_len, size_t pos_stride,
+                               int32_t first_keys, float *scores, float *out, size_t out_stride);
 
 /* ---------------------------------------------------------------- benchmark helpers */
 

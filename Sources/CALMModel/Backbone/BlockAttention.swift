@@ -29,38 +29,59 @@ struct BlockAttention {
     }
 
     /// Attention of every new row (`q`: rows × queryWidth) over its sequence's cache, written to
-    /// `out` (same shape). Work units are (row tile, head), split across the pool; a tile's keys
-    /// and values are read once for all its rows.
+    /// `out` (same shape). Work units are row tiles of one sequence, each for all heads at once
+    /// (the cached rows read whole, in order) while a tile's scores stay small (decode, short
+    /// prompts), else (row tile, head); split across the pool. A tile's keys and values are read
+    /// once for all its rows. Every path gives each row the same result.
     func run(layer l: Int, q: [Float], slices: [BackboneSlice], out: inout [Float], pool: ComputePool) {
         let hidden = queryWidth
         let group = heads / kvHeads
         let scale = 1 / Float(headDim).squareRoot()
         let tileRows = 32
-        var tasks: [AttentionTask] = []
+        // (first row, rows, keys visible to the first row, slice) per tile
+        var tiles: [(row: Int, rows: Int, firstKeys: Int, slice: Int)] = []
         var row = 0
         var work = 0
-        for s in slices {
-            let kPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: false, head: $0) }
-            let vPtrs = (0..<kvHeads).map { s.cache.blockPointers(layer: l, values: true, head: $0) }
+        for (si, s) in slices.enumerated() {
             var i = 0
             while i < s.rows {
                 let n = min(tileRows, s.rows - i)
-                tasks.append(AttentionTask(row: row + i, rows: n, firstKeys: s.cache.count + i + 1, keyBlocks: kPtrs, valueBlocks: vPtrs,
-                                           blockPositions: s.cache.layout.blockPositions))
+                tiles.append((row + i, n, s.cache.count + i + 1, si))
                 work += n * (s.cache.count + i + n)
                 i += n
             }
             row += s.rows
         }
-        let maxScratch = tasks.map { min($0.rows, 8) * ($0.firstKeys + $0.rows - 1) }.max() ?? 1
-        let job = AttentionJob(tasks: tasks, heads: heads, group: group, headDim: headDim, hidden: hidden,
-                               scale: scale, kvDim: kvDim, scratchPerThread: maxScratch, threads: pool.threadCount)
+        let scratchHeads = tiles.map { min($0.rows, 8) * heads * ($0.firstKeys + $0.rows - 1) }.max() ?? 1
+        let allHeads = scratchHeads <= 1 << 15
+        var tasks: [AttentionTask] = []
+        tasks.reserveCapacity(tiles.count)
+        var pointers: [Int: ([[UnsafePointer<Float>?]], [[UnsafePointer<Float>?]])] = [:]
+        for t in tiles {
+            let (kPtrs, vPtrs): ([[UnsafePointer<Float>?]], [[UnsafePointer<Float>?]])
+            if let p = pointers[t.slice] {
+                (kPtrs, vPtrs) = p
+            } else {
+                let cache = slices[t.slice].cache
+                // all heads: head 0's pointers (the kernel adds each head's offset)
+                let n = allHeads ? 1 : kvHeads
+                kPtrs = (0..<n).map { cache.blockPointers(layer: l, values: false, head: $0) }
+                vPtrs = (0..<n).map { cache.blockPointers(layer: l, values: true, head: $0) }
+                pointers[t.slice] = (kPtrs, vPtrs)
+            }
+            tasks.append(AttentionTask(row: t.row, rows: t.rows, firstKeys: t.firstKeys, keyBlocks: kPtrs, valueBlocks: vPtrs,
+                                       blockPositions: slices[t.slice].cache.layout.blockPositions))
+        }
+        let maxScratch = allHeads ? scratchHeads : tasks.map { min($0.rows, 8) * ($0.firstKeys + $0.rows - 1) }.max() ?? 1
+        let job = AttentionJob(tasks: tasks, heads: heads, kvHeads: kvHeads, group: group, headDim: headDim, hidden: hidden,
+                               scale: scale,
+                               kvDim: kvDim, scratchPerThread: maxScratch, threads: pool.threadCount, allHeads: allHeads)
         q.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 job.q = qp.baseAddress!
                 job.out = op.baseAddress!
-                let units = tasks.count * heads
-                if work * heads * headDim < 1 << 16 || pool.threadCount == 1 {
+                let units = allHeads ? tasks.count : tasks.count * heads
+                if work * heads * headDim < 1 << 16 || pool.threadCount == 1 || units == 1 {
                     for u in 0..<units { job.run(unit: u, thread: 0) }
                 } else {
                     let ctx = Unmanaged.passUnretained(job).toOpaque()
@@ -79,6 +100,7 @@ struct AttentionTask {
     let rows: Int
     /// Keys visible to the tile's first row.
     let firstKeys: Int
+    /// Block pointers per KV head (only head 0's when the job runs all heads at once).
     let keyBlocks: [[UnsafePointer<Float>?]]
     let valueBlocks: [[UnsafePointer<Float>?]]
     /// Positions per block of this sequence's cache (caches of one batch may differ: Token
@@ -86,26 +108,28 @@ struct AttentionTask {
     let blockPositions: Int
 }
 
-/// Shared state of one layer's attention, split into (row tile, head) units across the pool.
+/// Shared state of one layer's attention, split into row tiles (all heads at once) or
+/// (row tile, head) units across the pool.
 ///
 /// `@unchecked Sendable`: `q` and `out` are set by the calling thread before `calm_pool_run`
 /// publishes the job (its atomics order the writes) and only read afterwards; tasks write disjoint
-/// (row tile, head) ranges of `out`, and each running task uses the `scratch` slice of its pool
-/// thread index, which is unique among tasks running at the same time. The job does not outlive
-/// `run`.
+/// ranges of `out`, and each running task uses the `scratch` slice of its pool thread index, which
+/// is unique among tasks running at the same time. The job does not outlive `run`.
 final class AttentionJob: @unchecked Sendable {
     let tasks: [AttentionTask]
-    let heads, group, headDim, hidden, kvDim: Int
+    let heads, kvHeads, group, headDim, hidden, kvDim: Int
     let scale: Float
+    let allHeads: Bool
     var q: UnsafePointer<Float>!
     var out: UnsafeMutablePointer<Float>!
     let scratch: UnsafeMutablePointer<Float>
     let scratchPerThread: Int
 
-    init(tasks: [AttentionTask], heads: Int, group: Int, headDim: Int, hidden: Int, scale: Float,
-         kvDim: Int, scratchPerThread: Int, threads: Int) {
-        self.tasks = tasks; self.heads = heads; self.group = group; self.headDim = headDim
+    init(tasks: [AttentionTask], heads: Int, kvHeads: Int, group: Int, headDim: Int, hidden: Int, scale: Float,
+         kvDim: Int, scratchPerThread: Int, threads: Int, allHeads: Bool) {
+        self.tasks = tasks; self.heads = heads; self.kvHeads = kvHeads; self.group = group; self.headDim = headDim
         self.hidden = hidden; self.scale = scale; self.kvDim = kvDim
+        self.allHeads = allHeads
         self.scratchPerThread = max(scratchPerThread, 1)
         scratch = .allocate(capacity: self.scratchPerThread * max(threads, 1))
     }
@@ -113,6 +137,18 @@ final class AttentionJob: @unchecked Sendable {
     deinit { scratch.deallocate() }
 
     func run(unit: Int, thread: Int) {
+        if allHeads {
+            let task = tasks[unit]
+            task.keyBlocks[0].withUnsafeBufferPointer { kb in
+                task.valueBlocks[0].withUnsafeBufferPointer { vb in
+                    calm_attention_rows_heads(q + task.row * hidden, hidden, Int32(task.rows), Int32(heads), Int32(kvHeads),
+                                              Int32(headDim), scale, kb.baseAddress!, vb.baseAddress!, Int32(kb.count),
+                                              Int32(task.blockPositions), kvDim, Int32(task.firstKeys),
+                                              scratch + thread * scratchPerThread, out + task.row * hidden, hidden)
+                }
+            }
+            return
+        }
         let task = tasks[unit / heads]
         let h = unit % heads
         let g = h / group

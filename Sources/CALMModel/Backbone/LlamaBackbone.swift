@@ -28,6 +28,9 @@ public final class LlamaBackbone: VectorBackbone, Sendable {
     struct Layer {
         let inputNorm: RMSNorm
         let q: Linear, k: Linear, v: Linear, o: Linear
+        /// q, k and v side by side in one packing (q, k, v are views of it): one multiply for all
+        /// three; nil when they could not be fused.
+        let qkv: Linear?
         let mlp: ResidualGatedMLP
     }
 
@@ -50,12 +53,13 @@ public final class LlamaBackbone: VectorBackbone, Sendable {
         let kvDim = kvHeads * headDim
         layers = try (0..<shape.layers).map { l in
             let p = "\(prefix).layers.\(l)"
+            let qkv = try reader.fusedLinears(["\(p).self_attn.q_proj", "\(p).self_attn.k_proj", "\(p).self_attn.v_proj"],
+                                              outs: [shape.hidden, kvDim, kvDim], in: shape.hidden)
             return Layer(
                 inputNorm: try reader.rmsNorm("\(p).input_layernorm", size: shape.hidden, eps: shape.rmsNormEps),
-                q: try reader.linear("\(p).self_attn.q_proj", out: shape.hidden, in: shape.hidden, bias: false),
-                k: try reader.linear("\(p).self_attn.k_proj", out: kvDim, in: shape.hidden, bias: false),
-                v: try reader.linear("\(p).self_attn.v_proj", out: kvDim, in: shape.hidden, bias: false),
+                q: qkv.parts[0], k: qkv.parts[1], v: qkv.parts[2],
                 o: try reader.linear("\(p).self_attn.o_proj", out: shape.hidden, in: shape.hidden, bias: false),
+                qkv: qkv.fused,
                 mlp: try ResidualGatedMLP(reader: reader, prefix: p, normName: "post_attention_layernorm",
                                           hidden: shape.hidden, intermediate: shape.intermediate,
                                           eps: shape.rmsNormEps))
@@ -99,6 +103,7 @@ public final class LlamaBackbone: VectorBackbone, Sendable {
         var k = [Float](repeating: 0, count: rows * kvDim)
         var v = [Float](repeating: 0, count: rows * kvDim)
         var attn = [Float](repeating: 0, count: rows * hidden)
+        var qkv: [Float] = []
         // Rotary tables per row (positions are chunk indices continuing each sequence's cache).
         var cosTables = [[Float]](), sinTables = [[Float]]()
         cosTables.reserveCapacity(rows); sinTables.reserveCapacity(rows)
@@ -111,10 +116,32 @@ public final class LlamaBackbone: VectorBackbone, Sendable {
         for (l, layer) in layers.enumerated() {
             record?("layer\(l)_input", x)
             let normed = layer.inputNorm(x, rows: rows)
-            normed.withUnsafeBufferPointer { n in
-                q.withUnsafeMutableBufferPointer { layer.q.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
-                k.withUnsafeMutableBufferPointer { layer.k.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
-                v.withUnsafeMutableBufferPointer { layer.v.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+            if let qkvLayer = layer.qkv {
+                // one multiply for [q | k | v] per row, then each part to its own array
+                let width = hidden + 2 * kvDim
+                if qkv.count < rows * width { qkv = [Float](repeating: 0, count: rows * width) }
+                qkv.withUnsafeMutableBufferPointer { f in
+                    let fp = f.baseAddress!
+                    normed.withUnsafeBufferPointer { qkvLayer.apply($0.baseAddress!, rows: rows, into: fp, pool: pool) }
+                    q.withUnsafeMutableBufferPointer { qp in
+                        k.withUnsafeMutableBufferPointer { kp in
+                            v.withUnsafeMutableBufferPointer { vp in
+                                for r in 0..<rows {
+                                    let src = fp + r * width
+                                    (qp.baseAddress! + r * hidden).update(from: src, count: hidden)
+                                    (kp.baseAddress! + r * kvDim).update(from: src + hidden, count: kvDim)
+                                    (vp.baseAddress! + r * kvDim).update(from: src + hidden + kvDim, count: kvDim)
+                                }
+                            }
+                        }
+                    }
+                }
+            } else {
+                normed.withUnsafeBufferPointer { n in
+                    q.withUnsafeMutableBufferPointer { layer.q.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+                    k.withUnsafeMutableBufferPointer { layer.k.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+                    v.withUnsafeMutableBufferPointer { layer.v.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
+                }
             }
             // RoPE on each row's queries and keys, then store keys/values into each sequence's cache.
             q.withUnsafeMutableBufferPointer { qp in

@@ -50,6 +50,33 @@ struct WeightReader {
         return try Self.pack(weight, out: out, in: inFeatures, bias: b, storage: storageDType)
     }
 
+    /// Bias-free layers `<name>.weight` (one per name, `outs[i]` outputs each) packed side by side
+    /// into one fused layer (`Linear.fused`), with each part as a layer over its share; without a
+    /// fused layer (nil) when the parts cannot share one (different dtypes, a part that is not a
+    /// whole number of panels).
+    func fusedLinears(_ names: [String], outs: [Int], in inFeatures: Int) throws -> (fused: Linear?, parts: [Linear]) {
+        let weights = try zip(names, outs).map { try tensor([$0.0 + ".weight"], shape: [$0.1, inFeatures]) }
+        let sources = try weights.map { w -> calm_dtype in
+            guard let d = w.dtype.kernelDType else {
+                throw ModelError.unsupportedWeightDType(file: fileName, key: w.name, dtype: w.dtype.rawValue)
+            }
+            return d
+        }
+        let targets = sources.map { storageDType?.kernelDType ?? $0 }
+        if Set(targets.map(\.rawValue)).count == 1 {
+            // keep every tensor's bytes alive while packing
+            func pack(_ i: Int, _ acc: [(weight: UnsafeRawPointer, sourceDType: calm_dtype, outFeatures: Int, bias: [Float]?)])
+                -> (fused: Linear, parts: [Linear])? {
+                if i == weights.count { return Linear.fused(acc, inFeatures: inFeatures, storageDType: targets[0]) }
+                return weights[i].withUnsafeBytes { raw in
+                    pack(i + 1, acc + [(raw.baseAddress!, sources[i], outs[i], nil)])
+                }
+            }
+            if let (fused, parts) = pack(0, []) { return (fused, parts) }
+        }
+        return (nil, try zip(names, outs).map { try linear($0.0, out: $0.1, in: inFeatures, bias: false) })
+    }
+
     /// A GPT-2 `Conv1D` (`<name>.weight` stored (in, out), the transpose of a Linear's, and
     /// `<name>.bias` of `out`), transposed into a packed `Linear`. With `split`, the outputs are cut
     /// into that many equal consecutive parts (GPT-2's fused `c_attn` → q, k, v), one `Linear` each.

@@ -90,12 +90,8 @@ public struct TokenSampler: Sendable, Equatable {
                        randomness: SequenceRandomness) -> Int? {
         let n = logits.count
         guard n > 0, let base = logits.baseAddress else { return nil }
-        var finite = false
-        for v in logits {
-            if v.isNaN { return nil }
-            if v.isFinite { finite = true }
-        }
-        guard finite else { return nil }
+        // no NaN, and at least one finite value (one vectorised pass over the row)
+        guard calm_float_classes(base, n) == CALM_HAS_FINITE else { return nil }
         applyPenalties(logits, history: history, outputStart: outputStart)
         if temperature == 0 { return Int(calm_argmax(base, Int32(n))) }
         let u = randomness.uniformDouble()
@@ -137,24 +133,43 @@ public struct TokenSampler: Sendable, Equatable {
     /// The id (among `ids`, or all ids, in id order) whose cumulative weight first exceeds
     /// u × the total weight.
     static func invert(_ weights: UnsafeMutableBufferPointer<Float>, ids: [Int]?, u: Double) -> Int? {
-        var total = 0.0
-        if let ids { for i in ids { total += Double(weights[i]) } } else { for w in weights { total += Double(w) } }
-        let target = u * total
-        var cumulative = 0.0
         if let ids {
+            var total = 0.0
+            for i in ids { total += Double(weights[i]) }
+            let target = u * total
+            var cumulative = 0.0
             for i in ids {
                 cumulative += Double(weights[i])
                 if cumulative > target { return i }
             }
             return ids.last
         }
-        for i in 0..<weights.count {
-            cumulative += Double(weights[i])
-            if cumulative > target { return i }
+        // All ids: the total is the one sequential sum, and the running sums at the ends of blocks of
+        // `block` ids are kept on the way, so that the search only rescans the block where the
+        // cumulative weight crosses the target, from the same running sum (the same additions, in the
+        // same order, as one scan from id 0: the same id).
+        let n = weights.count
+        let block = 2048
+        let blocks = (n + block - 1) / block
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: blocks + 1) { ends in
+            var total = 0.0
+            ends[0] = 0
+            for b in 0..<blocks {
+                for i in (b * block)..<min(n, (b + 1) * block) { total += Double(weights[i]) }
+                ends[b + 1] = total
+            }
+            let target = u * total
+            for b in 0..<blocks where ends[b + 1] > target {
+                var cumulative = ends[b]
+                for i in (b * block)..<min(n, (b + 1) * block) {
+                    cumulative += Double(weights[i])
+                    if cumulative > target { return i }
+                }
+            }
+            // rounding left the target at the very top: the last id with positive weight
+            var i = n - 1
+            while i > 0 && weights[i] == 0 { i -= 1 }
+            return i
         }
-        // rounding left the target at the very top: the last id with positive weight
-        var i = weights.count - 1
-        while i > 0 && weights[i] == 0 { i -= 1 }
-        return i
     }
 }
