@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 #endif
 
 #define SPIN_NS 100000ull
+#define WAIT_SPINS 2048 /* pauses (tens of microseconds) before the caller yields while waiting */
 #define CLOSED 0xFFFFFFFFull
 
 struct calm_pool {
@@ -199,7 +201,16 @@ void calm_pool_run(calm_pool *p, int n_tasks, calm_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&p->park_lock);
     }
     run_tasks(p, gen, 0);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks) CPU_RELAX();
+    /* wait for tasks other threads claimed; after a short spin, yield between checks: a worker that
+       lost its core mid-task (a machine shared with other processes) gets it back sooner than if
+       the caller spun through its whole time slice */
+    for (unsigned spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks;) {
+        CPU_RELAX();
+        if (++spins == WAIT_SPINS) {
+            spins = 0;
+            sched_yield();
+        }
+    }
     atomic_store(&p->ticket, ((uint64_t)gen << 32) | CLOSED);
     tl_running_pool = saved;
     pthread_mutex_unlock(&p->run_lock);
