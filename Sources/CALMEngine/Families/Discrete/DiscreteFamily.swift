@@ -55,12 +55,12 @@ public final class DiscreteFamily: ModelFamily {
         guard !committing.isEmpty else { return outcomes }
         var logits = model.logits(lastRows, rows: committing.count)
         // Each committing row is drawn from its own logits and its own sequence's random stream, so
-        // the rows are sampled in parallel on the model's pool (a 128k vocabulary costs a fraction
-        // of a millisecond per row).
+        // the rows are sampled in parallel on the model's pool when the vocabulary is large (a 128k
+        // row costs a fraction of a millisecond; a small one less than handing it to a thread).
         var results = [StepOutcome?](repeating: nil, count: committing.count)
         logits.withUnsafeMutableBufferPointer { all in
             results.withUnsafeMutableBufferPointer { res in
-                model.pool.parallelFor(committing.count) { r in
+                func sampleRow(_ r: Int) {
                     let e = batch.entries[committing[r]]
                     let rowLogits = UnsafeMutableBufferPointer(rebasing: all[(r * v)..<((r + 1) * v)])
                     // the model's own log-probability, before penalties and filters change the row
@@ -73,6 +73,11 @@ public final class DiscreteFamily: ModelFamily {
                     }
                     let logprob = raw.map { raw in raw.withUnsafeBufferPointer { TokenSampler.logProbability(of: token, logits: $0) } }
                     res[r] = .committed(StepCommit(tokens: [token], logprobs: logprob.map { [$0] }))
+                }
+                if v >= 4096 {
+                    model.pool.parallelFor(committing.count, sampleRow)
+                } else {
+                    for r in committing.indices { sampleRow(r) }
                 }
             }
         }
