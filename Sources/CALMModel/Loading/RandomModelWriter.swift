@@ -181,16 +181,10 @@ public enum RandomModelWriter {
     /// - Throws: `ModelError.invalidParameter` for a non-float dtype, `ModelError.invalidConfig` for
     ///   an unusable config or a backbone this build can't write.
     public static func writeTokenMaturation(config c: TokenMaturationConfig, dtype: DType, to directory: URL, seed: UInt64 = 0) throws {
-        guard dtype.isFloatingWeight else {
-            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
-        }
+        try requireFloatWeights(dtype)
         try c.validate(file: "config")
-        let tensors = try tokenMaturationTensors(c)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var writer = SafetensorsWriter(metadata: ["format": "pt"])
         var index: UInt64 = 0
-        addRandom(tensors, prefix: "", dtype: dtype, seed: seed, index: &index, to: &writer)
-        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        try writeWeights(try tokenMaturationTensors(c), dtype: dtype, seed: seed, index: &index, to: directory)
         var object = try c.jsonObject()
         object["torch_dtype"] = dtype.torchName
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -274,33 +268,25 @@ public enum RandomModelWriter {
     /// CALM file (as the reference saves it) instead of a separate `autoencoder/` folder.
     public static func write(model c: CALMConfig, autoencoder a: AutoencoderConfig, dtype: DType, to directory: URL,
                              seed: UInt64 = 0, embedAutoencoder: Bool = false) throws {
-        guard dtype.isFloatingWeight else {
-            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
-        }
+        try requireFloatWeights(dtype)
         try c.validate(file: "config"); try a.validate(file: "autoencoder config")
-        let fm = FileManager.default
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        let torchName = dtype.torchName
         var config = c
-        config.torchDType = torchName
+        config.torchDType = dtype.torchName
         var aeConfig = a
-        aeConfig.torchDType = torchName
-        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        aeConfig.torchDType = dtype.torchName
         var index: UInt64 = 0
-        addRandom(calmTensors(c), prefix: "", dtype: dtype, seed: seed, index: &index, to: &writer)
         if embedAutoencoder {
-            addRandom(autoencoderTensors(a), prefix: "ae_model.", dtype: dtype, seed: seed, index: &index, to: &writer)
+            // The reference's layout: one file, the autoencoder's names under `ae_model.`.
+            let embedded = autoencoderTensors(a).map { ("ae_model." + $0.0, $0.1) }
+            try writeWeights(calmTensors(c) + embedded, dtype: dtype, seed: seed, index: &index, to: directory)
             config.aePath = nil
         } else {
+            try writeWeights(calmTensors(c), dtype: dtype, seed: seed, index: &index, to: directory)
             let aeDir = directory.appendingPathComponent("autoencoder")
-            try fm.createDirectory(at: aeDir, withIntermediateDirectories: true)
-            var aeWriter = SafetensorsWriter(metadata: ["format": "pt"])
-            addRandom(autoencoderTensors(a), prefix: "", dtype: dtype, seed: seed, index: &index, to: &aeWriter)
-            try aeWriter.write(to: aeDir.appendingPathComponent("model.safetensors"))
+            try writeWeights(autoencoderTensors(a), dtype: dtype, seed: seed, index: &index, to: aeDir)
             try writeJSON(aeConfig, architecture: "Autoencoder", to: aeDir.appendingPathComponent("config.json"))
             config.aePath = "autoencoder"
         }
-        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
         try writeJSON(config, architecture: "EnergyTransformer", to: directory.appendingPathComponent("config.json"))
     }
 
@@ -312,18 +298,13 @@ public enum RandomModelWriter {
     /// - Throws: `ModelError.invalidParameter` for a non-float dtype, `ModelError.invalidConfig`
     ///   for sizes the engine cannot run, file-system errors naming the path.
     public static func writeLlama(config c: LlamaCausalLMConfig, dtype: DType, to directory: URL, seed: UInt64 = 0) throws {
-        guard dtype.isFloatingWeight else {
-            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
-        }
+        try requireFloatWeights(dtype)
         try c.validate(file: "config")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var config = c
         config.torchDType = dtype.torchName
         config.modelType = "llama"
-        var writer = SafetensorsWriter(metadata: ["format": "pt"])
         var index: UInt64 = 0
-        addRandom(llamaTensors(c), prefix: "", dtype: dtype, seed: seed, index: &index, to: &writer)
-        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        try writeWeights(llamaTensors(c), dtype: dtype, seed: seed, index: &index, to: directory)
         try writeJSON(config, architecture: "LlamaForCausalLM", to: directory.appendingPathComponent("config.json"))
     }
 
@@ -336,30 +317,42 @@ public enum RandomModelWriter {
     /// - Throws: `ModelError.invalidParameter` for a non-float dtype, `ModelError.invalidConfig`
     ///   for sizes the engine cannot run, file-system errors naming the path.
     public static func writeGPT2(config c: GPT2Config, dtype: DType, to directory: URL, seed: UInt64 = 0) throws {
-        guard dtype.isFloatingWeight else {
-            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
-        }
+        try requireFloatWeights(dtype)
         try c.validate(file: "config")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var config = c
         config.torchDType = dtype.torchName
         config.modelType = "gpt2"
-        var writer = SafetensorsWriter(metadata: ["format": "pt"])
         var index: UInt64 = 0
         // Conv1D weights are (in, out): their fan-in is the first dimension; wte/wpe/lm_head the second.
-        addRandom(gpt2Tensors(c), prefix: "", dtype: dtype, seed: seed, index: &index, to: &writer,
-                  fanIn: { name, shape in name.contains(".c_") ? shape[0] : shape[1] })
-        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        try writeWeights(gpt2Tensors(c), dtype: dtype, seed: seed, index: &index, to: directory,
+                         fanIn: { name, shape in name.contains(".c_") ? shape[0] : shape[1] })
         try writeJSON(config, architecture: "GPT2LMHeadModel", to: directory.appendingPathComponent("config.json"))
     }
 
     enum Init { case zero, one, normal(Float) }
 
+    /// Every writer takes float weights only.
+    static func requireFloatWeights(_ dtype: DType) throws {
+        guard dtype.isFloatingWeight else {
+            throw ModelError.invalidParameter(name: "dtype", reason: "must be f32, f16 or bf16, got \(dtype.rawValue)")
+        }
+    }
+
+    /// Creates `directory` and streams `tensors`, with `addRandom`'s contents, to its
+    /// `model.safetensors`.
+    static func writeWeights(_ tensors: [(String, [Int])], dtype: DType, seed: UInt64, index: inout UInt64, to directory: URL,
+                             fanIn: (String, [Int]) -> Int = { $1[1] }) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        addRandom(tensors, dtype: dtype, seed: seed, index: &index, to: &writer, fanIn: fanIn)
+        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+    }
+
     /// Queues `list` on `w` with deterministic random contents: biases 0, norm weights 1,
     /// embeddings N(0, 1), other matrices N(0, 1/fan-in) (`fanIn`: the second dimension, as in
     /// a Linear's (out, in), unless given). `index` numbers the tensors across calls, so each
     /// gets its own stream from `seed`.
-    static func addRandom(_ list: [(String, [Int])], prefix: String, dtype: DType, seed: UInt64, index: inout UInt64,
+    static func addRandom(_ list: [(String, [Int])], dtype: DType, seed: UInt64, index: inout UInt64,
                           to w: inout SafetensorsWriter, fanIn: (String, [Int]) -> Int = { $1[1] }) {
         for (name, shape) in list {
             index += 1
@@ -368,7 +361,7 @@ public enum RandomModelWriter {
                 : shape.count == 1 ? .one
                 : name.contains("embed_tokens") ? .normal(1)
                 : .normal(1 / Float(fanIn(name, shape)).squareRoot())
-            w.add(name: prefix + name, dtype: dtype, shape: shape) { byteOffset, chunk in
+            w.add(name: name, dtype: dtype, shape: shape) { byteOffset, chunk in
                 fill(chunk, dtype: dtype, seed: tensorSeed, elementOffset: byteOffset / dtype.size, kind: kind)
             }
         }
@@ -377,7 +370,9 @@ public enum RandomModelWriter {
     static func writeJSON<T: Encodable>(_ value: T, architecture: String, to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var object = try JSONSerialization.jsonObject(with: try encoder.encode(value)) as! [String: Any]
+        guard var object = try JSONSerialization.jsonObject(with: try encoder.encode(value)) as? [String: Any] else {
+            throw ModelError.invalidConfig(file: url.path, key: "", reason: "a config did not encode as a JSON object")
+        }
         object["architectures"] = [architecture]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: url)
