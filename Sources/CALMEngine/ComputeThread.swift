@@ -6,7 +6,7 @@ import Synchronization
 final class ComputeThread: Sendable {
     /// What the thread and its callers share (kept apart so the thread does not retain the owner).
     final class Queue: Sendable {
-        let jobs = Mutex<[@Sendable () -> Void]>([])
+        let jobs = Locked<[@Sendable () -> Void]>([])
         let signal = DispatchSemaphore(value: 0)
         let stopped = Atomic<Bool>(false)
     }

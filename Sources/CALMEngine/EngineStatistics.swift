@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Where the engine's time goes, accumulated over all steps since it was created.
 public struct EngineStatistics: Sendable, Equatable {
@@ -19,8 +18,8 @@ public struct EngineStatistics: Sendable, Equatable {
 
 /// Thread-safe accumulator behind `CALMEngine.statistics`.
 final class EngineStatisticsRecorder: Sendable {
-    private let state = Mutex(EngineStatistics())
-    private let firstStep = Mutex<DispatchTime?>(nil)
+    private let state = Locked(EngineStatistics())
+    private let firstStep = Locked<DispatchTime?>(nil)
 
     func record(backbone: Double, sampling: Double, samples: Int, rows: Int) {
         let now = DispatchTime.now()

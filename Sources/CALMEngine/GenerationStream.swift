@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The events of one request, as an `AsyncSequence`.
 ///
@@ -92,7 +91,7 @@ final class EventChannel: Sendable {
 
     let requestID: Int
     let limit: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Called when a full buffer drains below the limit (the scheduler resumes the sequence).
     let onDrain: @Sendable () -> Void
     /// Called once when the consumer cancels, goes away or has seen a stop sequence.

@@ -1,6 +1,5 @@
 import CALMModel
 import Foundation
-import Synchronization
 
 /// Preallocated KV-cache blocks under a memory budget, reference-counted so that requests sharing
 /// a prompt prefix of whole blocks share those blocks (prefilled once).
@@ -13,7 +12,7 @@ import Synchronization
 /// the free list when its last holder lets go.
 ///
 /// `@unchecked Sendable`: all bookkeeping (free list, reference counts, prefix registry) is in
-/// `state`, a `Mutex`; the other stored properties are `let`s. `memory` is a raw pointer the pool
+/// `state`, a `Locked`; the other stored properties are `let`s. `memory` is a raw pointer the pool
 /// only does arithmetic on: a block's floats are written by the one cache holding it, and shared
 /// prefix blocks are only read once ready.
 public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
@@ -32,7 +31,7 @@ public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
         var ready: Set<Int> = []
         var peakInUse = 0
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// A pool of `budgetBytes / blockBytes` blocks (at least one). A budget the machine cannot
     /// allocate is `EngineError.invalidConfiguration("kvCacheBytes")`.
@@ -46,7 +45,7 @@ public final class KVBlockPool: KVBlockSource, @unchecked Sendable {
             throw EngineError.invalidConfiguration(name: "kvCacheBytes", reason: "cannot allocate \(budgetBytes) bytes for the KV pool")
         }
         memory = raw.bindMemory(to: Float.self, capacity: totalBlocks * layout.blockFloats)
-        state = Mutex(State(free: Array((0..<totalBlocks).reversed()), refCount: [Int](repeating: 0, count: totalBlocks)))
+        state = Locked(State(free: Array((0..<totalBlocks).reversed()), refCount: [Int](repeating: 0, count: totalBlocks)))
     }
 
     deinit { free(memory) }

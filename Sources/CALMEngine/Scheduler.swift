@@ -1,7 +1,6 @@
 import CALMModel
 import CALMTokenizer
 import Foundation
-import Synchronization
 
 /// Owns every sequence's state and plans the steps of continuous batching for any model family:
 /// at each step every active, unpaused sequence advances by what its family commits, and new
@@ -19,8 +18,8 @@ actor Scheduler {
 
     /// Submissions and cancellations arrive synchronously (FIFO) and are drained at step
     /// boundaries: the one way a request is cancelled (its consumer leaving calls `cancel`).
-    private nonisolated let inbox = Mutex<[SequenceState]>([])
-    private nonisolated let cancellations = Mutex<Set<Int>>([])
+    private nonisolated let inbox = Locked<[SequenceState]>([])
+    private nonisolated let cancellations = Locked<Set<Int>>([])
 
     private var waiting: [SequenceState] = []
     private var active: [SequenceState] = []

@@ -6,7 +6,7 @@ import Foundation
 /// exactly one place (`Scheduler.admit` takes KV blocks through `KVBlockPool.admit`,
 /// `Scheduler.finish` returns them through `KVBlockPool.release`).
 ///
-/// `@unchecked Sendable`: confined: after `submit` hands it over through the scheduler's `Mutex`
+/// `@unchecked Sendable`: confined: after `submit` hands it over through the scheduler's lock (`Locked`)
 /// inbox, only the `Scheduler` actor touches its `var`s (`phase`, `kv`, `feed`, `history`, …). A
 /// step gets copies of what it needs in a `StepEntry`; the objects shared that way (`randomness`,
 /// `familyState`, the cache) are used by the compute thread only while the actor awaits the step.
