@@ -72,7 +72,7 @@ func runServeBenchmark(_ arguments: [String]) async {
             let chunks = infos.reduce(0) { $0 + $1.chunks }
             let ttfc = infos.compactMap(\.timeToFirstChunk)
             let perChunk = infos.flatMap { $0.chunkSeconds.dropFirst() }
-            let samplingFLOPs = model.samplingFLOPs(samples: stats.samplesDecoded, rows: chunks)
+            let samplingFLOPs = model.samplingFLOPs(samples: stats.samplesDecoded, rows: chunks, argmaxRows: stats.argmaxRows)
             let samplingGFLOPs = stats.samplingSeconds > 0 ? samplingFLOPs / stats.samplingSeconds / 1e9 : 0
             let tps = Double(tokens) / wall
             if concurrency == 1 { singleTokensPerSecond = tps }

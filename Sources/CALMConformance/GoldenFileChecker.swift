@@ -129,18 +129,19 @@ struct GoldenContext {
     func shape(_ key: String) -> [Int] { golden.info(key)?.shape ?? [] }
     func has(_ key: String) -> Bool { golden.info(key) != nil }
 
-    func check(_ key: String, floats ours: [Float]) {
+    /// Compares with the golden `key`; the check is named `name` (default: the key).
+    func check(_ key: String, floats ours: [Float], as name: String? = nil) {
         do {
             let r = Compare.floats(ours, try floats(key))
-            emit(ConformanceCheck(file: file, name: key, passed: r.passed, detail: r.detail))
-        } catch { fail(key, "\(error)") }
+            emit(ConformanceCheck(file: file, name: name ?? key, passed: r.passed, detail: r.detail))
+        } catch { fail(name ?? key, "\(error)") }
     }
 
-    func check(_ key: String, ints ours: [Int]) {
+    func check(_ key: String, ints ours: [Int], as name: String? = nil) {
         do {
             let r = Compare.ints(ours, try ints(key))
-            emit(ConformanceCheck(file: file, name: key, passed: r.passed, detail: r.detail))
-        } catch { fail(key, "\(error)") }
+            emit(ConformanceCheck(file: file, name: name ?? key, passed: r.passed, detail: r.detail))
+        } catch { fail(name ?? key, "\(error)") }
     }
 
     func fail(_ key: String, _ detail: String) {

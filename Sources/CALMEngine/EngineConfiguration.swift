@@ -14,14 +14,20 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var streamBufferLimit: Int
     /// Samples each exact-rejection sequence draws per round (extra draws are discarded).
     public var exactRejectionDrawsPerRound: Int
+    /// How CALM's head samples are decoded (`DecodingStrategy`): `.lazy` (the default) computes the
+    /// vocabulary argmax only where it can change a selection; `.full` decodes every sample whole.
+    /// Both give the same tokens.
+    public var chunkDecoding: DecodingStrategy
 
     public init(kvCacheBytes: Int = 1 << 30, blockChunks: Int = 16, prefillChunksPerStep: Int = 256,
-                streamBufferLimit: Int = 8, exactRejectionDrawsPerRound: Int = Sampler.defaultDrawsPerRound) {
+                streamBufferLimit: Int = 8, exactRejectionDrawsPerRound: Int = Sampler.defaultDrawsPerRound,
+                chunkDecoding: DecodingStrategy = .lazy) {
         self.kvCacheBytes = kvCacheBytes
         self.blockChunks = blockChunks
         self.prefillChunksPerStep = prefillChunksPerStep
         self.streamBufferLimit = streamBufferLimit
         self.exactRejectionDrawsPerRound = exactRejectionDrawsPerRound
+        self.chunkDecoding = chunkDecoding
     }
 
     /// Upper limits of the sizes (a value beyond one is a typed error, never an allocation failure

@@ -60,6 +60,9 @@ public enum CompletionReason: Sendable, Equatable, CustomStringConvertible {
 public struct SamplerStatistics: Sendable, Equatable {
     /// Head samples drawn (all of them, including discarded ones).
     public var samplesDrawn = 0
+    /// CALM: rows of the decoder's vocabulary argmax computed for this request (samples × K under
+    /// full decoding; fewer under lazy decoding, the engine's default).
+    public var argmaxRows = 0
     /// Chunks accepted (one per step).
     public var accepted = 0
     /// Steps at which the exact sampler hit `maxDraws` before an exact acceptance.

@@ -65,7 +65,7 @@ actor Scheduler {
             }
             let family = self.family
             let batch = StepBatch(entries: plan.map(\.entry), exactRejectionDrawsPerRound: configuration.exactRejectionDrawsPerRound,
-                                  statistics: statistics)
+                                  chunkDecoding: configuration.chunkDecoding, statistics: statistics)
             let result: Result<[StepOutcome], any Error> = await compute.run {
                 Result { try family.step(batch) }
             }
@@ -170,6 +170,7 @@ actor Scheduler {
             s.phase = .decoding
             s.feed = commit.tokens
             s.statistics.samplesDrawn += commit.samplesDrawn
+            s.statistics.argmaxRows += commit.argmaxRows
             s.statistics.accepted += 1
             if commit.truncated { s.statistics.truncatedSteps += 1 }
             if let level = commit.level { s.statistics.cascadeLevels[level, default: 0] += 1 }

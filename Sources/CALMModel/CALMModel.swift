@@ -163,7 +163,8 @@ extension Autoencoder {
 extension CALMModel {
     /// Floating-point operations (2 per multiply-add) of the head and decoder for `samples`
     /// samples drawn from `rows` hidden states: what the temperature samplers must compute.
-    public func samplingFLOPs(samples: Int, rows: Int) -> Double {
+    /// `argmaxRows` is the vocabulary-argmax rows computed (nil: samples × K, a full decode).
+    public func samplingFLOPs(samples: Int, rows: Int, argmaxRows: Int? = nil) -> Double {
         let h = Double(config.hiddenSize), z = Double(config.latentSize), e = Double(config.noiseSize)
         let m = Double(config.numMLPLayers)
         let headPerSample = h * e + m * (2 * h * h + h * h + 2 * h * h + h * h) + h * h + z * h
@@ -171,7 +172,8 @@ extension CALMModel {
         let ae = autoencoder.config
         let ha = Double(ae.hiddenSize), ia = Double(ae.intermediateSize), k = Double(ae.patchSize), v = Double(ae.vocabSize)
         let half = Double(ae.numDecoderLayers / 2)
-        let decoderPerSample = ha * z + half * 3 * ha * ia + k * ha * ha + k * half * 3 * ha * ia + k * v * ha
-        return 2 * (Double(samples) * (headPerSample + decoderPerSample) + Double(rows) * headPerRow)
+        let trunkPerSample = ha * z + half * 3 * ha * ia + k * ha * ha + k * half * 3 * ha * ia
+        let argmax = Double(argmaxRows ?? samples * ae.patchSize) * v * ha
+        return 2 * (Double(samples) * (headPerSample + trunkPerSample) + argmax + Double(rows) * headPerRow)
     }
 }

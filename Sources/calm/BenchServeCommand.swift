@@ -122,6 +122,9 @@ enum BenchServeCommand {
             "family": family.name,
             "step_seconds": ["steps": engine.statistics.steps, "backbone": engine.statistics.backboneSeconds,
                              "sampling": engine.statistics.samplingSeconds, "wall": engine.statistics.wallSeconds],
+            "samples_decoded": engine.statistics.samplesDecoded,
+            "argmax_rows": engine.statistics.argmaxRows,
+            "decoding": options.chunkDecoding.rawValue,
             "isa": KernelISA.active.rawValue,
             "isa_selection": KernelISA.selection,
         ]

@@ -36,6 +36,8 @@ struct EngineOptions {
                            exact (the paper's Algorithm 1, any T), or single (T = 1)
       \(samples)head samples per step for the batch sampler (default 200)
       --max-draws N        most draws per step for the exact sampler (default 10000)
+      --decoding D         lazy (default: the vocabulary argmax only for the token positions that
+                           can change the selection) or full (every sample decoded whole); same tokens
       Llama only:
       --top-k K  --top-p P  --min-p P
       --repetition-penalty R  --presence-penalty P  --frequency-penalty F
@@ -63,7 +65,7 @@ struct EngineOptions {
     /// The value options, with CALM's head-sample count under `samplesOption`.
     static func valueOptions(samplesOption: String) -> Set<String> {
         maturationValues.union(["model", "family", "tokenizer", "weights-dtype", "ae-path", "max-tokens", "temperature", "seed",
-                                "sampler", samplesOption, "max-draws", "top-k", "top-p", "min-p", "repetition-penalty",
+                                "sampler", samplesOption, "max-draws", "decoding", "top-k", "top-p", "min-p", "repetition-penalty",
                                 "presence-penalty", "frequency-penalty"])
     }
 
@@ -74,6 +76,8 @@ struct EngineOptions {
     var loadOptions = LoadOptions()
     var parameters: SamplingParameters
     var stops: [String]
+    /// CALM: how head samples are decoded (`--decoding`).
+    var chunkDecoding = DecodingStrategy.lazy
 
     /// Reads the options from `a` (after `extractRepeated("stop", …)` took the stops out). Without
     /// `--model` or `--family`, `defaultModel` says whether the built-in model is taken or the
@@ -123,6 +127,10 @@ struct EngineOptions {
         case "single": p.sampler = .single
         case let other?: throw UsageError("option --sampler: '\(other)' is not batch, exact or single")
         }
+        if let d = a.string("decoding") {
+            guard let strategy = DecodingStrategy(rawValue: d) else { throw UsageError("option --decoding: '\(d)' is not lazy or full") }
+            chunkDecoding = strategy
+        }
         p.topK = try a.int("top-k")
         if let v = try a.double("top-p") { p.topP = v }
         if let v = try a.double("min-p") { p.minP = v }
@@ -170,6 +178,6 @@ struct EngineOptions {
         if tokenizerRequired && tokenizer == nil {
             throw UsageError("no tokenizer in \(modelDirectory.path): pass --tokenizer DIR (text prompts and --stop need one) or use --prompt-ids")
         }
-        return try CALMEngine(family: family, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: kvCacheBytes))
+        return try CALMEngine(family: family, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: kvCacheBytes, chunkDecoding: chunkDecoding))
     }
 }

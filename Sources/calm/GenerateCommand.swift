@@ -72,6 +72,7 @@ enum GenerateCommand {
                 "seconds": info.totalSeconds,
                 "stop_reason": info.reason.description,
                 "samples_drawn": info.sampler.samplesDrawn,
+                "argmax_rows": info.sampler.argmaxRows,
                 "truncated_steps": info.sampler.truncatedSteps,
                 "isa": KernelISA.active.rawValue,
             ]

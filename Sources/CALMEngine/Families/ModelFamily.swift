@@ -85,19 +85,22 @@ public struct StepBatch: Sendable {
     public let entries: [StepEntry]
     /// Engine setting for CALM's exact sampler.
     public let exactRejectionDrawsPerRound: Int
+    /// Engine setting: how CALM decodes its head samples.
+    public let chunkDecoding: DecodingStrategy
     /// Where the step's time goes (backbone vs sampling).
     let statistics: EngineStatisticsRecorder
 
     /// The same step for the entries that pass `keep` (a family that wraps another, e.g. to
     /// route some sequences elsewhere).
     public func filtered(_ keep: (StepEntry) -> Bool) -> StepBatch {
-        StepBatch(entries: entries.filter(keep), exactRejectionDrawsPerRound: exactRejectionDrawsPerRound, statistics: statistics)
+        StepBatch(entries: entries.filter(keep), exactRejectionDrawsPerRound: exactRejectionDrawsPerRound,
+                  chunkDecoding: chunkDecoding, statistics: statistics)
     }
 
     /// Adds a step's time split to the engine's statistics: seconds in the backbone and in
-    /// sampling, samples drawn and backbone rows run.
-    public func recordTimes(backbone: Double, sampling: Double, samples: Int, rows: Int) {
-        statistics.record(backbone: backbone, sampling: sampling, samples: samples, rows: rows)
+    /// sampling, samples drawn, backbone rows run and (CALM) vocabulary-argmax rows computed.
+    public func recordTimes(backbone: Double, sampling: Double, samples: Int, rows: Int, argmaxRows: Int = 0) {
+        statistics.record(backbone: backbone, sampling: sampling, samples: samples, rows: rows, argmaxRows: argmaxRows)
     }
 }
 
@@ -123,6 +126,8 @@ public struct StepCommit: Sendable {
     public var logprobs: [Double]?
     /// Samples drawn (CALM's head samples; 1 for discrete models).
     public var samplesDrawn: Int
+    /// CALM: rows of the decoder's vocabulary argmax computed for this chunk (0 for other families).
+    public var argmaxRows: Int
     /// The batch approximation's cascade level, if any.
     public var level: Int?
     /// Whether the exact sampler stopped at `maxDraws`.
@@ -134,10 +139,11 @@ public struct StepCommit: Sendable {
     public var contextFull: Bool
 
     public init(tokens: [Int], logprobs: [Double]? = nil, samplesDrawn: Int = 1, level: Int? = nil, truncated: Bool = false,
-                diagnostics: [TokenMaturationDiagnostics]? = nil, contextFull: Bool = false) {
+                diagnostics: [TokenMaturationDiagnostics]? = nil, contextFull: Bool = false, argmaxRows: Int = 0) {
         self.tokens = tokens
         self.logprobs = logprobs
         self.samplesDrawn = samplesDrawn
+        self.argmaxRows = argmaxRows
         self.level = level
         self.truncated = truncated
         self.diagnostics = diagnostics

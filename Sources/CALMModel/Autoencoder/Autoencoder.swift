@@ -124,6 +124,14 @@ public final class Autoencoder: Sendable {
     /// Argmax tokens for each latent: rows·K ids, without materialising the logits.
     public func decodeTokens(_ latents: [Float], rows: Int, pool: ComputePool) -> [Int32] {
         let hidden = decodeHidden(latents, rows: rows, pool: pool)
-        return lmHead.argmax(hidden, rows: rows * config.patchSize, pool: pool)
+        return vocabularyArgmax(hidden, rows: rows * config.patchSize, pool: pool)
+    }
+
+    /// The id of each decoder hidden row (rows × Hₐ, from `decodeHidden`): the argmax of its
+    /// logits over the vocabulary, without materialising them. Each row's id is the same whatever
+    /// rows are passed with it (the kernel computes every logit as one FMA chain whatever the
+    /// batch), so any subset of a decode's rows may be argmaxed on its own.
+    public func vocabularyArgmax(_ hidden: [Float], rows: Int, pool: ComputePool) -> [Int32] {
+        lmHead.argmax(hidden, rows: rows, pool: pool)
     }
 }

@@ -54,4 +54,7 @@ public struct GenerationResult: Sendable {
     public var seconds: Double
     /// Head samples drawn over the whole generation.
     public var samplesDrawn: Int
+    /// Rows of the decoder's vocabulary argmax computed over the whole generation (samples × K
+    /// under full decoding; fewer under lazy decoding).
+    public var argmaxRows: Int = 0
 }

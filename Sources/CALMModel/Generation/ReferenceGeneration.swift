@@ -20,9 +20,11 @@ public struct ReferenceGeneration: Sendable {
 
 extension CALMModel {
     /// Replays the reference generate loop. `maxLength` counts the padded prompt, as in the reference;
-    /// `eosTokenID` overrides the config's (the fixtures' early-EOS golden does this).
+    /// `eosTokenID` overrides the config's (the fixtures' early-EOS golden does this). `decoding`
+    /// defaults to the full decode, whose pools hold every sample's whole chunk as the reference's do.
     public func referenceGenerate(prompts: [[Int]], maxLength: Int, temperature: Double, sampler: Sampler,
-                                  randomness: [SequenceRandomness], eosTokenID: Int? = nil) throws -> ReferenceGeneration {
+                                  randomness: [SequenceRandomness], eosTokenID: Int? = nil,
+                                  decoding: DecodingStrategy = .full) throws -> ReferenceGeneration {
         guard let length = prompts.first?.count, length > 0 else { throw ModelError.invalidPrompt(reason: "empty prompt") }
         guard prompts.allSatisfy({ $0.count == length }) else {
             throw ModelError.invalidPrompt(reason: "prompts in a reference batch must have equal length")
@@ -45,7 +47,7 @@ extension CALMModel {
                 hidden += hiddenAll[((offset - 1) * config.hiddenSize)..<(offset * config.hiddenSize)]
             }
             let selectors = try prompts.map { _ in try sampler.makeSelector(temperature: temperature) }
-            let draws = try sampleChunks(hidden: hidden, selectors: selectors, randomness: randomness)
+            let draws = try sampleChunks(hidden: hidden, selectors: selectors, randomness: randomness, decoding: decoding)
             steps.append(.init(hidden: hidden, draws: draws))
             for r in sequences.indices {
                 let chunk = unfinished[r] ? draws[r].chunk.map(Int.init) : [Int](repeating: pad, count: k)

@@ -10,6 +10,7 @@ extension CALMModel {
     /// chunk's ids as soon as it is decoded. Return `false` from `onChunk` to stop early.
     /// `drawsPerRound` is how many samples the exact sampler draws per batched round (the engine's
     /// `EngineConfiguration.exactRejectionDrawsPerRound`; equal values give equal tokens).
+    /// `decoding` is how head samples are decoded (`DecodingStrategy`; both give the same tokens).
     ///
     /// ```swift
     /// let result = try model.generate(promptIDs: ids, parameters: .init(maxTokens: 64, temperature: 1)) { chunk in
@@ -18,7 +19,7 @@ extension CALMModel {
     /// ```
     public func generate(promptIDs: [Int], parameters: GenerationParameters,
                          randomness: SequenceRandomness? = nil, drawsPerRound: Int = Sampler.defaultDrawsPerRound,
-                         onChunk: ([Int]) -> Bool = { _ in true }) throws -> GenerationResult {
+                         decoding: DecodingStrategy = .lazy, onChunk: ([Int]) -> Bool = { _ in true }) throws -> GenerationResult {
         let start = DispatchTime.now()
         _ = try parameters.makeSelector()   // validates before any work
         guard !promptIDs.isEmpty else { throw ModelError.invalidPrompt(reason: "empty prompt: give at least one token") }
@@ -35,18 +36,19 @@ extension CALMModel {
         defer { cache.release() }
         var input = padded
         var generated: [Int] = []
-        var steps = 0, samples = 0
+        var steps = 0, samples = 0, argmaxRows = 0
         var firstChunk: Double?
         var reason = StopReason.maxTokens
         while true {
             let hidden = try forward(chunks: [input], caches: [cache])
             let last = Array(hidden.suffix(config.hiddenSize))
             guard let draw = try sampleChunks(hidden: last, selectors: [try parameters.makeSelector()], randomness: [rng],
-                                                   drawsPerRound: drawsPerRound).first else {
+                                                   drawsPerRound: drawsPerRound, decoding: decoding).first else {
                 throw ModelError.invalidParameter(name: "sampler", reason: "drew no chunk")
             }
             steps += 1
             samples += draw.samplesDrawn
+            argmaxRows += draw.argmaxRows
             let chunk = draw.chunk.map(Int.init)
             input = chunk
             var visible = chunk.filter { $0 != pad }
@@ -61,7 +63,8 @@ extension CALMModel {
             if (cache.count + 1) * k > contextTokens { reason = .contextFull; break }
         }
         return GenerationResult(tokens: generated, promptTokens: promptIDs.count, steps: steps, stopReason: reason,
-                                timeToFirstChunk: firstChunk ?? 0, seconds: seconds(since: start), samplesDrawn: samples)
+                                timeToFirstChunk: firstChunk ?? 0, seconds: seconds(since: start), samplesDrawn: samples,
+                                argmaxRows: argmaxRows)
     }
 }
 

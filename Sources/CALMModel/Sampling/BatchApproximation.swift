@@ -6,7 +6,9 @@ import Foundation
 public enum BatchApproximation {
     /// The outcome of one selection.
     public struct Selection: Sendable, Equatable {
-        /// Distinct chunks with count ≥ `level`, in order of first appearance in the pool.
+        /// Distinct chunks with count ≥ `level`, in order of first appearance in the pool (as the
+        /// pool holds them: from a lazily decoded pool, a level-1 candidate may be a prefix that no
+        /// other entry shares; see `PartialChunk`).
         public var candidates: [[Int32]]
         /// Their weights C(count, level).
         public var weights: [Double]
@@ -36,6 +38,9 @@ public enum BatchApproximation {
 
     /// Selects from `pool` (N chunks) at level `n` with the uniform draw `u` exactly as CPython's
     /// `random.choices(candidates, weights, k=1)` does: bisect_right(cumsum(w), u·Σw, 0, len−1).
+    /// Only equality between entries matters, so the entries of a lazily decoded pool
+    /// (`PartialChunk.tokens`, equal exactly when their chunks are) give the same counts, level,
+    /// weights and index as the whole chunks.
     public static func select(pool: [[Int32]], level n: Int, u: Double) -> Selection {
         var order: [[Int32]] = []
         var counts: [[Int32]: Int] = [:]

@@ -76,6 +76,14 @@ public struct ExactRejectionSampler<Outcome: Equatable>: Sendable where Outcome:
         return nil
     }
 
+    /// The outcomes a later sample can still be compared with: the first stage-1 sample (every
+    /// other stage-1 sample is compared with it) or the stage-2 candidate; at most one. Callers
+    /// that decode samples lazily keep these and may forget the rest.
+    public var comparands: [Outcome] {
+        if let candidate { return [candidate] }
+        return stage1.first.map { [$0] } ?? []
+    }
+
     private mutating func restart() {
         candidate = nil
         stage1.removeAll()

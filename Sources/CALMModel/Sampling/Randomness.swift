@@ -85,4 +85,6 @@ public final class ScriptedRandomness: SequenceRandomness, @unchecked Sendable {
 
     /// Whether every recorded value was consumed.
     public var fullyConsumed: Bool { floatIndex == floats.count && doubleIndex == doubles.count }
+    /// How many recorded floats and doubles were consumed so far.
+    public var consumed: (floats: Int, doubles: Int) { (floatIndex, doubleIndex) }
 }

@@ -68,43 +68,88 @@ public protocol ChunkSelector: Sendable {
     var decidesInOneRound: Bool { get }
     /// Samples wanted in the next round (`roundLimit` caps samplers that can take any number).
     func samplesWanted(roundLimit: Int) -> Int
-    /// Takes this round's decoded chunks (and their latents); returns the choice once decided.
-    /// Selection draws come from `randomness` only.
-    mutating func consume(chunks: [[Int32]], latents: [[Float]], randomness: SequenceRandomness) -> ChunkDraw?
+    /// Draws of earlier rounds of this step that the next round's draws may be compared with (the
+    /// exact sampler's first stage-1 draw or its stage-2 candidate), so that lazy decoding can
+    /// decode them further where a new draw shares their prefix. Empty for one-round samplers.
+    var earlierDraws: [DecodedDraw] { get }
+    /// Takes this round's draws (and `earlierDraws`, decoded as far as needed): two of them have
+    /// equal `chunk.tokens` exactly when their chunks are equal, whether they were decoded in full
+    /// or lazily. Returns the choice once decided, with `ChunkDraw.source` the chosen draw; its
+    /// `chunk` may still be a prefix, which `CALMModel.sampleChunks` decodes in full. Selection
+    /// draws come from `randomness` only.
+    mutating func consume(_ round: DecodedRound, randomness: SequenceRandomness) -> ChunkDraw?
 }
 
 /// T = 1: one head sample, decoded by argmax.
 struct SingleSampleSelector: ChunkSelector {
     var decidesInOneRound: Bool { true }
+    var earlierDraws: [DecodedDraw] { [] }
     func samplesWanted(roundLimit: Int) -> Int { 1 }
-    mutating func consume(chunks: [[Int32]], latents: [[Float]], randomness: SequenceRandomness) -> ChunkDraw? {
-        ChunkDraw(chunk: chunks[0], samplesDrawn: 1, latent: latents[0])
+    mutating func consume(_ round: DecodedRound, randomness: SequenceRandomness) -> ChunkDraw? {
+        let draw = round.draws[0]
+        return ChunkDraw(chunk: draw.chunk.tokens, samplesDrawn: 1, latent: draw.latent, source: draw)
     }
 }
 
 /// T = 1/n: N samples, selection among repeats (Algorithm 2).
 struct BatchApproximationSelector: ChunkSelector {
     var decidesInOneRound: Bool { true }
+    var earlierDraws: [DecodedDraw] { [] }
     let level: Int
     let samples: Int
     func samplesWanted(roundLimit: Int) -> Int { samples }
-    mutating func consume(chunks: [[Int32]], latents: [[Float]], randomness: SequenceRandomness) -> ChunkDraw? {
-        let s = BatchApproximation.select(pool: chunks, level: level, u: randomness.uniformDouble())
-        return ChunkDraw(chunk: s.chunk, samplesDrawn: chunks.count, pool: chunks, selection: s)
+    mutating func consume(_ round: DecodedRound, randomness: SequenceRandomness) -> ChunkDraw? {
+        // Entries compare like the chunks (whole, or a prefix no other entry shares), so the counts,
+        // the cascade, the candidates' order and the weights are those of the whole chunks.
+        let pool = round.draws.map(\.chunk)
+        let s = BatchApproximation.select(pool: pool.map(\.tokens), level: level, u: randomness.uniformDouble())
+        let chosen = round.draws.first { $0.chunk.tokens == s.chunk }!
+        return ChunkDraw(chunk: s.chunk, samplesDrawn: round.draws.count, pool: pool, selection: s, source: chosen)
     }
 }
 
 /// Any T: samples fed one by one into Algorithm 1 until it accepts or `maxDraws` runs out.
+///
+/// Algorithm 1 runs over draw classes: each draw is labelled with the label of an equal draw among
+/// those it can be compared with (this round's earlier draws, and `kept`), or a fresh one, so
+/// equal labels mean equal chunks and the sampler takes the same branches and the same coins as on
+/// the chunks themselves. Only the draws the sampler may still compare with (its first stage-1 draw
+/// or its candidate) are kept between rounds.
 struct ExactRejectionSelector: ChunkSelector {
     var decidesInOneRound: Bool { false }
-    var sampler: ExactRejectionSampler<[Int32]>
+    var sampler: ExactRejectionSampler<Int>
+    /// The draws the sampler may compare later draws with, under their labels.
+    var kept: [(label: Int, draw: DecodedDraw)] = []
+    var nextLabel = 0
+
+    init(sampler: ExactRejectionSampler<Int>) { self.sampler = sampler }
+
     func samplesWanted(roundLimit: Int) -> Int { max(1, min(roundLimit, sampler.maxDraws - sampler.draws)) }
-    mutating func consume(chunks: [[Int32]], latents: [[Float]], randomness: SequenceRandomness) -> ChunkDraw? {
-        for chunk in chunks {
-            if let accepted = sampler.consume(chunk, uniform: { randomness.uniformDouble() }) {
-                return ChunkDraw(chunk: accepted, samplesDrawn: sampler.draws, truncated: sampler.truncated)
+    var earlierDraws: [DecodedDraw] { kept.map(\.draw) }
+
+    mutating func consume(_ round: DecodedRound, randomness: SequenceRandomness) -> ChunkDraw? {
+        var labelOf: [[Int32]: Int] = [:]
+        var drawOf: [Int: DecodedDraw] = [:]
+        for (i, k) in kept.enumerated() {
+            labelOf[round.earlier[i].chunk.tokens] = k.label
+            drawOf[k.label] = round.earlier[i]
+        }
+        for draw in round.draws {
+            let label: Int
+            if let l = labelOf[draw.chunk.tokens] {
+                label = l
+            } else {
+                label = nextLabel
+                nextLabel += 1
+                labelOf[draw.chunk.tokens] = label
+                drawOf[label] = draw
+            }
+            if let accepted = sampler.consume(label, uniform: { randomness.uniformDouble() }) {
+                let chosen = drawOf[accepted]!
+                return ChunkDraw(chunk: chosen.chunk.tokens, samplesDrawn: sampler.draws, truncated: sampler.truncated, source: chosen)
             }
         }
+        kept = sampler.comparands.map { ($0, drawOf[$0]!) }
         return nil
     }
 }

@@ -40,6 +40,7 @@ public final class CALMFamily: ModelFamily {
         let hidden: [Float]
         let fixedCost: Bool
         var drawn = 0
+        var argmaxRows = 0
         /// Seconds of rounds this chunk may still run before others' work has paid for more.
         var credit = 0.0
         /// What its last round took.
@@ -60,11 +61,11 @@ public final class CALMFamily: ModelFamily {
         let fed = batch.entries.indices.filter { !batch.entries[$0].tokens.isEmpty }
         let hidden = fed.isEmpty ? [] : try model.forward(chunks: fed.map { batch.entries[$0].tokens }, caches: fed.map { batch.entries[$0].cache })
         let forwardDone = DispatchTime.now().uptimeNanoseconds
-        var decoded = 0
+        var decoded = SamplingWork()
         defer {
             let end = DispatchTime.now().uptimeNanoseconds
             batch.recordTimes(backbone: Double(forwardDone - start) / 1e9, sampling: Double(end - forwardDone) / 1e9,
-                              samples: decoded, rows: hidden.count / model.config.hiddenSize)
+                              samples: decoded.samples, rows: hidden.count / model.config.hiddenSize, argmaxRows: decoded.argmaxRows)
         }
         let h = model.config.hiddenSize, k = model.patchSize
         var outcomes = [StepOutcome](repeating: .fed, count: batch.entries.count)
@@ -93,20 +94,24 @@ public final class CALMFamily: ModelFamily {
         func sample(_ chosen: [(entry: Int, pending: PendingChunk)], maxRounds: Int?) throws -> [Int] {
             guard !chosen.isEmpty else { return [] }
             var selectors = chosen.map(\.pending.selector)
-            var drawn: [Int] = []
+            var work: [SamplingWork] = []
             let draws = try model.sampleChunks(hidden: chosen.flatMap(\.pending.hidden), selectors: &selectors,
                                                randomness: chosen.map { batch.entries[$0.entry].randomness },
-                                               drawsPerRound: batch.exactRejectionDrawsPerRound, maxRounds: maxRounds, drawn: &drawn)
+                                               drawsPerRound: batch.exactRejectionDrawsPerRound, maxRounds: maxRounds,
+                                               decoding: batch.chunkDecoding, work: &work)
             var undecided: [Int] = []
             for (j, r) in chosen.enumerated() {
-                decoded += drawn[j]
-                r.pending.drawn += drawn[j]
+                decoded.samples += work[j].samples
+                decoded.argmaxRows += work[j].argmaxRows
+                r.pending.drawn += work[j].samples
+                r.pending.argmaxRows += work[j].argmaxRows
                 r.pending.selector = selectors[j]
                 let entry = batch.entries[r.entry]
                 guard let d = draws[j] else { undecided.append(j); continue }
                 entry.state.value = nil
                 outcomes[r.entry] = .committed(StepCommit(tokens: d.chunk.map(Int.init), samplesDrawn: r.pending.drawn,
-                                                          level: d.selection?.level, truncated: d.truncated))
+                                                          level: d.selection?.level, truncated: d.truncated,
+                                                          argmaxRows: r.pending.argmaxRows))
             }
             return undecided
         }
