@@ -28,8 +28,9 @@ public struct PartialChunk: Sendable, Hashable, CustomStringConvertible {
     /// The chunk's length K.
     public let size: Int
 
-    public init(tokens: [Int32], size: Int) {
-        precondition(tokens.count <= size, "a chunk of \(size) ids cannot have \(tokens.count) decoded")
+    /// Built by the sampling loop only, which never decodes past position K.
+    init(tokens: [Int32], size: Int) {
+        assert(tokens.count <= size, "a chunk of \(size) ids cannot have \(tokens.count) decoded")
         self.tokens = tokens
         self.size = size
     }

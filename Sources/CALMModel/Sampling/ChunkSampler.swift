@@ -101,9 +101,12 @@ extension CALMModel {
                 }
             }
             // The chosen chunks in full (lazy decoding may have stopped at a prefix).
-            let sources = decided.map { d -> DecodedDraw in
-                guard let source = d.draw.source else { preconditionFailure("a selector chose a chunk without its draw") }
-                return source
+            var sources: [DecodedDraw] = []
+            for d in decided {
+                guard let source = d.draw.source else {
+                    throw ModelError.invalidParameter(name: "sampler", reason: "a selector chose a chunk without its draw")
+                }
+                sources.append(source)
             }
             let (chunks, completionRows) = autoencoder.completeChunks(sources, pool: pool)
             for (i, item) in decided.enumerated() {

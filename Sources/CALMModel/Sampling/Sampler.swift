@@ -144,12 +144,12 @@ struct ExactRejectionSelector: ChunkSelector {
                 labelOf[draw.chunk.tokens] = label
                 drawOf[label] = draw
             }
-            if let accepted = sampler.consume(label, uniform: { randomness.uniformDouble() }) {
-                let chosen = drawOf[accepted]!
+            // Every label the sampler can return is a key of drawOf (it only returns labels it was given).
+            if let accepted = sampler.consume(label, uniform: { randomness.uniformDouble() }), let chosen = drawOf[accepted] {
                 return ChunkDraw(chunk: chosen.chunk.tokens, samplesDrawn: sampler.draws, truncated: sampler.truncated, source: chosen)
             }
         }
-        kept = sampler.comparands.map { ($0, drawOf[$0]!) }
+        kept = sampler.comparands.compactMap { label in drawOf[label].map { (label, $0) } }
         return nil
     }
 }
