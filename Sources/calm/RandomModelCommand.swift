@@ -26,6 +26,9 @@ enum RandomModelCommand {
       --dtype D           f32, f16 or bf16 (default f32)
       --seed S            weight seed (default 0)
       --embed-autoencoder store the autoencoder under ae_model.* in the model file, as the reference does
+      --head-noise-scale G  CALM shapes: the energy head's norm_noise weight (default 1). Near 0 the head's
+                          samples cluster and chunks repeat at T < 1, as on a trained model (e.g. 0.02);
+                          0 makes every sample of a step equal
       --out DIR           output folder; must be empty or absent
       --force             write into a non-empty DIR (files of the same names are replaced, others kept)
     """
@@ -33,7 +36,7 @@ enum RandomModelCommand {
     static func run(_ raw: [String]) throws {
         if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
         var a = try Arguments(raw, switches: ["embed-autoencoder", "force"],
-                              values: ["shape", "config", "ae-config", "dtype", "seed", "out"])
+                              values: ["shape", "config", "ae-config", "dtype", "seed", "out", "head-noise-scale"])
         let shapeName = a.string("shape")
         let configPath = a.string("config")
         let aeConfigPath = a.string("ae-config")
@@ -42,6 +45,7 @@ enum RandomModelCommand {
         let out = URL(fileURLWithPath: try a.required("out"))
         let embed = a.flag("embed-autoencoder")
         let force = a.flag("force")
+        let noiseScaleText = a.string("head-noise-scale")
         try a.finish()
         guard let dtype = DType(userName: dtypeName) else { throw UsageError("option --dtype: '\(dtypeName)' is not f32, f16 or bf16") }
         var seedValue: UInt64 = 0
@@ -90,6 +94,14 @@ enum RandomModelCommand {
         if let aeConfigPath, calm != nil {
             calm?.1 = try decode(AutoencoderConfig.self, path: aeConfigPath, option: "ae-config")
         }
+        var headNoiseScale: Float = 1
+        if let noiseScaleText {
+            guard let g = Float(noiseScaleText), g.isFinite, g >= 0 else {
+                throw UsageError("option --head-noise-scale: '\(noiseScaleText)' is not a finite number ≥ 0")
+            }
+            guard calm != nil else { throw UsageError("option --head-noise-scale: only CALM shapes have an energy head") }
+            headNoiseScale = g
+        }
         try checkOutput(out, force: force)
         let start = Date()
         if let llama {
@@ -99,7 +111,8 @@ enum RandomModelCommand {
         } else if let tokenMaturation {
             try RandomModelWriter.writeTokenMaturation(config: tokenMaturation, dtype: dtype, to: out, seed: seedValue)
         } else if let calm {
-            try RandomModelWriter.write(model: calm.0, autoencoder: calm.1, dtype: dtype, to: out, seed: seedValue, embedAutoencoder: embed)
+            try RandomModelWriter.write(model: calm.0, autoencoder: calm.1, dtype: dtype, to: out, seed: seedValue, embedAutoencoder: embed,
+                                        headNoiseScale: headNoiseScale)
         }
         FileHandle.standardError.write(Data(String(format: "wrote %@ (%@) in %.1f s\n", out.path, dtype.rawValue, Date().timeIntervalSince(start)).utf8))
     }

@@ -23,6 +23,21 @@ struct DecodingCLITests {
         #expect(full.stats["argmax_rows"] as? Int == samples * 4, "\(full.stats)")
         #expect((lazy.stats["argmax_rows"] as? Int ?? .max) < samples * 4, "\(lazy.stats)")
 
+        // The repetitive case: a head whose noise is switched off draws 24 equal samples a step, so
+        // lazy decoding must take every position of every sample, as the full decode does.
+        let quiet = try TemporaryDirectory("calm-cli-decoding-quiet")
+        let madeQuiet = try CLI.run(["random-model", "--shape", "tiny", "--head-noise-scale", "0", "--out", quiet.url.path, "--force"])
+        #expect(madeQuiet.status == 0, "\(madeQuiet.stderr)")
+        let repeated = try CLI.run(["generate", "--model", quiet.url.path, "--prompt-ids", "5,6,7", "--max-tokens", "8",
+                                    "--temperature", "1/2", "--samples", "24", "--seed", "3", "--ids", "--stats"])
+        let repeatedStats = (try? JSONSerialization.jsonObject(with: Data((repeated.stderr.split(separator: "\n").last.map(String.init) ?? "").utf8))) as? [String: Any] ?? [:]
+        let drawn = repeatedStats["samples_drawn"] as? Int ?? 0
+        #expect(drawn > 0 && repeatedStats["argmax_rows"] as? Int == drawn * 4, "\(repeatedStats)")
+        let llamaNoise = try CLI.run(["random-model", "--shape", "llama-tiny", "--head-noise-scale", "0.1", "--out", quiet.url.path, "--force"])
+        #expect(llamaNoise.status == 2 && llamaNoise.stderr.contains("--head-noise-scale: only CALM shapes"), "\(llamaNoise.stderr)")
+        let negative = try CLI.run(["random-model", "--shape", "tiny", "--head-noise-scale", "-1", "--out", quiet.url.path, "--force"])
+        #expect(negative.status == 2 && negative.stderr.contains("--head-noise-scale: '-1' is not a finite number ≥ 0"), "\(negative.stderr)")
+
         let bad = try CLI.run(["generate", "--model", dir.url.path, "--prompt-ids", "5", "--decoding", "eager"])
         #expect(bad.status == 2 && bad.stderr == "calm: option --decoding: 'eager' is not lazy or full\n", "\(bad.stderr)")
     }

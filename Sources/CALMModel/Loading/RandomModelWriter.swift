@@ -266,10 +266,19 @@ public enum RandomModelWriter {
 
     /// Writes a model folder. `embedAutoencoder` puts the autoencoder under `ae_model.*` in the
     /// CALM file (as the reference saves it) instead of a separate `autoencoder/` folder.
+    ///
+    /// `headNoiseScale` sets the energy head's `norm_noise` weight (1 by default): near 0 the head's
+    /// noise barely reaches its samples, so at T < 1 they cluster and chunks repeat, as on a
+    /// well-trained model (random weights otherwise make every sample distinct); 0 makes every
+    /// sample of a step equal. Benchmarks of repeat-sensitive work (lazy decoding) use it.
     public static func write(model c: CALMConfig, autoencoder a: AutoencoderConfig, dtype: DType, to directory: URL,
-                             seed: UInt64 = 0, embedAutoencoder: Bool = false) throws {
+                             seed: UInt64 = 0, embedAutoencoder: Bool = false, headNoiseScale: Float = 1) throws {
         try requireFloatWeights(dtype)
         try c.validate(file: "config"); try a.validate(file: "autoencoder config")
+        guard headNoiseScale.isFinite, headNoiseScale >= 0 else {
+            throw ModelError.invalidParameter(name: "headNoiseScale", reason: "must be finite and ≥ 0, got \(headNoiseScale)")
+        }
+        let constants = headNoiseScale == 1 ? [:] : ["mlp_generator.norm_noise.weight": headNoiseScale]
         var config = c
         config.torchDType = dtype.torchName
         var aeConfig = a
@@ -278,10 +287,10 @@ public enum RandomModelWriter {
         if embedAutoencoder {
             // The reference's layout: one file, the autoencoder's names under `ae_model.`.
             let embedded = autoencoderTensors(a).map { ("ae_model." + $0.0, $0.1) }
-            try writeWeights(calmTensors(c) + embedded, dtype: dtype, seed: seed, index: &index, to: directory)
+            try writeWeights(calmTensors(c) + embedded, dtype: dtype, seed: seed, index: &index, to: directory, constants: constants)
             config.aePath = nil
         } else {
-            try writeWeights(calmTensors(c), dtype: dtype, seed: seed, index: &index, to: directory)
+            try writeWeights(calmTensors(c), dtype: dtype, seed: seed, index: &index, to: directory, constants: constants)
             let aeDir = directory.appendingPathComponent("autoencoder")
             try writeWeights(autoencoderTensors(a), dtype: dtype, seed: seed, index: &index, to: aeDir)
             try writeJSON(aeConfig, architecture: "Autoencoder", to: aeDir.appendingPathComponent("config.json"))
@@ -329,7 +338,16 @@ public enum RandomModelWriter {
         try writeJSON(config, architecture: "GPT2LMHeadModel", to: directory.appendingPathComponent("config.json"))
     }
 
-    enum Init { case zero, one, normal(Float) }
+    enum Init { case zero, constant(Float), normal(Float) }
+
+    /// How a random tensor is filled (the writers and `RandomTensorSource` share it): biases 0,
+    /// norm weights 1, embeddings N(0, 1), other matrices N(0, 1/fan-in).
+    static func initialisation(name: String, shape: [Int], fanIn: (String, [Int]) -> Int = { $1[1] }) -> Init {
+        name.hasSuffix("bias") ? .zero
+            : shape.count == 1 ? .constant(1)
+            : name.contains("embed_tokens") ? .normal(1)
+            : .normal(1 / Float(fanIn(name, shape)).squareRoot())
+    }
 
     /// Every writer takes float weights only.
     static func requireFloatWeights(_ dtype: DType) throws {
@@ -339,12 +357,12 @@ public enum RandomModelWriter {
     }
 
     /// Creates `directory` and streams `tensors`, with `addRandom`'s contents, to its
-    /// `model.safetensors`.
+    /// `model.safetensors`; tensors named in `constants` are filled with that value instead.
     static func writeWeights(_ tensors: [(String, [Int])], dtype: DType, seed: UInt64, index: inout UInt64, to directory: URL,
-                             fanIn: (String, [Int]) -> Int = { $1[1] }) throws {
+                             fanIn: (String, [Int]) -> Int = { $1[1] }, constants: [String: Float] = [:]) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
-        addRandom(tensors, dtype: dtype, seed: seed, index: &index, to: &writer, fanIn: fanIn)
+        addRandom(tensors, dtype: dtype, seed: seed, index: &index, to: &writer, fanIn: fanIn, constants: constants)
         try writer.write(to: directory.appendingPathComponent("model.safetensors"))
     }
 
@@ -353,14 +371,11 @@ public enum RandomModelWriter {
     /// a Linear's (out, in), unless given). `index` numbers the tensors across calls, so each
     /// gets its own stream from `seed`.
     static func addRandom(_ list: [(String, [Int])], dtype: DType, seed: UInt64, index: inout UInt64,
-                          to w: inout SafetensorsWriter, fanIn: (String, [Int]) -> Int = { $1[1] }) {
+                          to w: inout SafetensorsWriter, fanIn: (String, [Int]) -> Int = { $1[1] }, constants: [String: Float] = [:]) {
         for (name, shape) in list {
             index += 1
             let tensorSeed = seed &* 0x9E37_79B9_7F4A_7C15 &+ index
-            let kind: Init = name.hasSuffix("bias") ? .zero
-                : shape.count == 1 ? .one
-                : name.contains("embed_tokens") ? .normal(1)
-                : .normal(1 / Float(fanIn(name, shape)).squareRoot())
+            let kind = constants[name].map { .constant($0) } ?? initialisation(name: name, shape: shape, fanIn: fanIn)
             w.add(name: name, dtype: dtype, shape: shape) { byteOffset, chunk in
                 fill(chunk, dtype: dtype, seed: tensorSeed, elementOffset: byteOffset / dtype.size, kind: kind)
             }
@@ -385,7 +400,7 @@ public enum RandomModelWriter {
         var values = [Float](repeating: 0, count: count)
         switch kind {
         case .zero: break
-        case .one: for i in 0..<count { values[i] = 1 }
+        case let .constant(c): for i in 0..<count { values[i] = c }
         case let .normal(std):
             for i in 0..<count {
                 // Counter-based: hash (seed, index) to two uniforms, Box–Muller.

@@ -29,8 +29,7 @@ public final class RandomTensorSource: TensorSource, Sendable {
     public func tensor(_ name: String) throws -> TensorData {
         guard let shape = shapes[name], let seed = seeds[name] else { throw CheckpointError.missingKey(file: url.path, key: name) }
         let count = shape.reduce(1, *)
-        let kind: RandomModelWriter.Init = name.hasSuffix("bias") ? .zero : shape.count == 1 ? .one
-            : name.contains("embed_tokens") ? .normal(1) : .normal(1 / Float(shape[1]).squareRoot())
+        let kind = RandomModelWriter.initialisation(name: name, shape: shape)
         let storage = MemoryStorage(count: count * dtype.size) { raw in
             let step = 1 << 20
             var offset = 0
