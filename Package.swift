@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "CALMEvaluation", targets: ["CALMEvaluation"]),
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMDefaultModel", targets: ["CALMDefaultModel"]),
+        .library(name: "CALMServer", targets: ["CALMServer"]),
         .executable(name: "calm", targets: ["calm"]),
     ],
     targets: [
@@ -35,12 +36,14 @@ let package = Package(
         // The trained built-in model (bf16 weights + tokenizer) as a resource: `DefaultModel.engine()`.
         .target(name: "CALMDefaultModel", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer"],
                 resources: [.copy("DefaultModel")]),
+        // `calm serve`: an OpenAI-compatible HTTP/1.1 server on POSIX sockets over the engine.
+        .target(name: "CALMServer", dependencies: ["CALMEngine", "CALMModel"]),
         // Golden-fixture conformance runner shared by the CLI and the tests.
         .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTraining", "CALMEvaluation"]),
         // The `calm` command-line tool.
         .executableTarget(
             name: "calm",
-            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation", "CALMEngine", "CALMTraining", "CALMDefaultModel"]),
+            dependencies: ["CALMModel", "CALMTokenizer", "CALMTensor", "CALMConformance", "CALMKernels", "CALMEvaluation", "CALMEngine", "CALMTraining", "CALMDefaultModel", "CALMServer"]),
         // Benchmarks, run on demand: `swift run -c release calm-bench`.
         .executableTarget(
             name: "calm-bench",
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "CALMModelTests", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTestSupport"]),
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEngineTests", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer", "CALMTestSupport"]),
+        .testTarget(name: "CALMServerTests", dependencies: ["CALMServer", "CALMEngine", "CALMModel", "CALMTestSupport"]),
         .testTarget(name: "CALMEvaluationTests", dependencies: ["CALMEvaluation", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         // The `calm` executable run as a subprocess (swift test builds it beside the test bundle).
         .testTarget(name: "CALMCLITests", dependencies: ["CALMModel", "CALMTestSupport"]),

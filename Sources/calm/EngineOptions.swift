@@ -1,6 +1,7 @@
 import CALMDefaultModel
 import CALMEngine
 import CALMModel
+import CALMServer
 import CALMTensor
 import CALMTokenizer
 import Foundation
@@ -56,17 +57,14 @@ struct EngineOptions {
     """
     }
     /// Token Maturation's options (read by `maturation(_:)`).
-    static let maturationSwitches: Set<String> = ["renormalize-tail", "diagnostics"]
-    static let maturationValues: Set<String> = ["tail", "cfg-scale", "alpha-max", "rate", "embryo", "alignment", "tail-noise",
-                                                "history-noise", "target-ema", "history-ema", "inner-iterations"]
-    static let switches: Set<String> = maturationSwitches.union(["logprobs"])
+    static let maturationSwitches = SamplingOptionTable.maturationSwitches
+    static let maturationValues = SamplingOptionTable.maturationValues
+    static let switches = SamplingOptionTable.switches
     static let values: Set<String> = valueOptions(samplesOption: "samples")
 
     /// The value options, with CALM's head-sample count under `samplesOption`.
     static func valueOptions(samplesOption: String) -> Set<String> {
-        maturationValues.union(["model", "family", "tokenizer", "weights-dtype", "ae-path", "max-tokens", "temperature", "seed",
-                                "sampler", samplesOption, "max-draws", "decoding", "top-k", "top-p", "min-p", "repetition-penalty",
-                                "presence-penalty", "frequency-penalty"])
+        SamplingOptionTable.valueOptions(samplesOption: samplesOption).union(["model", "family", "tokenizer", "weights-dtype", "ae-path", "decoding"])
     }
 
     var modelDirectory: URL
@@ -108,67 +106,18 @@ struct EngineOptions {
         loadOptions.autoencoderPath = a.string("ae-path").map { URL(fileURLWithPath: $0) }
         self.stops = stops
         var p = SamplingParameters(stopSequences: stops)
-        if let v = try a.int("max-tokens") {
-            guard v >= 1 else { throw UsageError("option --max-tokens: must be at least 1, got \(v)") }
-            p.maxTokens = v
-        }
-        if let v = try a.fraction("temperature") { p.temperature = v }
-        if let v = a.string("seed") {
-            guard let s = UInt64(v) else { throw UsageError("option --seed: '\(v)' is not a non-negative integer") }
-            p.seed = s
-        }
-        let samples = try a.int(samplesOption), maxDraws = try a.int("max-draws")
-        switch a.string("sampler") {
-        case nil:
-            if let samples { p.sampler = .batchApproximation(samples: samples) }
-            else if let maxDraws { p.sampler = .exactRejection(maxDraws: maxDraws) }
-        case "batch": p.sampler = .batchApproximation(samples: samples ?? 200)
-        case "exact": p.sampler = .exactRejection(maxDraws: maxDraws ?? 10_000)
-        case "single": p.sampler = .single
-        case let other?: throw UsageError("option --sampler: '\(other)' is not batch, exact or single")
-        }
+        // the sampling options: one table for the CLI and the HTTP server
+        try SamplingOptionTable.read(from: &a, samplesOption: samplesOption, into: &p)
         if let d = a.string("decoding") {
             guard let strategy = DecodingStrategy(rawValue: d) else { throw UsageError("option --decoding: '\(d)' is not lazy or full") }
             chunkDecoding = strategy
         }
-        p.topK = try a.int("top-k")
-        if let v = try a.double("top-p") { p.topP = v }
-        if let v = try a.double("min-p") { p.minP = v }
-        if let v = try a.double("repetition-penalty") { p.repetitionPenalty = v }
-        if let v = try a.double("presence-penalty") { p.presencePenalty = v }
-        if let v = try a.double("frequency-penalty") { p.frequencyPenalty = v }
-        p.logprobs = a.flag("logprobs")
-        p.maturation = try Self.maturation(&a)
         parameters = p
     }
 
     /// Token Maturation's settings, nil when no TM option was given (so other families see none).
     static func maturation(_ a: inout Arguments) throws -> TokenMaturationParameters? {
-        var m = TokenMaturationParameters()
-        var any = false
-        func float(_ name: String) throws -> Float? {
-            guard let v = try a.double(name) else { return nil }
-            any = true
-            return Float(v)
-        }
-        if let v = try a.int("tail") { m.tailLength = v; any = true }
-        m.guidanceScale = try float("cfg-scale")
-        m.maturityMax = try float("alpha-max")
-        m.maturationRate = try float("rate")
-        m.embryoScale = try float("embryo")
-        if let v = a.string("alignment") {
-            guard let alignment = TokenMaturationAlignment(rawValue: v) else { throw UsageError("option --alignment: '\(v)' is not shift or same") }
-            m.alignment = alignment
-            any = true
-        }
-        if let v = try float("tail-noise") { m.tailNoise = v }
-        if let v = try float("history-noise") { m.historyNoise = v }
-        if let v = try float("target-ema") { m.targetEMA = v }
-        if let v = try float("history-ema") { m.historyEMA = v }
-        if let v = try a.int("inner-iterations") { m.innerIterations = v; any = true }
-        if a.flag("renormalize-tail") { m.renormalizeTail = true; any = true }
-        if a.flag("diagnostics") { m.diagnostics = true; any = true }
-        return any ? m : nil
+        try SamplingOptionTable.maturation(from: &a)
     }
 
     /// The engine over the model folder's family, with its tokenizer (`TokenizerLoader.discover`).

@@ -1,5 +1,6 @@
 import CALMEngine
 import CALMModel
+import CALMServer
 import Foundation
 
 /// How the CLI words an error that reached `main`: one line, naming what the user typed or the
@@ -23,15 +24,7 @@ enum ErrorMessages {
     /// Options of the commands that hand them to `SamplingParameters` / `GenerationParameters`,
     /// by the parameter name their errors carry.
     static let optionForParameter: [String: [String: String]] = {
-        let sampling = ["maxTokens": "max-tokens", "temperature": "temperature", "samples": "samples",
-                        "maxDraws": "max-draws", "stopSequences": "stop", "sampler": "sampler", "topK": "top-k", "topP": "top-p",
-                        "minP": "min-p", "repetitionPenalty": "repetition-penalty", "presencePenalty": "presence-penalty",
-                        "frequencyPenalty": "frequency-penalty", "logprobs": "logprobs",
-                        "maturation": "tail (and the other Token Maturation options)", "tailLength": "tail",
-                        "guidanceScale": "cfg-scale", "maturityMax": "alpha-max", "maturationRate": "rate",
-                        "embryoScale": "embryo", "alignment": "alignment", "tailNoise": "tail-noise",
-                        "historyNoise": "history-noise", "targetEMA": "target-ema", "historyEMA": "history-ema",
-                        "innerIterations": "inner-iterations"]
+        let sampling = SamplingOptionTable.optionForParameter
         // eval-repetition's --samples counts samples per prompt; CALM's head samples are --head-samples there
         return ["generate": sampling, "bench-serve": sampling, "eval-repetition": sampling.merging(["samples": "head-samples"]) { $1 }]
     }()

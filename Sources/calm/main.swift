@@ -14,6 +14,7 @@ enum Commands {
     "train-baseline": ("train the discrete Llama baseline (cross-entropy, Hugging Face layout)", TrainCommand.baseline),
     "train-tm": ("train a Token Maturation model from a train-baseline checkpoint", TrainCommand.tokenMaturation),
     "bench-train": ("time training steps and report tokens/s and % of FMA peak", TrainBenchCommand.run),
+    "serve": ("OpenAI-compatible HTTP server: /v1/completions (SSE streaming), /v1/models, /metrics", ServeCommand.run),
     "bench-serve": ("drive many seeded requests through the engine and report throughput", BenchServeCommand.run),
     "corpus": ("download and build the public-domain English training corpus", CorpusCommand.run),
     "train-tokenizer": ("train a byte-level BPE tokenizer.json from a corpus", TrainTokenizerCommand.run),

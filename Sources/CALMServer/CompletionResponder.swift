@@ -1,0 +1,112 @@
+import CALMEngine
+import Foundation
+
+/// Answers one `POST /v1/completions`: parses the body, starts one engine request per choice, and
+/// writes the completion whole or as server-sent events (`data: {json}` per chunk, `data: [DONE]`
+/// at the end). Choices are read one after another; the others wait in their bounded streams.
+struct CompletionResponder {
+    let handler: OpenAIHandler
+    let writer: HTTPResponseWriter
+    let keepAlive: Bool
+
+    /// Returns whether the connection may serve another request; throws when the client is gone.
+    func respond(body: [UInt8]) throws -> Bool {
+        let started = ClientSocket.now()
+        let request: CompletionRequest
+        do {
+            request = try CompletionRequest(body: body, maxChoices: handler.configuration.maxChoices)
+        } catch {
+            return try reject(APIError.from(engineError: error))
+        }
+        var readers: [BlockingEventReader] = []
+        do {
+            for i in 0..<request.choices {
+                var p = request.parameters
+                if let seed = p.seed { p.seed = seed &+ UInt64(i) }
+                readers.append(BlockingEventReader(try handler.engine.generate(prompt: request.prompt, parameters: p)))
+            }
+        } catch {
+            readers.forEach { $0.cancel() }
+            return try reject(APIError.from(engineError: error))
+        }
+        handler.metrics.requestStarted()
+        var outcome = "cancelled", promptTokens = 0, completionTokens = 0
+        defer {
+            readers.forEach { $0.cancel() }
+            handler.metrics.requestFinished(outcome: outcome, promptTokens: promptTokens, completionTokens: completionTokens,
+                                            seconds: ClientSocket.now() - started)
+        }
+        let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let created = Int(Date().timeIntervalSince1970)
+        func envelope(_ choices: [JSONValue], usage: JSONValue? = nil) -> JSONValue {
+            var members: [(String, JSONValue)] = [("id", .string(id)), ("object", .string("text_completion")), ("created", .integer(created)),
+                                                  ("model", .string(handler.modelName)), ("choices", .array(choices))]
+            if let usage { members.append(("usage", usage)) }
+            return .object(members)
+        }
+        func choice(_ index: Int, _ text: String, _ finish: String?) -> JSONValue {
+            .object([("text", .string(text)), ("index", .integer(index)), ("logprobs", .null), ("finish_reason", finish.map(JSONValue.string) ?? .null)])
+        }
+        let abandon = { writer.clientGone }
+        var failure: String?
+        var reasons: [String] = []
+        if request.stream {
+            try writer.beginStream(status: 200, contentType: "text/event-stream", keepAlive: keepAlive)
+            for (index, reader) in readers.enumerated() {
+                while let event = reader.next(abandon: abandon) {
+                    switch event {
+                    case let .chunk(c):
+                        completionTokens += c.tokens.count
+                        if !c.text.isEmpty { try writer.sendChunk("data: \(envelope([choice(index, c.text, nil)]).serialized)\n\n") }
+                    case let .completed(info):
+                        promptTokens = info.promptTokens
+                        let finish = FinishReason.name(info.reason)
+                        reasons.append(finish)
+                        if case let .error(message) = info.reason { failure = message }
+                        try writer.sendChunk("data: \(envelope([choice(index, "", finish)]).serialized)\n\n")
+                    }
+                }
+                if reasons.count <= index { throw ClientSocket.WriteFailed() }  // client gone: the request was cancelled
+            }
+            if let failure {
+                try writer.sendChunk("data: \(APIError(status: 500, message: "generation failed: \(failure)", type: "server_error").json.serialized)\n\n")
+            }
+            try writer.sendChunk("data: [DONE]\n\n")
+            try writer.endStream()
+        } else {
+            var texts: [String] = []
+            for reader in readers {
+                var text = ""
+                while let event = reader.next(abandon: abandon) {
+                    switch event {
+                    case let .chunk(c): text += c.text; completionTokens += c.tokens.count
+                    case let .completed(info):
+                        promptTokens = info.promptTokens
+                        reasons.append(FinishReason.name(info.reason))
+                        if case let .error(message) = info.reason { failure = message }
+                    }
+                }
+                if reasons.count <= texts.count { throw ClientSocket.WriteFailed() }  // client gone: the request was cancelled
+                texts.append(text)
+            }
+            if let failure {
+                outcome = "error"
+                try writer.send(status: 500, json: APIError(status: 500, message: "generation failed: \(failure)", type: "server_error").json,
+                                keepAlive: keepAlive)
+                return keepAlive
+            }
+            let usage: JSONValue = .object([("prompt_tokens", .integer(promptTokens)), ("completion_tokens", .integer(completionTokens)),
+                                            ("total_tokens", .integer(promptTokens + completionTokens))])
+            let choices = texts.enumerated().map { choice($0.offset, $0.element, reasons[$0.offset]) }
+            try writer.send(status: 200, json: envelope(choices, usage: usage), keepAlive: keepAlive)
+        }
+        outcome = failure != nil ? "error" : (reasons.first ?? "cancelled")
+        return keepAlive
+    }
+
+    private func reject(_ error: APIError) throws -> Bool {
+        handler.metrics.requestRejected(outcome: error.status == 500 ? "error" : "bad_request")
+        try writer.send(status: error.status, json: error.json, keepAlive: keepAlive)
+        return keepAlive
+    }
+}

@@ -1,0 +1,66 @@
+import CALMEngine
+import CALMModel
+import CALMServer
+import CALMTokenizer
+import Foundation
+
+/// A running server for a test: a tiny random CALM model (vocabulary 512) with a small
+/// byte-level tokenizer, listening on 127.0.0.1 and a free port.
+final class ServerFixture: Sendable {
+    let server: HTTPServer
+    let handler: OpenAIHandler
+    var engine: CALMEngine { handler.engine }
+    var port: Int { server.port }
+
+    static let model: CALMModel? = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("calm-server-tests-\(ProcessInfo.processInfo.processIdentifier)")
+        var (c, a) = RandomModelWriter.Shape.tiny.configs
+        c.maxPositionEmbeddings = 256
+        do {
+            try RandomModelWriter.write(model: c, autoencoder: a, dtype: .f32, to: dir, seed: 21, embedAutoencoder: true)
+            return try CALMModel.load(directory: dir)
+        } catch { return nil }
+    }()
+
+    /// Ids 0…94 are the printable ASCII characters; the rest are two-letter tokens, so every id
+    /// the random model draws decodes to text (the special ids at the top included).
+    static let tokenizer: (any TextTokenizer)? = {
+        var vocabulary: [[UInt8]?] = []
+        for id in 0..<512 {
+            vocabulary.append(id < 95 ? [UInt8(0x20 + id)] : [UInt8(0x41 + id / 26 % 26), UInt8(0x61 + id % 26)])
+        }
+        return try? HuggingFaceBPETokenizer(definition: HuggingFaceBPEDefinition(vocabulary: vocabulary, merges: []))
+    }()
+
+    struct FixtureMissing: Error {}
+
+    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+        guard let model = Self.model, let tokenizer = Self.tokenizer else { throw FixtureMissing() }
+        let engine = try CALMEngine(model: model, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: 16 << 20))
+        var c = ServerConfiguration(port: 0, requestTimeout: 2, idleTimeout: 5)
+        configure(&c)
+        handler = OpenAIHandler(engine: engine, modelName: "tiny", configuration: c)
+        server = HTTPServer(configuration: c, handler: handler)
+        try server.start()
+    }
+
+    deinit { server.shutdown(grace: 2) }
+
+    /// Waits (off the cooperative pool) until every KV block is free again; false after `seconds`.
+    func kvPoolRefills(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if engine.kvBlocksFree == engine.kvBlocksTotal { return true }
+            usleep(20_000)
+        }
+        return engine.kvBlocksFree == engine.kvBlocksTotal
+    }
+}
+
+/// Runs blocking work on a thread of its own, so sockets never block Swift's cooperative pool
+/// (the engine needs it).
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
