@@ -14,7 +14,8 @@ public struct ServerStartError: Error, CustomStringConvertible {
 /// size limits and timeouts come from `ServerConfiguration`; requests go to an `HTTPHandler`.
 ///
 /// ```swift
-/// let server = HTTPServer(configuration: ServerConfiguration(port: 0), handler: handler)
+/// let handler = OpenAIHandler(engine: engine, modelName: "calm", configuration: ServerConfiguration(port: 0))
+/// let server = HTTPServer(configuration: handler.configuration, handler: handler)
 /// try server.start()
 /// print("listening on \(server.host):\(server.port)")
 /// ```

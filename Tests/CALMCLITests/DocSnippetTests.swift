@@ -98,7 +98,7 @@ struct DocSnippetTests {
     }
 
     static let modules = ["CALMEngine", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTraining", "CALMEvaluation",
-                          "CALMConformance", "CALMDefaultModel"]
+                          "CALMConformance", "CALMDefaultModel", "CALMServer"]
 
     /// One file: imports, the givens, then each snippet in its own function (or at file scope when
     /// it declares types). The package manifest snippet is checked by `manifestSnippetParses`.
