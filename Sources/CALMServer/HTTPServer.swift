@@ -57,6 +57,8 @@ public final class HTTPServer: Sendable {
         }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ServerStartError(description: "socket: \(String(cString: strerror(errno)))") }
+        // non-blocking: a client that resets between poll and accept cannot stall the accept thread
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var one: Int32 = 1
         _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         let bound = withUnsafePointer(to: &address) {
