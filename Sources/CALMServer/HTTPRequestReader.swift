@@ -58,6 +58,10 @@ enum HTTPRequestReader {
         }
         if length > c.maxBodyBytes { return .reject(status: 413, message: "request body of \(length) bytes exceeds the limit of \(c.maxBodyBytes)") }
         let bodyStart = end + 4
+        // curl and others wait for this before sending a large body
+        if request.header("Expect")?.lowercased() == "100-continue", socket.buffer.count < bodyStart + length {
+            do { try socket.send("HTTP/1.1 100 Continue\r\n\r\n") } catch { return .closeQuietly }
+        }
         while socket.buffer.count < bodyStart + length {
             switch socket.receive(deadline: deadline, stop: { false }) {
             case .data: continue

@@ -7,6 +7,9 @@ public final class HTTPResponseWriter {
     let socket: ClientSocket
     /// Set when the response said `Connection: close`.
     private(set) var closing = false
+    /// The request was HTTP/1.0, which has no chunked coding: a stream is sent raw and the
+    /// connection closed after it.
+    var plainStreams = false
 
     init(socket: ClientSocket) { self.socket = socket }
 
@@ -52,19 +55,23 @@ public final class HTTPResponseWriter {
 
     /// Starts a streamed response (chunked transfer coding).
     public func beginStream(status: Int, contentType: String, headers extra: [(String, String)] = [], keepAlive: Bool) throws {
-        try socket.send(head(status: status, headers: [("Content-Type", contentType), ("Transfer-Encoding", "chunked"),
-                                                       ("Cache-Control", "no-cache")] + extra, keepAlive: keepAlive))
+        let coding: [(String, String)] = plainStreams ? [] : [("Transfer-Encoding", "chunked")]
+        try socket.send(head(status: status, headers: [("Content-Type", contentType), ("Cache-Control", "no-cache")] + coding + extra,
+                             keepAlive: keepAlive && !plainStreams))
     }
 
     /// One piece of a streamed response.
     public func sendChunk(_ text: String) throws {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty else { return }
+        if plainStreams { return try socket.send(bytes) }
         try socket.send(Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + [13, 10])
     }
 
     /// Ends a streamed response.
-    public func endStream() throws { try socket.send("0\r\n\r\n") }
+    public func endStream() throws {
+        if !plainStreams { try socket.send("0\r\n\r\n") }
+    }
 
     /// Whether the client has closed the connection (checked without waiting).
     public var clientGone: Bool { socket.peerClosed }

@@ -130,6 +130,7 @@ public final class HTTPServer: Sendable {
                 try? writer.send(status: status, json: APIError(status: status, message: message).json, keepAlive: false)
                 return
             case let .request(request):
+                writer.plainStreams = request.version == "HTTP/1.0"
                 do {
                     let again = try handler.respond(to: request, writer: writer)
                     if !again || writer.closing || !request.keepAlive || isStopping { return }

@@ -122,6 +122,13 @@ final class TestHTTPClient {
         return Response(status: status, headers: headers, body: body)
     }
 
+    /// Everything after what was read so far, up to the server's close.
+    func readToEnd() throws -> String {
+        while try fill() {}
+        defer { buffer.removeAll() }
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
     /// Whether the server closed the connection (reads to end of stream).
     func closedByServer() -> Bool {
         buffer.removeAll()
