@@ -18,6 +18,14 @@ struct CompletionResponder {
         } catch {
             return try reject(APIError.from(engineError: error))
         }
+        let limit = handler.configuration.maxRequestsInFlight
+        guard handler.metrics.admit(limit: limit) else {
+            handler.metrics.requestRejected(outcome: "too_many_requests")
+            try writer.send(status: 429, json: APIError(status: 429, message: "\(limit) completion requests are in flight already; retry later",
+                                                        type: "rate_limit_error", code: "too_many_requests").json,
+                            headers: [("Retry-After", "1")], keepAlive: keepAlive)
+            return keepAlive
+        }
         var readers: [BlockingEventReader] = []
         do {
             for i in 0..<request.choices {
@@ -27,9 +35,9 @@ struct CompletionResponder {
             }
         } catch {
             readers.forEach { $0.cancel() }
+            handler.metrics.withdraw()
             return try reject(APIError.from(engineError: error))
         }
-        handler.metrics.requestStarted()
         var outcome = "cancelled", promptTokens = 0, completionTokens = 0
         defer {
             readers.forEach { $0.cancel() }

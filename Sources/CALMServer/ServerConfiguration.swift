@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     /// Seconds a kept-alive connection may wait for its next request, and a response write may
     /// wait for a client that reads nothing.
     public var idleTimeout: Double
+    /// Most completion requests in flight at once; one more gets 429.
+    public var maxRequestsInFlight: Int
     /// Most completions (`n`) in one request.
     public var maxChoices: Int
     /// Seconds in-flight requests get to finish after a shutdown begins.
@@ -26,7 +28,7 @@ public struct ServerConfiguration: Sendable {
 
     public init(host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil, maxConnections: Int = 256,
                 maxHeaderBytes: Int = 16 << 10, maxBodyBytes: Int = 1 << 20, requestTimeout: Double = 10, idleTimeout: Double = 60,
-                maxChoices: Int = 16, shutdownGrace: Double = 10) {
+                maxRequestsInFlight: Int = 1024, maxChoices: Int = 16, shutdownGrace: Double = 10) {
         self.host = host
         self.port = port
         self.apiKey = apiKey
@@ -35,6 +37,7 @@ public struct ServerConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.requestTimeout = requestTimeout
         self.idleTimeout = idleTimeout
+        self.maxRequestsInFlight = maxRequestsInFlight
         self.maxChoices = maxChoices
         self.shutdownGrace = shutdownGrace
     }

@@ -19,8 +19,17 @@ public final class ServerMetrics: Sendable {
 
     public init() {}
 
-    /// A completion request began.
-    public func requestStarted() { counts.withLock { $0.inFlight += 1 } }
+    /// Admits a completion request unless `limit` are in flight already; returns whether it was.
+    public func admit(limit: Int) -> Bool {
+        counts.withLock { c in
+            guard c.inFlight < limit else { return false }
+            c.inFlight += 1
+            return true
+        }
+    }
+
+    /// An admitted request that never reached the engine (its parameters were refused there).
+    public func withdraw() { counts.withLock { $0.inFlight -= 1 } }
 
     /// A completion request ended: its outcome (`stop`, `length`, `cancelled`, `error`,
     /// `bad_request`, …), token counts and seconds from arrival.

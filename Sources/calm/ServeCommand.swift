@@ -16,6 +16,7 @@ enum ServeCommand {
       --port N             port (default 8080; 0 picks a free one)
       --api-key KEY        require Authorization: Bearer KEY on /v1/… (default: $CALM_API_KEY, else none)
       --max-connections N  most open connections; more get 503 (default 256)
+      --max-requests N     most completion requests in flight; more get 429 (default 1024)
       --kv-mib M           KV-cache budget in MiB (default 1024)
       --max-body-bytes B   largest request body (default 1048576; larger: 413)
       --request-timeout S  seconds a request may take to arrive (default 10)
@@ -26,7 +27,7 @@ enum ServeCommand {
       --decoding D         CALM: lazy (default) or full head-sample decoding
     """
 
-    static let serveValues: Set<String> = ["host", "port", "api-key", "max-connections", "kv-mib", "max-body-bytes", "request-timeout",
+    static let serveValues: Set<String> = ["host", "port", "api-key", "max-connections", "max-requests", "kv-mib", "max-body-bytes", "request-timeout",
                                            "idle-timeout", "grace", "model-name", "model", "family", "tokenizer", "weights-dtype", "ae-path",
                                            "decoding"]
 
@@ -43,6 +44,10 @@ enum ServeCommand {
         if let n = try a.int("max-connections") {
             guard n >= 1 else { throw UsageError("option --max-connections: must be at least 1, got \(n)") }
             c.maxConnections = n
+        }
+        if let n = try a.int("max-requests") {
+            guard n >= 1 else { throw UsageError("option --max-requests: must be at least 1, got \(n)") }
+            c.maxRequestsInFlight = n
         }
         let kvMiB = try a.int("kv-mib") ?? 1024
         guard kvMiB >= 1, kvMiB <= 1 << 20 else { throw UsageError("option --kv-mib: must be in 1…1048576, got \(kvMiB)") }

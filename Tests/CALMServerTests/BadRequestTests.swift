@@ -149,3 +149,31 @@ struct BadRequestTests {
         #expect(statuses == [503])
     }
 }
+
+/// Requests beyond `maxRequestsInFlight` get 429 while the others run.
+@Suite("Request limit", .timeLimit(.minutes(2)))
+struct RequestLimitTests {
+    @Test func requestsBeyondTheLimitGet429() async throws {
+        let fixture = try ServerFixture { $0.maxRequestsInFlight = 1 }
+        let port = fixture.port
+        let (second, first) = try await offPool { () -> (TestHTTPClient.Response?, TestHTTPClient.Response) in
+            let a = try TestHTTPClient(port: port)
+            try a.post("/v1/completions", json: #"{"prompt": [1, 2, 3], "max_tokens": 600, "stream": true, "ignore_eos": true, "temperature": 0.5, "samples": 64}"#)
+            var second: TestHTTPClient.Response?
+            let first = try a.response { piece in
+                if second == nil && piece.hasPrefix("data: {") {
+                    let b = try TestHTTPClient(port: port)
+                    try b.post("/v1/completions", json: #"{"prompt": [1, 2], "max_tokens": 2}"#)
+                    second = try b.response()
+                }
+            }
+            return (second, first)
+        }
+        #expect(second?.status == 429)
+        #expect(second?.headers["retry-after"] == "1")
+        #expect(second?.json?["error"]?["code"] == .string("too_many_requests"))
+        #expect(first.events.last == "[DONE]")
+        for _ in 0..<100 where fixture.handler.metrics.inFlight > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(fixture.handler.metrics.inFlight == 0)
+    }
+}
