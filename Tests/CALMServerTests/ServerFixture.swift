@@ -34,9 +34,11 @@ final class ServerFixture: Sendable {
 
     struct FixtureMissing: Error {}
 
-    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    /// A server over the tiny model, or over the family `wrap` makes of it.
+    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }, wrap: (any ModelFamily) -> any ModelFamily = { $0 }) throws {
         guard let model = Self.model, let tokenizer = Self.tokenizer else { throw FixtureMissing() }
-        let engine = try CALMEngine(model: model, tokenizer: tokenizer, configuration: EngineConfiguration(kvCacheBytes: 16 << 20))
+        let engine = try CALMEngine(family: wrap(CALMFamily(model: model)), tokenizer: tokenizer,
+                                    configuration: EngineConfiguration(kvCacheBytes: 16 << 20))
         var c = ServerConfiguration(port: 0, requestTimeout: 2, idleTimeout: 5)
         configure(&c)
         handler = OpenAIHandler(engine: engine, modelName: "tiny", configuration: c)
