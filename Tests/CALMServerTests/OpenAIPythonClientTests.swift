@@ -5,7 +5,7 @@ import Testing
 /// The official `openai` Python package against the server: `completions.create` whole and with
 /// `stream=True`, and its error type for a bad field. Outside CI (CI != "true") a missing
 /// python3 or `openai` package skips with a message; in CI it fails.
-@Suite("openai Python client", .timeLimit(.minutes(2)))
+@Suite("openai Python client", .timeLimit(.minutes(5)))
 struct OpenAIPythonClientTests {
     static let script = """
     import sys, openai

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// HTTP details real clients rely on: `Expect: 100-continue`, HTTP/1.0 streams, pipelining.
-@Suite("HTTP protocol details", .timeLimit(.minutes(2)))
+@Suite("HTTP protocol details", .timeLimit(.minutes(5)))
 struct ProtocolDetailTests {
     @Test func expectContinueGetsAnInterimResponse() async throws {
         let fixture = try ServerFixture()

@@ -46,14 +46,15 @@ final class ServerFixture: Sendable {
         try server.start()
     }
 
-    deinit { server.shutdown(grace: 2) }
+    deinit { server.beginShutdown() }
 
-    /// Waits (off the cooperative pool) until every KV block is free again; false after `seconds`.
-    func kvPoolRefills(within seconds: Double) -> Bool {
+    /// Waits (sleeping, so the engine keeps the cooperative pool) until every KV block is free
+    /// again; false after `seconds` (generous: the full test run shares two cores).
+    func kvPoolRefills(within seconds: Double = 60) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if engine.kvBlocksFree == engine.kvBlocksTotal { return true }
-            usleep(20_000)
+            try? await Task.sleep(for: .milliseconds(20))
         }
         return engine.kvBlocksFree == engine.kvBlocksTotal
     }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Streams under load and clients that leave: every stream well-formed, KV blocks always back.
-@Suite("Streaming under load", .timeLimit(.minutes(3)))
+@Suite("Streaming under load", .timeLimit(.minutes(5)))
 struct StreamingLoadTests {
     @Test func disconnectMidStreamCancelsAndFreesKVBlocks() async throws {
         let fixture = try ServerFixture()
@@ -22,10 +22,10 @@ struct StreamingLoadTests {
             return saw
         }  // the client socket closes here
         #expect(sawChunk)
-        #expect(fixture.kvPoolRefills(within: 10), "KV blocks in use after the client left: \(fixture.engine.kvBlocksTotal - fixture.engine.kvBlocksFree)")
+        #expect(await fixture.kvPoolRefills(), "KV blocks in use after the client left: \(fixture.engine.kvBlocksTotal - fixture.engine.kvBlocksFree)")
         let handler = fixture.handler
         let metrics = try await offPool { () -> [String: Double] in
-            for _ in 0..<100 where handler.metrics.inFlight > 0 { usleep(20_000) }
+            for _ in 0..<3000 where handler.metrics.inFlight > 0 { usleep(20_000) }
             let c = try TestHTTPClient(port: port)
             try c.get("/metrics")
             return try PrometheusText.parse(try c.response().text)
@@ -46,7 +46,7 @@ struct StreamingLoadTests {
                 Thread {
                     defer { group.leave() }
                     do {
-                        let c = try TestHTTPClient(port: port, timeout: 60)
+                        let c = try TestHTTPClient(port: port)
                         try c.post("/v1/completions", json: #"{"prompt": [\#(i % 50 + 1), 2, 3], "max_tokens": 16, "seed": \#(i), "stream": true, "temperature": 1, "sampler": "single"}"#)
                         let r = try c.response()
                         let events = r.events
@@ -64,12 +64,12 @@ struct StreamingLoadTests {
                     }
                 }.start()
             }
-            guard group.wait(timeout: .now() + 150) == .success else { return ["timed out"] }
+            guard group.wait(timeout: .now() + 240) == .success else { return ["timed out"] }
             return outcomes.values
         }
         let failures = results.compactMap { $0 }
         #expect(failures.isEmpty, "\(failures.count) of \(clients) failed, e.g. \(failures.prefix(3))")
-        #expect(fixture.kvPoolRefills(within: 10))
+        #expect(await fixture.kvPoolRefills())
         #expect(fixture.handler.metrics.inFlight == 0)
     }
 }

@@ -24,7 +24,7 @@ final class TestHTTPClient {
         }
     }
 
-    init(port: Int, timeout: Double = 20) throws {
+    init(port: Int, timeout: Double = 120) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket") }
         var address = sockaddr_in()
