@@ -29,6 +29,8 @@ struct OpenAIPythonClientTests {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3"] + arguments
+        // straight to 127.0.0.1, whatever http_proxy says
+        p.environment = ProcessInfo.processInfo.environment.merging(["NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"]) { _, new in new }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
