@@ -115,13 +115,16 @@ public final class CALMEngine: Sendable {
         let promptPositions = padded.count / unit
         let context = family.contextPositions
         let scratch = max(0, family.scratchPositions(for: parameters))
-        guard promptPositions + 1 + scratch <= context else {
+        // promptPositions + 1 + scratch <= context, without overflow
+        guard context > promptPositions, scratch < context - promptPositions else {
             throw EngineError.requestTooLarge(reason: "prompt of \(ids.count) tokens (\(promptPositions) positions)\(scratch > 0 ? " plus \(scratch) scratch positions" : "") leaves no room in the context of \(context) positions")
         }
-        // overflow-safe: no request can use more positions than the context holds
-        let wantedTokens = min(parameters.maxTokens, (context - promptPositions) * unit)
-        let reserved = min(promptPositions + (wantedTokens + unit - 1) / unit + scratch, context)
-        let blocks = (reserved + configuration.blockChunks - 1) / configuration.blockChunks
+        // Overflow-safe whatever maxTokens and the context are (a config may give any context length):
+        // the output's positions, ceil(maxTokens / unit), at most what the context has left; then the
+        // reservation, at most the context; then whole blocks.
+        let outputPositions = min((parameters.maxTokens - 1) / unit + 1, context - promptPositions)
+        let reserved = min(promptPositions + outputPositions, context - scratch) + scratch
+        let blocks = reserved / configuration.blockChunks + (reserved % configuration.blockChunks == 0 ? 0 : 1)
         guard blocks <= scheduler.pool.totalBlocks else {
             throw EngineError.requestTooLarge(reason: "prompt plus maxTokens need \(reserved) positions = \(blocks) KV blocks; the pool holds \(scheduler.pool.totalBlocks) (kvCacheBytes \(configuration.kvCacheBytes))")
         }

@@ -71,6 +71,7 @@ public struct HuggingFaceBPETokenizer: TextTokenizer {
                 definition.addedTokens.append(token)
             }
         }
+        try TokenizerSupport.checkIDs(of: definition.addedTokens, path: source, key: "added_tokens")
         var duplicate: (first: Int, second: Int)?
         let table = TokenByteTable(tokens: definition.vocabulary, duplicate: &duplicate)
         if let duplicate {

@@ -30,8 +30,8 @@ enum HuggingFaceTokenizerParser {
         idOf.reserveCapacity(vocab.count)
         var maxID = -1
         for (token, value) in vocab {
-            guard let id = JSONFile.int(value), id >= 0, id < 1 << 30 else {
-                throw fail("model.vocab.\(token)", "id is not a non-negative integer")
+            guard let id = JSONFile.int(value), id >= 0, id < TokenizerSupport.idLimit else {
+                throw fail("model.vocab.\(token)", "id is not an integer in 0..<2^24")
             }
             idOf[token] = id
             maxID = max(maxID, id)
@@ -81,8 +81,8 @@ enum HuggingFaceTokenizerParser {
                 let key = "added_tokens[\(index)]"
                 guard let object = entry as? [String: Any] else { throw fail(key, "not an object") }
                 guard let idValue = object["id"] else { throw TokenizerError.missingKey(path: path, key: "\(key).id") }
-                guard let id = JSONFile.int(idValue), id >= 0, id < 1 << 30 else {
-                    throw fail("\(key).id", "not a non-negative integer")
+                guard let id = JSONFile.int(idValue), id >= 0, id < TokenizerSupport.idLimit else {
+                    throw fail("\(key).id", "not an integer in 0..<2^24")
                 }
                 addedTokens.append(try JSONFile.addedToken(object, id: id, path: path, key: key))
             }

@@ -83,6 +83,18 @@ extension TextTokenizer {
 
 /// Shared implementation helpers for the concrete tokenizers.
 enum TokenizerSupport {
+    /// Every id (tiktoken rank, vocabulary id, added-token id) is below 2^24: tables are indexed by
+    /// id, so a larger one would let a file of a few bytes allocate gigabytes, and
+    /// `vocabularySize` (largest id + 1) always exists.
+    static let idLimit = 1 << 24
+
+    /// Throws `invalidValue` naming `key` for an added token whose id is outside `0 ..< idLimit`.
+    static func checkIDs(of tokens: [AddedToken], path: String, key: String) throws {
+        if let bad = tokens.first(where: { $0.id < 0 || $0.id >= idLimit }) {
+            throw TokenizerError.invalidValue(path: path, key: key, reason: "token '\(bad.content)' has id \(bad.id), outside 0..<2^24")
+        }
+    }
+
     /// Appends new special tokens after `vocabularySize`; returns the new list and size.
     static func appending(_ texts: [String], to tokens: [AddedToken], vocabularySize: Int)
         -> (tokens: [AddedToken], vocabularySize: Int)

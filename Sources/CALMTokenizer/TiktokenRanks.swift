@@ -15,7 +15,7 @@ enum TiktokenRanks {
         var starts: [Int32] = []
         var lengths: [Int32] = []
         var lineOfRank: [Int32] = []
-        let maxRank = 1 << 24
+        let maxRank = TokenizerSupport.idLimit
 
         func lineText(_ start: Int, _ end: Int) -> String {
             String(decoding: data[start ..< min(end, start + 80)], as: UTF8.self)

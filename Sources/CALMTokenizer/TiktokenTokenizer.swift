@@ -71,6 +71,7 @@ public struct TiktokenTokenizer: TextTokenizer {
             addedTokens: Self.llama3SpecialTokens(startingAt: max(table.count, 128_000)),
             bosToken: "<|begin_of_text|>", eosToken: "<|end_of_text|>")
         let configPath = modelFile.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json").path
+        try TokenizerSupport.checkIDs(of: config.addedTokens, path: configPath, key: "added_tokens_decoder")
         func resolve(_ text: String?, _ key: String) throws -> Int? {
             guard let text else { return nil }
             if let token = config.addedTokens.first(where: { $0.content == text }) { return token.id }

@@ -43,8 +43,8 @@ public struct TokenizerConfig: Sendable, Equatable {
             }
             for (key, value) in decoder {
                 let fullKey = "added_tokens_decoder.\(key)"
-                guard let id = Int(key), id >= 0 else {
-                    throw TokenizerError.invalidValue(path: path, key: fullKey, reason: "id is not a non-negative integer")
+                guard let id = Int(key), id >= 0, id < TokenizerSupport.idLimit else {
+                    throw TokenizerError.invalidValue(path: path, key: fullKey, reason: "id is not an integer in 0..<2^24")
                 }
                 guard let entry = value as? [String: Any] else {
                     throw TokenizerError.invalidValue(path: path, key: fullKey, reason: "not an object")

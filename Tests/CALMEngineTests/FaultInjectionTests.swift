@@ -127,6 +127,46 @@ struct PathologicalRequestTests {
         #expect(s.level == 2 && s.candidates == [[1]])
     }
 
+    /// A config may give any context length: the engine's admission arithmetic (positions the output
+    /// may take, the reservation, whole blocks) and `contextTokens` must not overflow. Found by the
+    /// fuzz harness `Fuzz/…/config` (the `config.json` below, with random weights of its shapes):
+    /// `generate` trapped on `(context - promptPositions) * K`; a one-token-per-position family
+    /// trapped on rounding `Int.max` positions up to whole blocks.
+    @Test func anyContextLengthIsOverflowSafe() async throws {
+        let configJSON = #"{"ae_path":"autoencoder","architectures":["EnergyTransformer"],"attention_bias":false,"beta":1,"bos_token_id":61,"eos_token_id":62,"hidden_act":"silu","hidden_size":16,"intermediate_size":32,"latent_size":8,"max_position_embeddings":9223372036854775807,"mlp_bias":false,"noise_size":8,"num_attention_heads":2,"num_decoder_layers":1,"num_encoder_layers":1,"num_hidden_layers":1,"num_key_value_heads":1,"num_mlp_layers":1,"num_samples":8,"pad_token_id":63,"patch_size":4,"rms_norm_eps":1e-06,"rope_theta":10000,"vocab_size":64}"#
+        let config = try JSONDecoder().decode(CALMConfig.self, from: Data(configJSON.utf8))
+        var autoencoder = try JSONDecoder().decode(AutoencoderConfig.self, from: Data(configJSON.utf8))
+        autoencoder.vocabSize = config.vocabSize; autoencoder.padTokenID = config.padTokenID
+        autoencoder.bosTokenID = config.bosTokenID; autoencoder.eosTokenID = config.eosTokenID
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("calm-huge-context-\(ProcessInfo.processInfo.processIdentifier)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try RandomModelWriter.write(model: config, autoencoder: autoencoder, dtype: .f32, to: dir, seed: 1, embedAutoencoder: true)
+        let engine = try CALMEngine(directory: dir, configuration: EngineConfiguration(kvCacheBytes: 1 << 20, blockChunks: 4))
+        let model = (engine.family as! CALMFamily).model
+        #expect(model.config.maxPositionEmbeddings == .max && model.contextTokens == .max)
+        var p = SamplingParameters(maxTokens: .max, temperature: 1, seed: 7, sampler: .single)
+        #expect(throws: EngineError.self) { try engine.generate(prompt: .tokens([1]), parameters: p) }   // needs more blocks than the pool
+        p.maxTokens = 8
+        let short = await EngineFixtures.collect(try engine.generate(prompt: .tokens([1]), parameters: p))
+        #expect(short.info?.reason == .maxTokens || short.info?.reason == .endToken)
+        _ = try model.generate(promptIDs: [1], parameters: GenerationParameters(maxTokens: 8, temperature: 1, seed: 7))
+
+        // One token per position: a Llama whose context is Int.max.
+        let llama = try ContextOverride(TestFamily.llama.makeFamily(), contextPositions: .max)
+        let discrete = try CALMEngine(family: llama, configuration: EngineConfiguration(kvCacheBytes: 1 << 20, blockChunks: 4))
+        #expect(throws: EngineError.self) {
+            try discrete.generate(prompt: .tokens([1, 2]), parameters: SamplingParameters(maxTokens: .max, temperature: 1, seed: 1))
+        }
+
+        // A context that is not positive is a config error at load.
+        var zero = config
+        zero.maxPositionEmbeddings = 0
+        #expect(throws: ModelError.self) { try zero.validate(file: "config.json") }
+        var llamaZero = LlamaCausalLMConfig()
+        llamaZero.maxPositionEmbeddings = -1
+        #expect(throws: ModelError.self) { try llamaZero.validate(file: "config.json") }
+    }
+
     /// An exact-rejection request that can never resolve within a step (T = 0.01 needs 100 equal
     /// draws) pauses between steps instead of holding the compute thread; the normal request beside
     /// it keeps its pace (median time per chunk within 2× of running alone).
@@ -154,4 +194,19 @@ struct PathologicalRequestTests {
         }
         #expect(ratios.contains { $0 <= 2 }, "time per chunk beside / alone: \(ratios)")
     }
+}
+
+/// A family that serves a real one under another context length.
+final class ContextOverride: ModelFamily {
+    let inner: any ModelFamily
+    let contextPositions: Int
+    init(_ inner: any ModelFamily, contextPositions: Int) { self.inner = inner; self.contextPositions = contextPositions }
+    var name: String { inner.name }
+    var tokensPerPosition: Int { inner.tokensPerPosition }
+    var vocabularySize: Int { inner.vocabularySize }
+    var endTokenIDs: Set<Int> { inner.endTokenIDs }
+    var paddingTokenID: Int? { inner.paddingTokenID }
+    func kvLayout(blockPositions: Int) -> KVLayout { inner.kvLayout(blockPositions: blockPositions) }
+    func validate(_ parameters: SamplingParameters) throws { try inner.validate(parameters) }
+    func step(_ batch: StepBatch) throws -> [StepOutcome] { try inner.step(batch) }
 }

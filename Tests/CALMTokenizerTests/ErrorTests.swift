@@ -89,7 +89,7 @@ struct ErrorTests {
         }
         let (type, typePath) = try loadError(["tokenizer.model": "YQ== 0\n", "tokenizer_config.json": #"{"added_tokens_decoder": {"x": {}}}"#])
         #expect(type == .invalidValue(path: typePath + "/tokenizer_config.json", key: "added_tokens_decoder.x",
-                                      reason: "id is not a non-negative integer"))
+                                      reason: "id is not an integer in 0..<2^24"))
     }
 
     static func hfJSON(model: String = #"{"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}"#,
@@ -121,11 +121,43 @@ struct ErrorTests {
         (e, file) = try error(Self.hfJSON(model: #"{"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [3]}"#))
         #expect(e == .invalidValue(path: file, key: "model.merges[0]", reason: "expected a string or a pair of strings"))
         (e, file) = try error(Self.hfJSON(model: #"{"type": "BPE", "vocab": {"a": "zero"}, "merges": []}"#))
-        #expect(e == .invalidValue(path: file, key: "model.vocab.a", reason: "id is not a non-negative integer"))
+        #expect(e == .invalidValue(path: file, key: "model.vocab.a", reason: "id is not an integer in 0..<2^24"))
         (e, file) = try error(#"{"added_tokens": []}"#)
         #expect(e == .missingKey(path: file, key: "model"))
         (e, file) = try error("[1, 2]")
         #expect(e == .invalidJSON(path: file, reason: "top level is not an object"))
+    }
+
+    /// Ids are below 2^24 everywhere (as tiktoken ranks already were). Found while writing the fuzz
+    /// harnesses (Fuzz/…/tokenizer-json, tokenizer-config; the inputs below): a vocabulary id of
+    /// 2^30 − 1 made an 85-byte tokenizer.json allocate an 8 GiB table, and an added token at
+    /// Int.max in tokenizer_config.json made `vocabularySize` (largest id + 1) overflow, a trap.
+    @Test func hugeTokenIDsAreTypedErrors() throws {
+        var (e, path) = try loadError(["tokenizer.json": #"{"model":{"vocab":{"a":1073741823},"merges":[]},"pre_tokenizer":{"type":"ByteLevel"}}"#])
+        #expect(e == .invalidValue(path: path + "/tokenizer.json", key: "model.vocab.a", reason: "id is not an integer in 0..<2^24"))
+        (e, path) = try loadError(["tokenizer.json": Self.hfJSON().replacingOccurrences(
+            of: #""added_tokens": []"#, with: #""added_tokens": [{"id": 16777216, "content": "<x>"}]"#)])
+        #expect(e == .invalidValue(path: path + "/tokenizer.json", key: "added_tokens[0].id", reason: "not an integer in 0..<2^24"))
+        let intMax = #"{"added_tokens_decoder":{"9223372036854775807":{"content":"x"}}}"#
+        for model in [["tokenizer.model": "YQ== 0\n"], ["tokenizer.json": Self.hfJSON()]] {
+            (e, path) = try loadError(model.merging(["tokenizer_config.json": intMax]) { a, _ in a })
+            #expect(e == .invalidValue(path: path + "/tokenizer_config.json", key: "added_tokens_decoder.9223372036854775807",
+                                       reason: "id is not an integer in 0..<2^24"))
+            // The largest id allowed loads, and the vocabulary ends right after it.
+            let dir = try directory(model.merging(["tokenizer_config.json": #"{"added_tokens_decoder":{"16777215":{"content":"x"}}}"#]) { a, _ in a })
+            let tokenizer = try TokenizerLoader.load(directory: dir.url, addPadToken: true)
+            #expect(tokenizer.encode("x", addBOS: false, allowSpecialTokens: true) == [16_777_215])
+            #expect(tokenizer.vocabularySize == 16_777_217 && tokenizer.padTokenID == 16_777_216)
+        }
+        // Built in code rather than read: the same limit, as a typed error.
+        let config = TokenizerConfig(addedTokens: [AddedToken(id: .max, content: "x")])
+        let dir = try directory(["tokenizer.model": "YQ== 0\n"])
+        #expect(throws: TokenizerError.self) {
+            try TiktokenTokenizer(modelFile: dir.url.appendingPathComponent("tokenizer.model"), config: config)
+        }
+        #expect(throws: TokenizerError.self) {
+            try HuggingFaceBPETokenizer(definition: HuggingFaceBPEDefinition(vocabulary: [[97]], merges: []), config: config)
+        }
     }
 
     @Test func mergesArrayFormIsAccepted() throws {

@@ -198,7 +198,8 @@ public struct CALMConfig: Sendable, Equatable, Codable {
                              ("intermediate_size", intermediateSize), ("num_hidden_layers", numHiddenLayers),
                              ("num_attention_heads", numAttentionHeads), ("num_key_value_heads", kvHeads),
                              ("latent_size", latentSize), ("patch_size", patchSize),
-                             ("num_mlp_layers", numMLPLayers), ("noise_size", noiseSize)] where value <= 0 {
+                             ("num_mlp_layers", numMLPLayers), ("noise_size", noiseSize),
+                             ("max_position_embeddings", maxPositionEmbeddings)] where value <= 0 {
             throw fail(key, "must be positive, got \(value)")
         }
         if hiddenSize % numAttentionHeads != 0 {

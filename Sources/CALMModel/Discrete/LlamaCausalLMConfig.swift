@@ -144,7 +144,7 @@ public struct LlamaCausalLMConfig: Sendable, Equatable, Codable {
         func fail(_ key: String, _ reason: String) -> ModelError { .invalidConfig(file: file, key: key, reason: reason) }
         for (key, value) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
                              ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
-                             ("num_key_value_heads", kvHeads)] where value <= 0 {
+                             ("num_key_value_heads", kvHeads), ("max_position_embeddings", maxPositionEmbeddings)] where value <= 0 {
             throw fail(key, "must be positive, got \(value)")
         }
         if hiddenSize % numAttentionHeads != 0 {

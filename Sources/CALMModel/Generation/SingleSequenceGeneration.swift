@@ -2,7 +2,10 @@ import Foundation
 
 extension CALMModel {
     /// Longest sequence the model accepts, in tokens (`max_position_embeddings` chunks of K).
-    public var contextTokens: Int { config.maxPositionEmbeddings * patchSize }
+    public var contextTokens: Int {
+        let (tokens, overflow) = config.maxPositionEmbeddings.multipliedReportingOverflow(by: patchSize)
+        return overflow ? Int.max : tokens
+    }
 
     /// Generates a continuation of `promptIDs` with the reference's semantics (prompt right-padded
     /// with `[PAD]` to whole chunks, one chunk per step through the KV cache, stop on a chunk that
