@@ -129,7 +129,13 @@ typedef struct {
     const int32_t *colsum; /* sum of the row's quantised weights */
     const float *rho;      /* ||w - sigma * q|| rounded up */
     const float *omega;    /* ||w|| rounded up */
+    float rho_max, omega_max; /* the panel's largest rho and omega (a bound for all its columns at once) */
 } calm__screen_cols;
+
+/* Quantised weights are integers in [-CALM_SCREEN_QMAX, CALM_SCREEN_QMAX] (step: a row's max |w| / QMAX).
+   7 bits: with activations in [0, 127] two vpmaddubsw results add in 16 bits without saturating
+   (2 * 2 * 127 * 64 = 32512 < 32768), so AVX2 widens once per 8 k values instead of once per 4. */
+#define CALM_SCREEN_QMAX 64
 
 /* The bound's constant term: covers k * 2^-149 (underflow of the exact chain) for every k allowed. */
 #define CALM_SCREEN_E 0x1p-100f
@@ -145,7 +151,9 @@ typedef void (*calm__screen_tile_fn)(int mr, int groups, const uint8_t *v, size_
  * Bounds of a tile: for r < mr and c < ncols, q = float(T) * (s * sigma), B = A * rho + (Bc * omega + E),
  * U = q + B, L = q - B; lstar[r] = max(lstar[r], max_c L); u[r * 32 + c] = U; mask[r] bit c set when
  * U >= the updated lstar[r]; l[r * 32 + c] = L when l != NULL (calm_screen_check_bounds). Columns >= ncols
- * take no part.
+ * take no part. A kernel may first bound the whole panel with rho_max and omega_max (B_max >= every B as
+ * floats, rounding being monotone): when max q + B_max < lstar no column can be a candidate, and
+ * max q - B_max is then a valid (weaker) lower bound to update lstar with; u is not written then.
  */
 typedef void (*calm__screen_finish_fn)(int mr, const int32_t *raw, const calm__screen_row *rows,
                                        const calm__screen_cols *cols, int ncols, float *lstar, float *u,

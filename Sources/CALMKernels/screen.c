@@ -7,7 +7,7 @@
  *     and |eta_t| <= 2^-150 (underflow), so |e - d| <= gamma_k sum|x_k w_k| + k 2^-150 (1 + gamma_k)
  *     <= gamma_k ||x|| ||w|| + k 2^-149, gamma_k = k u / (1 - k u) (Cauchy-Schwarz on sum|x_k w_k|).
  *  2. The screen: x~ = s (v + z) (v the stored activation integers, per row step s and zero point z),
- *     w~ = sigma q (q the int8 weights, per weight row step sigma), r_x = x - x~, r_w = w - w~. Then
+ *     w~ = sigma q (q the 7-bit weights, per weight row step sigma), r_x = x - x~, r_w = w - w~. Then
  *     d = sum x~ w~ + sum x~ r_w + sum r_x w, so |d - sum x~ w~| <= ||x~|| ||r_w|| + ||r_x|| ||w||, and
  *     sum x~ w~ = s sigma T exactly, T = sum (v + z) q = raw + z colsum + corr (an exact int32).
  *  3. The evaluation in f32: q^ = fl(fl(T) fl(s sigma)) (relative error <= 3.01 u), B^ = A rho + (Bc omega + E)
@@ -43,6 +43,17 @@
 #define INFLATE (1.0 + 1e-9) /* covers double rounding in norms of up to 32768 terms (< 1e-11) */
 #define SLOT_INIT 16          /* candidates a row holds per task before its list grows */
 
+#ifdef CALM_SCREEN_TIMING /* phase times for out-of-tree measurement builds only */
+#include <stdio.h>
+#include <time.h>
+static double phase_now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec; }
+#define PHASE(name) do { double t_ = phase_now(); fprintf(stderr, "  %-8s %8.2f ms\n", name, (t_ - phase_t0) * 1e3); phase_t0 = t_; } while (0)
+#define PHASE_START() double phase_t0 = phase_now()
+#else
+#define PHASE(name) ((void)0)
+#define PHASE_START() ((void)0)
+#endif
+
 struct calm_screen {
     int32_t n, k, groups, n_panels;
     const void *wdata;
@@ -50,6 +61,7 @@ struct calm_screen {
     int8_t *q;           /* n_panels x groups x 32 columns x 4 bytes */
     float *sigma, *rho, *omega;
     int32_t *colsum;     /* n_panels * 32 each (zero past n) */
+    float *rho_max, *omega_max; /* per panel */
     void *block;
     size_t bytes, mapped;
 };
@@ -137,14 +149,14 @@ static void build_task(void *ctx, int t, int thread_index) {
             }
             if (!finite || sqrt(w2) > SCREEN_MAX_NORM) { atomic_store(&J->bad, 1); break; }
             /* rows below 2^-40 keep q = 0: all of w is residual (keeps sigma * step products normal) */
-            const float sig = mx >= SCREEN_MIN_ABS ? (float)(mx / 127.0) : 0.0f;
+            const float sig = mx >= SCREEN_MIN_ABS ? (float)(mx / CALM_SCREEN_QMAX) : 0.0f;
             double r2 = 0;
             int32_t csum = 0;
             for (int32_t kk = 0; kk < K; kk++) {
                 int qv = 0;
                 if (sig > 0) {
                     const double t = rint((double)row[kk] / (double)sig);
-                    qv = t > 127 ? 127 : t < -127 ? -127 : (int)t;
+                    qv = t > CALM_SCREEN_QMAX ? CALM_SCREEN_QMAX : t < -CALM_SCREEN_QMAX ? -CALM_SCREEN_QMAX : (int)t;
                 }
                 const double r = (double)row[kk] - (double)sig * (double)qv; /* the product is exact in double */
                 r2 += r * r;
@@ -156,6 +168,14 @@ static void build_task(void *ctx, int t, int thread_index) {
             s->rho[j] = bound_up(sqrt(r2) * INFLATE);
             s->omega[j] = bound_up(sqrt(w2) * INFLATE);
         }
+        float rm = 0, om = 0;
+        for (int c = 0; c < CALM_PANEL; c++) {
+            const size_t j = (size_t)p * CALM_PANEL + (size_t)c;
+            if (s->rho[j] > rm) rm = s->rho[j];
+            if (s->omega[j] > om) om = s->omega[j];
+        }
+        s->rho_max[p] = rm;
+        s->omega_max[p] = om;
     }
     free(row);
 }
@@ -172,7 +192,7 @@ calm_screen *calm_screen_create(calm_pool *pool, const calm_matrix *w) {
     s->dtype = w->dtype;
     const size_t cols = (size_t)s->n_panels * CALM_PANEL;
     const size_t qbytes = (size_t)s->n_panels * (size_t)s->groups * 128;
-    const size_t total = qbytes + cols * 4 * sizeof(float);
+    const size_t total = qbytes + cols * 4 * sizeof(float) + (size_t)s->n_panels * 2 * sizeof(float);
     s->block = big_alloc(total, &s->mapped);
     if (!s->block) { free(s); return NULL; }
     s->bytes = total;
@@ -181,6 +201,8 @@ calm_screen *calm_screen_create(calm_pool *pool, const calm_matrix *w) {
     s->rho = s->sigma + cols;
     s->omega = s->rho + cols;
     s->colsum = (int32_t *)(s->omega + cols);
+    s->rho_max = (float *)(s->colsum + cols);
+    s->omega_max = s->rho_max + s->n_panels;
     build_job J;
     J.w = w;
     J.s = s;
@@ -248,8 +270,9 @@ const calm__screen_impl calm__screen_portable = { "portable", 0, 4, tile_portabl
 
 /* ---------------------------------------------------------------- SIMD self-checks */
 
-/* A SIMD tile must give the exact integer sums (every row count, both prefetch settings, extreme values
-   where 16-bit pair sums would saturate if the activation range were wrong). 1 when it does. */
+/* A SIMD tile must give the exact integer sums (every row count, both prefetch settings, odd and even
+   group counts, and the extreme values where 16-bit sums would saturate if a range were wrong). 1 when
+   it does. */
 static int screen_selftest(const calm__screen_impl *impl) {
     enum { G = 37, LDV = 160, ROWS = 12 };
     static int8_t panel[G * 128];
@@ -259,7 +282,8 @@ static int screen_selftest(const calm__screen_impl *impl) {
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < G * 128; i++) {
             st = st * 1664525u + 1013904223u;
-            panel[i] = pass ? (int8_t)((i & 1) ? -127 : 127) : (int8_t)((int)(st >> 24) % 255 - 127);
+            panel[i] = (int8_t)(pass ? ((i & 1) ? -CALM_SCREEN_QMAX : CALM_SCREEN_QMAX)
+                                      : (int)(st >> 24) % (2 * CALM_SCREEN_QMAX + 1) - CALM_SCREEN_QMAX);
         }
         for (int i = 0; i < ROWS * LDV; i++) {
             st = st * 1664525u + 1013904223u;
@@ -283,6 +307,18 @@ static int screen_selftest(const calm__screen_impl *impl) {
                 impl->tile(mr, G, v, LDV, panel, got, pf);
                 if (memcmp(got, want, (size_t)mr * CALM_PANEL * sizeof(int32_t)) != 0) return 0;
             }
+        /* an even number of groups: the first G - 1 */
+        for (int r = 0; r < ROWS; r++)
+            for (int c = 0; c < CALM_PANEL; c++)
+                for (int b = 0; b < 4; b++) {
+                    const int32_t a = impl->scheme == 0 ? (int32_t)v[r * LDV + 4 * (G - 1) + b] : (int32_t)(int8_t)v[r * LDV + 4 * (G - 1) + b];
+                    want[r * CALM_PANEL + c] -= a * (panel[((G - 1) * CALM_PANEL + c) * 4 + b] + (impl->scheme == 0 ? 0 : 128));
+                }
+        for (int mr = 1; mr <= impl->mr && mr <= ROWS; mr++) {
+            memset(got, 0x5A, sizeof got);
+            impl->tile(mr, G - 1, v, LDV, panel, got, mr == 1);
+            if (memcmp(got, want, (size_t)mr * CALM_PANEL * sizeof(int32_t)) != 0) return 0;
+        }
     }
     return 1;
 }
@@ -478,7 +514,8 @@ static void screen_task(void *ctx, int t, int thread_index) {
         const int8_t *panel = s->q + (size_t)p * panel_bytes;
         const int8_t *next = p + 1 < p1 ? panel + panel_bytes : NULL;
         calm__screen_cols cols = { s->sigma + (size_t)p * CALM_PANEL, s->colsum + (size_t)p * CALM_PANEL,
-                                   s->rho + (size_t)p * CALM_PANEL, s->omega + (size_t)p * CALM_PANEL };
+                                   s->rho + (size_t)p * CALM_PANEL, s->omega + (size_t)p * CALM_PANEL,
+                                   s->rho_max[p], s->omega_max[p] };
         const int ncols = s->n - p * CALM_PANEL < CALM_PANEL ? s->n - p * CALM_PANEL : CALM_PANEL;
         for (int tile = 0; tile < tiles; tile++) {
             const int32_t r0 = tile * mr;
@@ -508,65 +545,75 @@ static void screen_task(void *ctx, int t, int thread_index) {
 
 /* ---------------------------------------------------------------- the exact pass */
 
+/*
+ * Survivors are recomputed panel by panel: a column of a packed panel spans every cache line of the
+ * panel, so each panel that holds survivors is read once, by multi-row tiles over the x rows that need
+ * it (gathered), rather than once per row. Entries are grouped by row (roff / sj: increasing j within a
+ * row) and by panel (poff / pe: entry indices, rows increasing), and vals receives each entry's exact value.
+ */
 typedef struct {
-    const calm_screen *s;
     const calm_matrix *w;
     const float *x;
     size_t ldx;
     const int32_t *rowmap;   /* screened row -> row of x */
-    const screen_job *S;
-    const float *lglobal;    /* per screened row */
-    uint8_t *undecided;      /* per screened row: 1 = leave to the direct kernel */
-    int32_t *out_index;
-    float *out_max;
+    const int32_t *entry_row;/* entry -> screened row */
+    const int32_t *sj;       /* entry -> vocabulary index */
+    const int64_t *poff;     /* n_panels + 1 */
+    const int32_t *pe;
+    float *vals;
+    int32_t n_panels;
+    int64_t total;
     int n_tasks;
-    int64_t (*counts)[3];    /* per task: survivors, panels, max survivors */
+    _Atomic int oom;
 } exact_job;
 
 static void exact_task(void *ctx, int t, int thread_index) {
     (void)thread_index;
-    const exact_job *E = (const exact_job *)ctx;
-    const screen_job *S = E->S;
+    exact_job *E = (exact_job *)ctx;
     const calm_gemm_impl *g = calm__gemm_active();
     const calm_tile_fn tile = g->tile[E->w->dtype];
-    const size_t panel_bytes = (size_t)E->w->k * CALM_PANEL * calm_dtype_size(E->w->dtype);
-    float buf[CALM_PANEL] __attribute__((aligned(64)));
-    int32_t r0, r1;
-    range(t, E->n_tasks, S->ms, &r0, &r1);
-    int64_t surv = 0, panels = 0, most = 0;
-    for (int32_t r = r0; r < r1; r++) {
-        if (E->undecided[r]) continue;
-        const float lg = E->lglobal[r];
-        const int32_t i = E->rowmap[r];
-        const float *xi = E->x + (size_t)i * E->ldx;
-        float best = 0;
-        int32_t bidx = -1, lastp = -1;
-        int64_t n_here = 0;
-        for (int tt = 0; tt < S->n_tasks; tt++) {
-            const cand_list *L = &S->ts[tt].lists[r];
-            for (int32_t a = 0; a < L->len; a++) {
-                if (L->e[a].u < lg) continue;
-                const int32_t j = L->e[a].j, p = j / CALM_PANEL;
-                if (p != lastp) {
-                    tile(1, E->w->k, xi, E->ldx, (const unsigned char *)E->w->data + (size_t)p * panel_bytes, NULL, buf,
-                         CALM_PANEL, NULL, 0, CALM_PANEL);
-                    lastp = p;
-                    panels++;
+    const int mr = g->mr > 16 ? 16 : g->mr;
+    const int32_t K = E->w->k;
+    const size_t panel_bytes = (size_t)K * CALM_PANEL * calm_dtype_size(E->w->dtype);
+    /* this task's panels: those whose first entry falls in its share of the entries */
+    const int64_t e0 = E->total * t / E->n_tasks, e1 = E->total * (t + 1) / E->n_tasks;
+    int32_t p = 0, hi = E->n_panels;
+    while (p < hi) { const int32_t mid = (p + hi) / 2; if (E->poff[mid] < e0) p = mid + 1; else hi = mid; }
+    float *xbuf = (float *)aligned_alloc(64, (((size_t)mr * (size_t)K * sizeof(float)) + 63) & ~(size_t)63);
+    float obuf[16 * CALM_PANEL] __attribute__((aligned(64)));
+    if (!xbuf) { atomic_store(&E->oom, 1); return; }
+    for (; p < E->n_panels && E->poff[p] < e1; p++) {
+        const int64_t a0 = E->poff[p], a1 = E->poff[p + 1];
+        if (a0 == a1) continue;
+        const void *panel = (const unsigned char *)E->w->data + (size_t)p * panel_bytes;
+        int64_t a = a0;
+        while (a < a1) {
+            /* up to mr distinct rows (a row's entries in this panel are consecutive) */
+            int nr = 0;
+            int64_t b = a;
+            int32_t last = -1;
+            while (b < a1) {
+                const int32_t r = E->entry_row[E->pe[b]];
+                if (r != last) {
+                    if (nr == mr) break;
+                    memcpy(xbuf + (size_t)nr * K, E->x + (size_t)E->rowmap[r] * E->ldx, (size_t)K * sizeof(float));
+                    nr++;
+                    last = r;
                 }
-                const float val = buf[j - p * CALM_PANEL];
-                if (bidx < 0 || calm__argmax_better(val, best)) { best = val; bidx = j; }
-                n_here++;
+                b++;
             }
+            tile(nr, K, xbuf, (size_t)K, panel, NULL, obuf, CALM_PANEL, NULL, 0, CALM_PANEL);
+            int slot = -1;
+            last = -1;
+            for (int64_t c = a; c < b; c++) {
+                const int32_t e = E->pe[c], r = E->entry_row[e];
+                if (r != last) { slot++; last = r; }
+                E->vals[e] = obuf[slot * CALM_PANEL + (E->sj[e] - p * CALM_PANEL)];
+            }
+            a = b;
         }
-        if (bidx < 0) { E->undecided[r] = 1; continue; } /* cannot happen (the best lower bound's entry survives) */
-        E->out_index[i] = bidx;
-        if (E->out_max) E->out_max[i] = best;
-        surv += n_here;
-        if (n_here > most) most = n_here;
     }
-    E->counts[t][0] = surv;
-    E->counts[t][1] = panels;
-    E->counts[t][2] = most;
+    free(xbuf);
 }
 
 /* ---------------------------------------------------------------- statistics */
@@ -651,6 +698,7 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
     const int32_t K = s->k, G = s->groups;
     const size_t ldv = ((size_t)G * 4 + 63) & ~(size_t)63;
     const int threads = calm_pool_size(pool);
+    PHASE_START();
 
     /* 1. quantise every row */
     uint8_t *v = (uint8_t *)aligned_alloc(64, (size_t)m * ldv);
@@ -673,6 +721,7 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
     Q.n_tasks = threads > 1 && (double)m * K >= 65536 ? (m < 4 * threads ? m : 4 * threads) : 1;
     if (Q.n_tasks == 1) quant_task(&Q, 0, 0);
     else calm_pool_run(pool, Q.n_tasks, quant_task, &Q);
+    PHASE("quantise");
     /* screened rows first, compacted in order; zero rows answered; the rest listed for the direct kernel */
     int32_t ms = 0, nd = 0;
     for (int32_t i = 0; i < m; i++) {
@@ -714,8 +763,11 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
         if (ok) {
             if (S.n_tasks == 1) screen_task(&S, 0, 0);
             else calm_pool_run(pool, S.n_tasks, screen_task, &S);
+            PHASE("screen");
             /* 3. merge: the best lower bound over all tasks; rows with too many survivors go direct */
-            for (int32_t r = 0; r < ms; r++) {
+            int64_t *roff = (int64_t *)malloc(((size_t)ms + 1) * sizeof(int64_t));
+            int64_t total = 0;
+            for (int32_t r = 0; ok && r < ms; r++) {
                 float lg = -INFINITY;
                 int over = 0;
                 for (int t = 0; t < S.n_tasks; t++) {
@@ -729,26 +781,66 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
                     for (int32_t a = 0; a < L->len; a++) cnt += L->e[a].u >= lg;
                 }
                 undecided[r] = (uint8_t)(over || cnt > S.limit || cnt == 0);
+                if (roff) { roff[r] = total; total += undecided[r] ? 0 : cnt; }
             }
-            /* 4. recompute the survivors exactly */
-            exact_job E;
-            E.s = s; E.w = w; E.x = x; E.ldx = ldx; E.rowmap = rowmap; E.S = &S; E.lglobal = lglobal;
-            E.undecided = undecided; E.out_index = out_index; E.out_max = out_max;
-            E.n_tasks = threads > 1 && ms >= 4 ? (ms < 4 * threads ? ms : 4 * threads) : 1;
-            int64_t(*counts)[3] = (int64_t(*)[3])calloc((size_t)E.n_tasks, sizeof *counts);
-            if (counts) {
-                E.counts = counts;
-                if (E.n_tasks == 1) exact_task(&E, 0, 0);
-                else calm_pool_run(pool, E.n_tasks, exact_task, &E);
-                for (int t = 0; t < E.n_tasks; t++) {
-                    st.survivors += counts[t][0];
-                    st.exact_panels += counts[t][1];
-                    if (counts[t][2] > st.max_survivors) st.max_survivors = counts[t][2];
+            /* 4. recompute the survivors exactly, panel by panel */
+            const int32_t np = s->n_panels;
+            int32_t *sj = roff ? (int32_t *)malloc((size_t)(total ? total : 1) * sizeof(int32_t)) : NULL;
+            int32_t *erow = sj ? (int32_t *)malloc((size_t)(total ? total : 1) * sizeof(int32_t)) : NULL;
+            int32_t *pe = erow ? (int32_t *)malloc((size_t)(total ? total : 1) * sizeof(int32_t)) : NULL;
+            float *vals = pe ? (float *)malloc((size_t)(total ? total : 1) * sizeof(float)) : NULL;
+            int64_t *poff = vals ? (int64_t *)calloc((size_t)np + 1, sizeof(int64_t)) : NULL;
+            if (poff) {
+                roff[ms] = total;
+                int64_t e = 0;
+                for (int32_t r = 0; r < ms; r++) {
+                    if (undecided[r]) continue;
+                    for (int t = 0; t < S.n_tasks; t++) {
+                        const cand_list *L = &S.ts[t].lists[r];
+                        for (int32_t a = 0; a < L->len; a++)
+                            if (L->e[a].u >= lglobal[r]) { sj[e] = L->e[a].j; erow[e] = r; poff[L->e[a].j / CALM_PANEL + 1]++; e++; }
+                    }
                 }
-                free(counts);
+                int64_t used = 0;
+                for (int32_t p = 0; p < np; p++) { used += poff[p + 1] != 0; poff[p + 1] += poff[p]; }
+                int64_t *fill = (int64_t *)malloc((size_t)np * sizeof(int64_t));
+                if (fill) {
+                    memcpy(fill, poff, (size_t)np * sizeof(int64_t));
+                    for (int64_t q = 0; q < total; q++) pe[fill[sj[q] / CALM_PANEL]++] = (int32_t)q;
+                    free(fill);
+                    exact_job E;
+                    E.w = w; E.x = x; E.ldx = ldx; E.rowmap = rowmap; E.entry_row = erow; E.sj = sj; E.poff = poff;
+                    E.pe = pe; E.vals = vals; E.n_panels = np; E.total = total;
+                    atomic_init(&E.oom, 0);
+                    E.n_tasks = threads > 1 && total >= 8 ? 4 * threads : 1;
+                    if (E.n_tasks == 1) exact_task(&E, 0, 0);
+                    else calm_pool_run(pool, E.n_tasks, exact_task, &E);
+                    if (atomic_load(&E.oom)) {
+                        memset(undecided, 1, (size_t)ms);
+                    } else {
+                        /* 5. each row's first maximum, in increasing index */
+                        for (int32_t r = 0; r < ms; r++) {
+                            if (undecided[r]) continue;
+                            float best = 0;
+                            int32_t bidx = -1;
+                            for (int64_t q = roff[r]; q < roff[r + 1]; q++)
+                                if (bidx < 0 || calm__argmax_better(vals[q], best)) { best = vals[q]; bidx = sj[q]; }
+                            out_index[rowmap[r]] = bidx;
+                            if (out_max) out_max[rowmap[r]] = best;
+                            const int64_t here = roff[r + 1] - roff[r];
+                            st.survivors += here;
+                            if (here > st.max_survivors) st.max_survivors = here;
+                        }
+                        st.exact_panels = used;
+                    }
+                    PHASE("exact");
+                } else {
+                    memset(undecided, 1, (size_t)ms);
+                }
             } else {
                 memset(undecided, 1, (size_t)ms);
             }
+            free(roff); free(sj); free(erow); free(pe); free(vals); free(poff);
             for (int32_t r = 0; r < ms; r++) {
                 if (undecided[r]) dlist[nd++] = rowmap[r];
                 else st.screened_rows++;
@@ -815,7 +907,8 @@ int64_t calm_screen_check_bounds(const float *x, int32_t m, size_t ldx, const ca
             float u[CALM_PANEL], l[CALM_PANEL], ls = -INFINITY;
             uint32_t mk;
             calm__screen_cols cols = { s->sigma + (size_t)p * CALM_PANEL, s->colsum + (size_t)p * CALM_PANEL,
-                                       s->rho + (size_t)p * CALM_PANEL, s->omega + (size_t)p * CALM_PANEL };
+                                       s->rho + (size_t)p * CALM_PANEL, s->omega + (size_t)p * CALM_PANEL,
+                                       INFINITY, INFINITY }; /* every column checked on its own */
             const int ncols = n - p * CALM_PANEL < CALM_PANEL ? n - p * CALM_PANEL : CALM_PANEL;
             impl->tile(1, G, v, ldv, s->q + (size_t)p * (size_t)G * 128, raw, 0);
             impl->finish(1, raw, &R, &cols, ncols, &ls, u, &mk, l);

@@ -174,7 +174,8 @@ import Testing
             let scale = Float(sign: .plus, exponent: Int(rng.next() % 41) - 20, significand: 1)
             for kk in 0..<k {
                 switch j % 6 {
-                case 0: wsrc[j * k + kk] = (Float(Int(rng.next() % 254) - 127) + 0.5) / 127 * scale // half steps
+                case 0: // half a step off the grid everywhere (the max at kk = 0 sets the step to scale / 64)
+                    wsrc[j * k + kk] = kk == 0 ? scale : (Float(Int(rng.next() % 127) - 64) + 0.5) / 64 * scale
                 case 1: wsrc[j * k + kk] = kk == j % k ? 100 * scale : rng.float() * scale // one outlier
                 case 2: wsrc[j * k + kk] = rng.float() * 0x1p-45 // below the step floor: all residual
                 case 3: wsrc[j * k + kk] = 0 // a zero row
@@ -309,13 +310,13 @@ import Testing
         xa[0] = 63; xa[1] = -63
         for kk in 2..<k { xa[kk] = Float(Int(rng.next() % 121) - 60) + 0.49 * signs[kk] }
         // (b) weight residuals aligned with an activation row of equal magnitudes: x = +-63 (on the grid),
-        //     w_k = (q_k + 0.49 sign(x_k)) / 128 with max |w| = 127/128 (step exactly 1/128)
+        //     w_k = (q_k + 0.49 sign(x_k)) / 64 with max |w| = 1 (the 7-bit weight grid: step exactly 1/64)
         var xb = [Float](repeating: 0, count: k)
         for kk in 0..<k { xb[kk] = rng.next() & 1 == 0 ? 63 : -63 }
         var wsrc = rng.floats(n * k)
         for kk in 0..<k { wsrc[0 * k + kk] = signs[kk] }
-        wsrc[1 * k + 0] = 127 / 128
-        for kk in 1..<k { wsrc[1 * k + kk] = (Float(Int(rng.next() % 201) - 100) + 0.49 * (xb[kk] > 0 ? 1 : -1)) / 128 }
+        wsrc[1 * k + 0] = 1
+        for kk in 1..<k { wsrc[1 * k + kk] = (Float(Int(rng.next() % 121) - 60) + 0.49 * (xb[kk] > 0 ? 1 : -1)) / 64 }
         let x = xa + xb + rng.floats(6 * k, scale: 5)
         let m = x.count / k
         let w = PackedMatrix(n: n, k: k, dtype: CALM_F32, weights: wsrc)
@@ -339,7 +340,7 @@ import Testing
             let k2 = 50, n2 = 300, m2 = 8
             var ws = r2.floats(n2 * k2)
             for j in stride(from: 0, to: n2, by: 7) { for kk in 0..<k2 { ws[j * k2 + kk] *= Float(sign: .plus, exponent: j % 30 - 15, significand: 1) } }
-            for j in stride(from: 3, to: n2, by: 11) { for kk in 0..<k2 { ws[j * k2 + kk] = (Float(Int(r2.next() % 254) - 127) + 0.5) / 127 } }
+            for j in stride(from: 3, to: n2, by: 11) { for kk in 0..<k2 { ws[j * k2 + kk] = (Float(Int(r2.next() % 128) - 64) + 0.5) / 64 } }
             let w2 = PackedMatrix(n: n2, k: k2, dtype: dtype, weights: ws)
             let s2 = makeScreen(nil, w2)
             defer { calm_screen_destroy(s2) }

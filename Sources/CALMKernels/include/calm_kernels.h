@@ -149,11 +149,11 @@ void calm_linear_argmax(calm_pool *pool, const float *x, int32_t m, size_t ldx, 
 /* ---------------------------------------------------------------- screened exact argmax */
 
 /**
- * Screening data of a packed matrix for calm_linear_argmax_screened: W quantised to int8 with one step
- * per row (the row's max |w| / 127), in 32-column panels of 4-value k groups (128 bytes per group and
- * panel), plus per row the integer sum of its quantised values, ||w||_2 and the quantisation residual's
- * ||w - step * q||_2 (both computed in double and rounded up). n * ceil(k / 4) * 4 bytes for the panels
- * (columns padded to whole panels) + 16 bytes per row. Immutable once built; any number of threads may
+ * Screening data of a packed matrix for calm_linear_argmax_screened: W quantised to 7-bit integers
+ * (|q| <= 64, one byte each) with one step per row (the row's max |w| / 64), in 32-column panels of
+ * 4-value k groups (128 bytes per group and panel), plus per row the integer sum of its quantised values,
+ * ||w||_2 and the quantisation residual's ||w - step * q||_2 (both computed in double and rounded up).
+ * n * ceil(k / 4) * 4 bytes for the panels (columns padded to whole panels) + 16 bytes per row. Immutable once built; any number of threads may
  * use one. It keeps no pointer into w's data beyond an identity check.
  */
 typedef struct calm_screen calm_screen;
@@ -175,7 +175,7 @@ typedef struct {
     int64_t direct_rows;   /* rows left to calm_linear_argmax: non-finite or extreme (outside 2^-40..2^40) inputs,
                               or more survivors than pay (max(32, n / 256)) */
     int64_t survivors;     /* vocabulary entries recomputed exactly, summed over the screened rows */
-    int64_t exact_panels;  /* 32-column panels recomputed (a panel holding several survivors counts once) */
+    int64_t exact_panels;  /* distinct 32-column panels the exact pass read (each once, for all rows needing it) */
     int64_t max_survivors; /* most survivors of one screened row */
 } calm_screen_stats;
 
