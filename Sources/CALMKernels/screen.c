@@ -451,7 +451,8 @@ typedef struct {
     size_t ldv;
     const calm__screen_row *rows;
     int32_t ms;
-    int32_t limit;
+    int32_t limit;   /* most survivors a row may have (else: the direct kernel) */
+    int32_t cap_max; /* most candidates a row keeps per task during the pass */
     int n_tasks;
     task_state *ts;
 } screen_job;
@@ -464,11 +465,14 @@ static void prune(cand_list *L, float ls) {
     L->len = o;
 }
 
-static void push(task_state *T, cand_list *L, float ls, int32_t j, float u, int32_t limit) {
+/* cap: the most candidates a row keeps in one task after pruning against the task's running lower bound
+   (which only rises); more marks the row for the direct kernel. It bounds memory; the decision on
+   survivors (at most `limit`) is taken at the merge, against the best lower bound of all tasks. */
+static void push(task_state *T, cand_list *L, float ls, int32_t j, float u, int32_t cap_max) {
     if (L->over) return;
     if (L->len == L->cap) {
         prune(L, ls);
-        if (L->len > limit) { L->over = 1; return; }
+        if (L->len >= cap_max) { L->over = 1; return; }
         if (L->len > L->cap / 2) {
             const int32_t cap = L->cap * 2;
             cand *e = (cand *)malloc((size_t)cap * sizeof(cand));
@@ -536,7 +540,7 @@ static void screen_task(void *ctx, int t, int thread_index) {
                 while (mk) {
                     const int c = __builtin_ctz(mk);
                     mk &= mk - 1;
-                    push(T, L, ls, p * CALM_PANEL + c, u[r * CALM_PANEL + c], J->limit);
+                    push(T, L, ls, p * CALM_PANEL + c, u[r * CALM_PANEL + c], J->cap_max);
                 }
             }
         }
@@ -745,6 +749,7 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
         screen_job S;
         S.s = s; S.impl = impl; S.v = v; S.ldv = ldv; S.rows = rows; S.ms = ms;
         S.limit = s->n / 256 > 32 ? s->n / 256 : 32;
+        S.cap_max = 8 * S.limit;
         const double work = (double)ms * (double)s->n * (double)K;
         S.n_tasks = 1;
         if (threads > 1 && work >= 1e6)

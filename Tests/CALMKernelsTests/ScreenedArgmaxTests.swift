@@ -159,6 +159,20 @@ import Testing
             let stats = expectSame(pool2, x: xs, m: m, k: k, w: w2, screen: screen2, "standouts \(isa)")
             #expect(stats.screened_rows == Int64(m), "\(stats)")
         }
+        // 200 equal rows first (more than the 35 survivors a row may have, fewer than a task keeps while
+        // its lower bound is still low), the winner far later: pruned at the merge, screened
+        var w3src = rng.floats(n * k, scale: 0.1)
+        for j in 0..<200 { for kk in 0..<k { w3src[j * k + kk] = row[kk] } }
+        for kk in 0..<k { w3src[8000 * k + kk] = row[kk] * 2 }
+        let w3 = PackedMatrix(n: n, k: k, dtype: CALM_BF16, weights: w3src)
+        let screen3 = makeScreen(pool2, w3)
+        defer { calm_screen_destroy(screen3) }
+        atEachISA { isa in
+            for pool in [nil, pool2] {
+                let stats = expectSame(pool, x: xs, m: m, k: k, w: w3, screen: screen3, "late winner \(isa)")
+                #expect(stats.screened_rows == Int64(m), "\(stats)")
+            }
+        }
     }
 
     /// Weights where quantisation loses the most: every value half a step from the grid, one outlier per
