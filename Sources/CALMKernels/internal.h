@@ -168,6 +168,13 @@ typedef struct {
 
 extern const calm__screen_impl calm__screen_portable;
 #if CALM_X86
+/* Row quantisation helpers (screen.c's quantise_row uses them at AVX2 and above). scan: min(x, 0),
+   max(x, 0) and sum x^2 (double) of k values; returns 0 when one is not finite. quant: v = the grid
+   index of each x (x * inv - z rounded, clamped to [vmin, 127]), and in double the sums of
+   (s (v + z))^2 and of the residual (x - s (v + z))^2, and sum v. */
+int calm__screen_scan_avx2(const float *x, int32_t k, float *lo, float *hi, double *x2);
+void calm__screen_quant_avx2(const float *x, int32_t k, float s, int32_t z, int32_t vmin, uint8_t *v, double *xt2,
+                             double *r2, int64_t *sumv);
 extern const calm__screen_impl calm__screen_avx2;
 extern const calm__screen_impl calm__screen_avx512_vnni;
 void calm__screen_finish_avx2(int mr, const int32_t *raw, const calm__screen_row *rows, const calm__screen_cols *cols,

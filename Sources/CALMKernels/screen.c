@@ -371,14 +371,41 @@ static void quantise_row(const quant_job *J, int32_t i) {
     const float *x = J->x + (size_t)i * J->ldx;
     const int32_t K = J->K;
     uint8_t *v = J->v + (size_t)i * J->ldv;
-    double lo = 0, hi = 0, x2 = 0;
-    for (int32_t k = 0; k < K; k++) {
-        if (!isfinite(x[k])) { J->mode[i] = MODE_DIRECT; return; }
-        const double d = x[k];
-        if (d > hi) hi = d;
-        if (d < lo) lo = d;
-        x2 += d * d;
+    /* min(x, 0), max(x, 0), finiteness (f - f is NaN for inf and NaN) and sum x^2 in double (any order
+       of the sums is fine: INFLATE covers their rounding) */
+    float lo4[4] = { 0, 0, 0, 0 }, hi4[4] = { 0, 0, 0, 0 }, nan4[4] = { 0, 0, 0, 0 };
+    double x24[4] = { 0, 0, 0, 0 };
+#if CALM_X86
+    if (CALM_USE_AVX2()) {
+        if (!calm__screen_scan_avx2(x, K, &lo4[0], &hi4[0], &x24[0])) { J->mode[i] = MODE_DIRECT; return; }
+    } else
+#endif
+    {
+        int32_t k = 0;
+        for (; k + 4 <= K; k += 4)
+            for (int l = 0; l < 4; l++) {
+                const float f = x[k + l];
+                lo4[l] = f < lo4[l] ? f : lo4[l];
+                hi4[l] = f > hi4[l] ? f : hi4[l];
+                nan4[l] += f - f;
+                x24[l] += (double)f * (double)f;
+            }
+        for (; k < K; k++) {
+            const float f = x[k];
+            lo4[0] = f < lo4[0] ? f : lo4[0];
+            hi4[0] = f > hi4[0] ? f : hi4[0];
+            nan4[0] += f - f;
+            x24[0] += (double)f * (double)f;
+        }
+        const float nanf_ = nan4[0] + nan4[1] + nan4[2] + nan4[3];
+        if (nanf_ != nanf_) { J->mode[i] = MODE_DIRECT; return; }
     }
+    double lo = lo4[0], hi = hi4[0];
+    for (int l = 1; l < 4; l++) {
+        if (lo4[l] < lo) lo = lo4[l];
+        if (hi4[l] > hi) hi = hi4[l];
+    }
+    const double x2 = (x24[0] + x24[1]) + (x24[2] + x24[3]);
     const double mx = hi > -lo ? hi : -lo;
     if (mx == 0) { J->mode[i] = MODE_ZERO; return; }
     if (mx < SCREEN_MIN_ABS || sqrt(x2) > SCREEN_MAX_NORM) { J->mode[i] = MODE_DIRECT; return; }
@@ -392,21 +419,49 @@ static void quantise_row(const quant_job *J, int32_t i) {
     } else {
         s = (float)(mx / 127.0);
     }
-    double xt2 = 0, r2 = 0;
+    /* any rounding to the grid is valid (the residual is measured, not assumed): scale by 1/s and round
+       half away from zero with a truncating conversion, no division or libm call per element */
+    double xt24[4] = { 0, 0, 0, 0 }, r24[4] = { 0, 0, 0, 0 };
     int64_t sumv = 0;
-    for (int32_t k = 0; k < K; k++) {
-        const double d = x[k];
-        long t = lrint(d / (double)s) - z;
-        if (J->scheme == 0) t = t < 0 ? 0 : t > 127 ? 127 : t;
-        else t = t < -127 ? -127 : t > 127 ? 127 : t;
-        v[k] = (uint8_t)(int8_t)t;
-        const double xt = (double)s * (double)(t + z); /* exact in double */
-        const double r = d - xt;
-        xt2 += xt * xt;
-        r2 += r * r;
-        sumv += t;
+#if CALM_X86
+    if (CALM_USE_AVX2()) {
+        calm__screen_quant_avx2(x, K, s, z, J->scheme == 0 ? 0 : -127, v, &xt24[0], &r24[0], &sumv);
+    } else
+#endif
+    {
+        const double inv = 1.0 / (double)s, sd = (double)s, zd = (double)z;
+        const double lo_v = J->scheme == 0 ? 0.0 : -127.0;
+        int32_t sum4[4] = { 0, 0, 0, 0 };
+        int32_t k = 0;
+        for (; k + 4 <= K; k += 4)
+            for (int l = 0; l < 4; l++) {
+                const double d = x[k + l];
+                double q = d * inv - zd;
+                q = q < lo_v ? lo_v : q > 127.0 ? 127.0 : q;
+                const int32_t t = (int32_t)(q + (q >= 0 ? 0.5 : -0.5));
+                v[k + l] = (uint8_t)(int8_t)t;
+                const double xt = sd * ((double)t + zd); /* exact in double */
+                const double r = d - xt;
+                xt24[l] += xt * xt;
+                r24[l] += r * r;
+                sum4[l] += t;
+            }
+        for (; k < K; k++) {
+            const double d = x[k];
+            double q = d * inv - zd;
+            q = q < lo_v ? lo_v : q > 127.0 ? 127.0 : q;
+            const int32_t t = (int32_t)(q + (q >= 0 ? 0.5 : -0.5));
+            v[k] = (uint8_t)(int8_t)t;
+            const double xt = sd * ((double)t + zd);
+            const double r = d - xt;
+            xt24[0] += xt * xt;
+            r24[0] += r * r;
+            sum4[0] += t;
+        }
+        sumv = (int64_t)sum4[0] + sum4[1] + sum4[2] + sum4[3];
     }
     memset(v + K, 0, J->ldv - (size_t)K);
+    const double xt2 = (xt24[0] + xt24[1]) + (xt24[2] + xt24[3]), r2 = (r24[0] + r24[1]) + (r24[2] + r24[3]);
     const double a = sqrt(xt2) * INFLATE;
     const double b = (sqrt(r2) + J->gamma * sqrt(x2)) * INFLATE;
     calm__screen_row *R = &J->rows[i];

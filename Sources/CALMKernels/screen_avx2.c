@@ -146,5 +146,94 @@ CALM_TARGET_AVX2 void calm__screen_finish_avx2(int mr, const int32_t *raw, const
     }
 }
 
+/* ---- row quantisation (see internal.h) */
+
+CALM_TARGET_AVX2 static inline double hsum_pd(__m256d v) {
+    const __m128d a = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(a, _mm_unpackhi_pd(a, a)));
+}
+
+CALM_TARGET_AVX2 int calm__screen_scan_avx2(const float *x, int32_t k, float *lo_out, float *hi_out, double *x2_out) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int32_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        const __m256 f = _mm256_loadu_ps(x + i);
+        lo = _mm256_min_ps(lo, f);
+        hi = _mm256_max_ps(hi, f);
+        bad = _mm256_add_ps(bad, _mm256_sub_ps(f, f)); /* NaN once an element is inf or NaN */
+        const __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(f)), d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+        s0 = _mm256_fmadd_pd(d0, d0, s0);
+        s1 = _mm256_fmadd_pd(d1, d1, s1);
+    }
+    float l8[8], h8[8], b8[8];
+    _mm256_storeu_ps(l8, lo);
+    _mm256_storeu_ps(h8, hi);
+    _mm256_storeu_ps(b8, bad);
+    float l = 0, h = 0, b = 0;
+    for (int j = 0; j < 8; j++) {
+        l = l8[j] < l ? l8[j] : l;
+        h = h8[j] > h ? h8[j] : h;
+        b += b8[j];
+    }
+    double x2 = hsum_pd(_mm256_add_pd(s0, s1));
+    for (; i < k; i++) {
+        const float f = x[i];
+        l = f < l ? f : l;
+        h = f > h ? f : h;
+        b += f - f;
+        x2 += (double)f * (double)f;
+    }
+    *lo_out = l;
+    *hi_out = h;
+    *x2_out = x2;
+    return b == b;
+}
+
+CALM_TARGET_AVX2 void calm__screen_quant_avx2(const float *x, int32_t k, float s, int32_t z, int32_t vmin, uint8_t *v,
+                                              double *xt2_out, double *r2_out, int64_t *sumv_out) {
+    const __m256 inv = _mm256_set1_ps(1.0f / s), zf = _mm256_set1_ps((float)z);
+    const __m256 vlo = _mm256_set1_ps((float)vmin), vhi = _mm256_set1_ps(127.0f);
+    const __m256d sd = _mm256_set1_pd((double)s), zd = _mm256_set1_pd((double)z);
+    __m256d xt2 = _mm256_setzero_pd(), r2 = _mm256_setzero_pd();
+    __m256i sumv = _mm256_setzero_si256();
+    int32_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        const __m256 f = _mm256_loadu_ps(x + i);
+        /* any rounding to the grid is valid: the residual below is measured in double */
+        const __m256 q = _mm256_min_ps(_mm256_max_ps(_mm256_fmsub_ps(f, inv, zf), vlo), vhi);
+        const __m256i t = _mm256_cvtps_epi32(q);
+        sumv = _mm256_add_epi32(sumv, t);
+        const __m128i t0 = _mm256_castsi256_si128(t), t1 = _mm256_extracti128_si256(t, 1);
+        const __m128i p16 = _mm_packs_epi32(t0, t1);
+        _mm_storel_epi64((__m128i *)(void *)(v + i), _mm_packs_epi16(p16, p16));
+        for (int h = 0; h < 2; h++) {
+            const __m256d d = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(f, 1) : _mm256_castps256_ps128(f));
+            const __m256d xt = _mm256_mul_pd(sd, _mm256_add_pd(_mm256_cvtepi32_pd(h ? t1 : t0), zd)); /* exact */
+            const __m256d r = _mm256_sub_pd(d, xt);
+            xt2 = _mm256_fmadd_pd(xt, xt, xt2);
+            r2 = _mm256_fmadd_pd(r, r, r2);
+        }
+    }
+    int32_t s8[8];
+    _mm256_storeu_si256((__m256i *)(void *)s8, sumv);
+    int64_t sv = 0;
+    for (int j = 0; j < 8; j++) sv += s8[j];
+    double a = hsum_pd(xt2), b = hsum_pd(r2);
+    for (; i < k; i++) {
+        float q = x[i] * (1.0f / s) - (float)z;
+        q = q < (float)vmin ? (float)vmin : q > 127.0f ? 127.0f : q;
+        const int32_t t = (int32_t)lrintf(q);
+        v[i] = (uint8_t)(int8_t)t;
+        const double xt = (double)s * ((double)t + (double)z), r = (double)x[i] - xt;
+        a += xt * xt;
+        b += r * r;
+        sv += t;
+    }
+    *xt2_out = a;
+    *r2_out = b;
+    *sumv_out = sv;
+}
+
 const calm__screen_impl calm__screen_avx2 = { "avx2", 0, MR, tile_avx2, calm__screen_finish_avx2 };
 #endif
