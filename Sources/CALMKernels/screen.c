@@ -816,7 +816,7 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
         int ok = S.ts && lglobal && undecided;
         for (int t = 0; ok && t < S.n_tasks; t++) {
             S.ts[t].lstar = (float *)malloc((size_t)ms * sizeof(float));
-            S.ts[t].lists = (cand_list *)malloc((size_t)ms * sizeof(cand_list));
+            S.ts[t].lists = (cand_list *)calloc((size_t)ms, sizeof(cand_list)); /* heap = 0 until the task runs */
             S.ts[t].slab = (cand *)malloc((size_t)ms * SLOT_INIT * sizeof(cand));
             ok = S.ts[t].lstar && S.ts[t].lists && S.ts[t].slab;
         }

@@ -8,7 +8,8 @@
  * Determinism contract (the engine's batch invariance rests on it): for a given ISA level, every
  * output element of calm_linear / calm_linear_argmax is one FMA chain over k in increasing order,
  * starting from 0, with the bias added last. A row's result never depends on m, on the other rows
- * of x, on the panel split between threads, or on the pool size.
+ * of x, on the panel split between threads, or on the pool size. calm_linear_argmax_screened gives
+ * calm_linear_argmax's index and maximum for every row (its screen only decides which chains to run).
  */
 #ifndef CALM_KERNELS_H
 #define CALM_KERNELS_H
