@@ -141,12 +141,14 @@ public final class Linear: @unchecked Sendable {
         matrix.initialize(to: calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage))
     }
 
-    /// Packs an f32 weight given as an array (tests, random models).
+    /// Packs an f32 weight given as an array (tests, random models). The packing runs inside
+    /// `withUnsafeBytes`: a pointer taken out of it may outlive the array (an optimised build released a
+    /// temporary `weight` before the packing read it).
     public convenience init(weight: [Float], outFeatures: Int, inFeatures: Int, bias: [Float]?,
                             storageDType: calm_dtype = CALM_F32) {
         precondition(weight.count == outFeatures * inFeatures)
-        self.init(weight: weight.withUnsafeBytes { $0.baseAddress! }, sourceDType: CALM_F32,
-                  outFeatures: outFeatures, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
+        self.init(empty: outFeatures, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
+        weight.withUnsafeBytes { calm_matrix_pack(matrix, $0.baseAddress, CALM_F32, inFeatures) }
     }
 
     deinit {
