@@ -1,3 +1,4 @@
+import CALMModel
 import Foundation
 import Synchronization
 

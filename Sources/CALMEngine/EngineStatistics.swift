@@ -1,3 +1,4 @@
+import CALMModel
 import Foundation
 
 /// Where the engine's time goes, accumulated over all steps since it was created.

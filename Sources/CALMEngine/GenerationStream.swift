@@ -1,3 +1,4 @@
+import CALMModel
 import Foundation
 
 /// The events of one request, as an `AsyncSequence`.

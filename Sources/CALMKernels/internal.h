@@ -8,6 +8,7 @@
 #define CALM_X86 1
 #define CALM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define CALM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CALM_TARGET_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
 #else
 #define CALM_X86 0
 #endif
@@ -108,6 +109,80 @@ void calm__time_gemm_impls(const calm_gemm_impl *const *impls, int n, double *se
 
 /* 1 when impl's tiles match the portable tiles bit for bit (gemm_selftest.c) */
 int calm__gemm_selftest(const calm_gemm_impl *impl);
+
+/* ---- screened argmax (screen.c, screen_avx2.c, screen_avx512.c) */
+
+/* Per-row figures of quantised activations, for the bound: x~ = s * (v + z), and the raw integer sums
+   of a tile become T = raw + z * colsum[j] + corr = sum_k (v_k + z) * q_jk. */
+typedef struct {
+    float s;      /* step */
+    float A;      /* multiplies rho_j (||x~|| with slack) */
+    float Bc;     /* multiplies omega_j (||x - x~|| + gamma_k ||x||, with slack) */
+    int32_t z;    /* zero point */
+    int32_t corr; /* -128 * sum v for the VNNI scheme (weights read as q + 128), else 0 */
+    int32_t pad_;
+} calm__screen_row;
+
+/* One panel's column figures (32 each, zero past n). */
+typedef struct {
+    const float *sigma;    /* weight step */
+    const int32_t *colsum; /* sum of the row's quantised weights */
+    const float *rho;      /* ||w - sigma * q|| rounded up */
+    const float *omega;    /* ||w|| rounded up */
+    float rho_max, omega_max; /* the panel's largest rho and omega (a bound for all its columns at once) */
+} calm__screen_cols;
+
+/* Quantised weights are integers in [-CALM_SCREEN_QMAX, CALM_SCREEN_QMAX] (step: a row's max |w| / QMAX).
+   7 bits: with activations in [0, 127] two vpmaddubsw results add in 16 bits without saturating
+   (2 * 2 * 127 * 64 = 32512 < 32768), so AVX2 widens once per 8 k values instead of once per 4. */
+#define CALM_SCREEN_QMAX 64
+
+/* The bound's constant term: covers k * 2^-149 (underflow of the exact chain) for every k allowed. */
+#define CALM_SCREEN_E 0x1p-100f
+
+/*
+ * Integer tile: out[r * 32 + c] = sum over the k groups of the panel of the 4 byte products of row r of v
+ * (row stride ldv bytes) and column c (scheme 0: v as u8 times q as s8; scheme 1: v as s8 times q + 128
+ * as u8), r < mr. pf: prefetch the panel ahead (one row streaming a matrix from memory).
+ */
+typedef void (*calm__screen_tile_fn)(int mr, int groups, const uint8_t *v, size_t ldv, const int8_t *panel,
+                                     int32_t *out, int pf);
+/*
+ * Bounds of a tile: for r < mr and c < ncols, q = float(T) * (s * sigma), B = A * rho + (Bc * omega + E),
+ * U = q + B, L = q - B; lstar[r] = max(lstar[r], max_c L); u[r * 32 + c] = U; mask[r] bit c set when
+ * U >= the updated lstar[r]; l[r * 32 + c] = L when l != NULL (calm_screen_check_bounds). Columns >= ncols
+ * take no part. A kernel may first bound the whole panel with rho_max and omega_max (B_max >= every B as
+ * floats, rounding being monotone): when max q + B_max < lstar no column can be a candidate, and
+ * max q - B_max is then a valid (weaker) lower bound to update lstar with; u is not written then.
+ */
+typedef void (*calm__screen_finish_fn)(int mr, const int32_t *raw, const calm__screen_row *rows,
+                                       const calm__screen_cols *cols, int ncols, float *lstar, float *u,
+                                       uint32_t *mask, float *l);
+typedef struct {
+    const char *name;
+    int scheme; /* 0: v = u8 in [0, 127] (vpmaddubsw: pairs stay below 2^15); 1: v = s8 in [-127, 127] (VNNI) */
+    int mr;     /* most rows per tile (<= 12) */
+    calm__screen_tile_fn tile;
+    calm__screen_finish_fn finish;
+} calm__screen_impl;
+
+extern const calm__screen_impl calm__screen_portable;
+#if CALM_X86
+/* Row quantisation helpers (screen.c's quantise_row uses them at AVX2 and above). scan: min(x, 0),
+   max(x, 0) and sum x^2 (double) of k values; returns 0 when one is not finite. quant: v = the grid
+   index of each x (x * inv - z rounded, clamped to [vmin, 127]), and in double the sums of
+   (s (v + z))^2 and of the residual (x - s (v + z))^2, and sum v. */
+int calm__screen_scan_avx2(const float *x, int32_t k, float *lo, float *hi, double *x2);
+void calm__screen_quant_avx2(const float *x, int32_t k, float s, int32_t z, int32_t vmin, uint8_t *v, double *xt2,
+                             double *r2, int64_t *sumv);
+extern const calm__screen_impl calm__screen_avx2;
+extern const calm__screen_impl calm__screen_avx512_vnni;
+void calm__screen_finish_avx2(int mr, const int32_t *raw, const calm__screen_row *rows, const calm__screen_cols *cols,
+                              int ncols, float *lstar, float *u, uint32_t *mask, float *l);
+#endif
+
+/* The active ISA's GEMM tiles (what calm_linear runs) */
+const calm_gemm_impl *calm__gemm_active(void);
 
 /* Scalar conversions shared by the portable paths. */
 static inline float calm__bf16_to_f32(uint16_t h) {

@@ -20,7 +20,7 @@
 #define STREAM_MIN_ROWS 3
 #define STREAM_BLOCK (128 * 1024)
 
-static const calm_gemm_impl *gemm_impl(void) {
+const calm_gemm_impl *calm__gemm_active(void) {
 #if CALM_X86
     const calm_gemm_impl *impl = NULL;
     switch (calm__isa()) {
@@ -206,7 +206,7 @@ static void plan(linear_job *J, calm_pool *pool, const calm_gemm_impl *impl) {
 
 void calm_linear(calm_pool *pool, const float *x, int32_t m, size_t ldx, const calm_matrix *w, const float *bias,
                  float *y, size_t ldy, int accumulate) {
-    calm__linear_impl(gemm_impl(), pool, x, m, ldx, w, bias, y, ldy, accumulate);
+    calm__linear_impl(calm__gemm_active(), pool, x, m, ldx, w, bias, y, ldy, accumulate);
 }
 
 void calm__linear_impl(const calm_gemm_impl *impl, calm_pool *pool, const float *x, int32_t m, size_t ldx,
@@ -241,7 +241,7 @@ void calm_linear_argmax(calm_pool *pool, const float *x, int32_t m, size_t ldx, 
     linear_job J;
     memset(&J, 0, sizeof J);
     J.x = x; J.m = m; J.ldx = ldx; J.w = w;
-    plan(&J, pool, gemm_impl());
+    plan(&J, pool, calm__gemm_active());
     J.best_v = (float *)malloc((size_t)J.n_tasks * (size_t)m * sizeof(float));
     J.best_i = (int32_t *)malloc((size_t)J.n_tasks * (size_t)m * sizeof(int32_t));
     if (J.n_tasks == 1) linear_task(&J, 0, 0);

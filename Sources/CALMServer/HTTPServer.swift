@@ -1,3 +1,4 @@
+import CALMModel
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -22,7 +23,7 @@ public struct ServerStartError: Error, CustomStringConvertible {
 public final class HTTPServer: Sendable {
     public let configuration: ServerConfiguration
     let handler: any HTTPHandler
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let stopping = Atomic<Bool>(false)
 
     private struct State {

@@ -1,5 +1,5 @@
+import CALMModel
 import Foundation
-import Synchronization
 
 /// The server's counters, rendered in Prometheus text format by `GET /metrics`.
 public final class ServerMetrics: Sendable {
@@ -15,7 +15,7 @@ public final class ServerMetrics: Sendable {
         var latencySum = 0.0
         var latencyCount = 0
     }
-    private let counts = Mutex(Counts())
+    private let counts = Locked(Counts())
 
     public init() {}
 

@@ -8,7 +8,8 @@
  * Determinism contract (the engine's batch invariance rests on it): for a given ISA level, every
  * output element of calm_linear / calm_linear_argmax is one FMA chain over k in increasing order,
  * starting from 0, with the bias added last. A row's result never depends on m, on the other rows
- * of x, on the panel split between threads, or on the pool size.
+ * of x, on the panel split between threads, or on the pool size. calm_linear_argmax_screened gives
+ * calm_linear_argmax's index and maximum for every row (its screen only decides which chains to run).
  */
 #ifndef CALM_KERNELS_H
 #define CALM_KERNELS_H
@@ -145,6 +146,71 @@ void calm_linear(calm_pool *pool, const float *x, int32_t m, size_t ldx, const c
  */
 void calm_linear_argmax(calm_pool *pool, const float *x, int32_t m, size_t ldx, const calm_matrix *w,
                         int32_t *out_index, float *out_max);
+
+/* ---------------------------------------------------------------- screened exact argmax */
+
+/**
+ * Screening data of a packed matrix for calm_linear_argmax_screened: W quantised to 7-bit integers
+ * (|q| <= 64, one byte each) with one step per row (the row's max |w| / 64), in 32-column panels of
+ * 4-value k groups (128 bytes per group and panel), plus per row the integer sum of its quantised values,
+ * ||w||_2 and the quantisation residual's ||w - step * q||_2 (both computed in double and rounded up).
+ * n * ceil(k / 4) * 4 bytes for the panels (columns padded to whole panels) + 16 bytes per row. Immutable once built; any number of threads may
+ * use one. It keeps no pointer into w's data beyond an identity check.
+ */
+typedef struct calm_screen calm_screen;
+
+/**
+ * Builds the screen of w (any storage dtype), splitting panels across the pool. NULL when w cannot be
+ * screened: a non-finite weight, a row with ||w||_2 > 2^40, k > 32768, n or k <= 0, or no memory.
+ */
+calm_screen *calm_screen_create(calm_pool *pool, const calm_matrix *w);
+void calm_screen_destroy(calm_screen *screen);
+/** Bytes the screen holds (NULL: 0). */
+size_t calm_screen_bytes(const calm_screen *screen);
+
+/** What a screened argmax did. Survivors are the (row, vocabulary entry) pairs recomputed exactly. */
+typedef struct {
+    int64_t rows;          /* rows asked */
+    int64_t screened_rows; /* rows decided by the screen and an exact recomputation of their survivors */
+    int64_t zero_rows;     /* all-zero rows (every product is +0: index 0, max +0) */
+    int64_t direct_rows;   /* rows left to calm_linear_argmax: non-finite or extreme (outside 2^-40..2^40) inputs,
+                              or more survivors than pay (max(32, n / 256)) */
+    int64_t survivors;     /* vocabulary entries recomputed exactly, summed over the screened rows */
+    int64_t exact_panels;  /* distinct 32-column panels the exact pass read (each once, for all rows needing it) */
+    int64_t max_survivors; /* most survivors of one screened row */
+} calm_screen_stats;
+
+/**
+ * calm_linear_argmax through a screen built from w: the same out_index and bit-identical out_max for every
+ * input. The vocabulary is first scored in integer arithmetic (activations quantised per row and call:
+ * 7-bit unsigned with a zero point for the AVX2 vpmaddubsw kernel and the portable one, 8-bit signed for
+ * AVX-512 VNNI), with a rigorous bound on |exact - screened| per (row, entry): Cauchy-Schwarz on both
+ * quantisation residuals, the exact FMA chain's own rounding (gamma_k * ||x|| * ||w||) and the rounding of
+ * the bound's evaluation. The entries whose upper bound reaches the row's best lower bound (every entry
+ * attaining the exact maximum among them) are recomputed with the active ISA's GEMM tile (the same FMA
+ * chain as calm_linear_argmax), and the first maximum among them wins. Rows the screen cannot decide go to
+ * calm_linear_argmax. screen NULL, or built from another matrix: calm_linear_argmax. stats may be NULL.
+ */
+void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, size_t ldx, const calm_matrix *w,
+                                 const calm_screen *screen, int32_t *out_index, float *out_max,
+                                 calm_screen_stats *stats);
+
+/** Process-wide totals of every calm_linear_argmax_screened call's stats (max_survivors: the largest);
+ *  reset != 0 zeroes them after reading. out may be NULL. */
+void calm_screen_stats_total(calm_screen_stats *out, int reset);
+
+/**
+ * For tests: the screen's bounds against the exact value e of every (row, entry) of x * W^T (one direct
+ * multiply per row: slow), with the calling thread's screening kernel. out_slack[i] = the largest
+ * |e - (U + L) / 2| / ((U - L) / 2) over the row's entries (<= 1 where the bounds hold; how close to 1
+ * says how tight they are; NaN for rows the screen leaves to the direct kernel). Returns how many
+ * (row, entry) pairs have e outside [L, U] (0 unless the bound is wrong), -1 for a screen of another matrix.
+ */
+int64_t calm_screen_check_bounds(const float *x, int32_t m, size_t ldx, const calm_matrix *w, const calm_screen *screen,
+                                 float *out_slack);
+
+/** The screening kernel the calling thread would use now: "avx512-vnni", "avx2" or "portable". */
+const char *calm_screen_kernel_name(void);
 
 /* ---------------------------------------------------------------- row-wise ops (rows contiguous, stride n) */
 

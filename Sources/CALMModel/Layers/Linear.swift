@@ -68,6 +68,10 @@ public final class Linear: @unchecked Sendable {
     /// packing its parts), then only read (no `&` on a stored property, which concurrent readers
     /// would turn into an exclusivity violation).
     private let matrix: UnsafeMutablePointer<calm_matrix>
+    /// The int8 screen of the weight for `argmax` (`calm_screen_create`), built at the first screened
+    /// argmax (or by `prepareArgmaxScreen`) and kept until the layer goes; `tried` stays set when the
+    /// weight cannot be screened (non-finite or huge values), so that is found out once.
+    private let screen = Locked<(tried: Bool, address: UInt)>((false, 0)) // address: calm_screen *, 0 = none
 
     /// Packs `weight` (row-major `outFeatures × inFeatures` elements of `sourceDType`).
     public init(weight: UnsafeRawPointer, sourceDType: calm_dtype, outFeatures: Int, inFeatures: Int,
@@ -136,15 +140,18 @@ public final class Linear: @unchecked Sendable {
         matrix.initialize(to: calm_matrix(n: Int32(outFeatures), k: Int32(inFeatures), dtype: storageDType, data: storage))
     }
 
-    /// Packs an f32 weight given as an array (tests, random models).
+    /// Packs an f32 weight given as an array (tests, random models). The packing runs inside
+    /// `withUnsafeBytes`: a pointer taken out of it may outlive the array (an optimised build released a
+    /// temporary `weight` before the packing read it).
     public convenience init(weight: [Float], outFeatures: Int, inFeatures: Int, bias: [Float]?,
                             storageDType: calm_dtype = CALM_F32) {
         precondition(weight.count == outFeatures * inFeatures)
-        self.init(weight: weight.withUnsafeBytes { $0.baseAddress! }, sourceDType: CALM_F32,
-                  outFeatures: outFeatures, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
+        self.init(empty: outFeatures, inFeatures: inFeatures, bias: bias, storageDType: storageDType)
+        weight.withUnsafeBytes { calm_matrix_pack(matrix, $0.baseAddress, CALM_F32, inFeatures) }
     }
 
     deinit {
+        screen.withLock { calm_screen_destroy(OpaquePointer(bitPattern: $0.address)) }
         matrix.deallocate()
         if owner == nil { WeightMemory.deallocate(storage, mapped: mapped) }
     }
@@ -198,18 +205,85 @@ public final class Linear: @unchecked Sendable {
         calm_matrix_unpack_row(matrix, Int32(row), out)
     }
 
-    /// Row-wise argmax of x·Wᵀ (no bias) without materialising the product.
-    public func argmax(_ x: [Float], rows: Int, pool: ComputePool) -> [Int32] {
+    /// How `argmax` computes its result; every path gives the same indices.
+    public enum ArgmaxPath: String, Sendable, CaseIterable {
+        /// The screened path where it pays (`screenMinOutFeatures` outputs or more), else the direct one.
+        case automatic
+        /// `calm_linear_argmax`: every output as its f32 FMA chain (the reference).
+        case direct
+        /// `calm_linear_argmax_screened` whatever the size: int8 scores of every output with a rigorous
+        /// error bound, then the f32 FMA chain of the outputs the bound cannot rule out. Falls back to
+        /// `direct` when the weight cannot be screened.
+        case screened
+    }
+
+    /// Outputs from which `.automatic` screens. Below this the direct kernel is already short and the
+    /// per-call quantisation and bound work would not pay for itself (measured: Docs/Performance.md,
+    /// "Screened argmax").
+    public static let screenMinOutFeatures = 4096
+
+    /// What `.automatic` means in this process: `CALM_ARGMAX=direct` or `screened` in the environment
+    /// pins every `argmax` to that path (comparisons of whole runs); anything else, or unset, is automatic.
+    public static let defaultArgmaxPath: ArgmaxPath = {
+        guard let raw = ProcessInfo.processInfo.environment["CALM_ARGMAX"], let path = ArgmaxPath(rawValue: raw) else {
+            return .automatic
+        }
+        return path
+    }()
+
+    /// Builds the argmax screen now (it is otherwise built at the first screened `argmax`): an int8 copy
+    /// of the weight (outFeatures × inFeatures bytes, rounded up to whole panels and groups of 4) plus 16
+    /// bytes per output. Returns false when the weight cannot be screened (non-finite or above 2^40 in norm).
+    @discardableResult
+    public func prepareArgmaxScreen(pool: ComputePool) -> Bool {
+        screenPointer(pool: pool) != nil
+    }
+
+    /// Bytes the argmax screen holds (0 before it is built, or when the weight cannot be screened).
+    public var argmaxScreenBytes: Int {
+        let address = screen.withLock { $0.address }
+        return calm_screen_bytes(OpaquePointer(bitPattern: address))
+    }
+
+    /// Totals of every screened argmax in this process so far (rows, survivors, ...); `reset` zeroes them.
+    public static func argmaxScreenTotals(reset: Bool = false) -> calm_screen_stats {
+        var stats = calm_screen_stats()
+        calm_screen_stats_total(&stats, reset ? 1 : 0)
+        return stats
+    }
+
+    private func screenPointer(pool: ComputePool) -> OpaquePointer? {
+        let address = screen.withLock { state in
+            if !state.tried {
+                state.tried = true
+                state.address = UInt(bitPattern: calm_screen_create(pool.raw, matrix))
+            }
+            return state.address
+        }
+        return OpaquePointer(bitPattern: address)
+    }
+
+    /// Row-wise argmax of x·Wᵀ (no bias) without materialising the product: the first maximum of each
+    /// row, exactly as over the output of `apply` (every path gives the same indices).
+    public func argmax(_ x: [Float], rows: Int, pool: ComputePool, path: ArgmaxPath = .automatic) -> [Int32] {
         precondition(x.count == rows * inFeatures)
         var out = [Int32](repeating: 0, count: rows)
         guard rows > 0 else { return out }
+        let chosen = path == .automatic ? Self.defaultArgmaxPath : path
+        let screened = chosen == .screened || (chosen == .automatic && outFeatures >= Self.screenMinOutFeatures)
+        let screen = screened ? screenPointer(pool: pool) : nil
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 var start = 0
                 while start < rows {
                     let n = min(Self.rowBlock, rows - start)
-                    calm_linear_argmax(pool.raw, xp.baseAddress! + start * inFeatures, Int32(n), inFeatures, matrix,
-                                       op.baseAddress! + start, nil)
+                    if let screen {
+                        calm_linear_argmax_screened(pool.raw, xp.baseAddress! + start * inFeatures, Int32(n), inFeatures,
+                                                    matrix, screen, op.baseAddress! + start, nil, nil)
+                    } else {
+                        calm_linear_argmax(pool.raw, xp.baseAddress! + start * inFeatures, Int32(n), inFeatures, matrix,
+                                           op.baseAddress! + start, nil)
+                    }
                     start += n
                 }
             }
