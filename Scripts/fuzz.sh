@@ -93,7 +93,8 @@ for h in "${SELECTED[@]}"; do
   # single allocation); `timeout` only guards against a hang of libFuzzer itself.
   # The Swift runtime's own crash handler (swift-backtrace) trips ASan and can outlive the process:
   # off, so that libFuzzer reports a trap with its stack and keeps the input.
-  SWIFT_BACKTRACE=enable=no CALM_FUZZ_SCRATCH=$SCRATCH ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0} \
+  SWIFT_BACKTRACE=enable=no CALM_FUZZ_SCRATCH=$SCRATCH ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+    LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/Fuzz/lsan.supp:print_suppressions=0} \
     timeout --kill-after=30 $((SECONDS_EACH + 300)) \
     "$BIN/fuzz-$h" -max_total_time="$SECONDS_EACH" -timeout=30 -rss_limit_mb=3072 -max_len="$(max_len "$h")" \
       $(dictionary "$h") -print_final_stats=1 -artifact_prefix="$dir/" "$dir/corpus" >"$dir/log" 2>&1 || rc=$?
@@ -105,7 +106,9 @@ for h in "${SELECTED[@]}"; do
     result="ok (corpus $(ls "$dir/corpus" | wc -l) inputs)"
   else
     failed=1
-    reason=$(grep -m1 -oE "==FUZZ FAILURE== .*|ERROR: libFuzzer: [a-z-]+( \(.*\))?|ERROR: AddressSanitizer: [a-zA-Z-]+|Fatal error: .*|fuzz-$h: .*" "$dir/log" || true)
+    reason=$(grep -m1 -oE "==FUZZ FAILURE== .*|ERROR: libFuzzer: [a-z -]*[a-z]( \(.*\))?|ERROR: (Address|Leak)Sanitizer: [a-zA-Z -]*[a-z]|Fatal error: .*|fuzz-$h: (the|cannot) .*" "$dir/log" || true)
+    trap_kind=$(grep -m1 -oE "Swift runtime failure: [^/]*[^/ ]" "$dir/log" || true)
+    [ -z "$trap_kind" ] || reason="$reason ($trap_kind)"
     result="FAILED (exit $rc): ${reason:-see log}${artifact:+ — input: $artifact} — log: $dir/log"
   fi
   printf '%-17s %12s %6s  %s\n' "$h" "${runs:-?}" "$secs" "$result"
