@@ -9,15 +9,18 @@
  *  2. The screen: x~ = s (v + z) (v the stored activation integers, per row step s and zero point z),
  *     w~ = sigma q (q the 7-bit weights, per weight row step sigma), r_x = x - x~, r_w = w - w~. Then
  *     d = sum x~ w~ + sum x~ r_w + sum r_x w, so |d - sum x~ w~| <= ||x~|| ||r_w|| + ||r_x|| ||w||, and
- *     sum x~ w~ = s sigma T exactly, T = sum (v + z) q = raw + z colsum + corr (an exact int32).
+ *     sum x~ w~ = s sigma T exactly, T = sum (v + z) q = raw + z colsum + corr (an exact int32: |v + z| <= 254,
+ *     |q| <= 64 and k <= 32768 keep every partial sum below 2^31).
  *  3. The evaluation in f32: q^ = fl(fl(T) fl(s sigma)) (relative error <= 3.01 u), B^ = A rho + (Bc omega + E)
  *     (3 roundings at most, or fewer with FMA contraction), U = fl(q^ + B^), L = fl(q^ - B^). Every nonzero
  *     figure is kept in [2^-50, 2^42] (steps in [2^-47, 2^35]): every product and sum stays a normal float,
  *     so each rounding is relative (additions never lose to underflow), and
  *        A  >= ||x~|| (1 + 16u),   Bc >= (||r_x|| + gamma_k ||x|| + 16u ||x~||)(1 + 16u),   E = 2^-100
- *     (rho >= ||r_w||, omega >= ||w||, all rounded up from double) leave 16u ||x~|| (||w|| + ||r_w||) of slack,
- *     which covers q^'s rounding (|q| <= ||x~|| ||w~||), B^'s and the final addition's (<= u |q^ +- B^|):
- *     U >= e >= L for every (row, entry), as floats.
+ *     (rho >= ||r_w||, omega >= ||w||: rounded up from double sums, or from f32 sums with their rounding and
+ *     underflow bounded, see build_task) leave 16u ||x~|| (||w|| + ||r_w||) of slack, which covers q^'s
+ *     rounding (|q| <= ||x~|| ||w~||), B^'s and the final addition's (<= u |q^ +- B^|): U >= e >= L for every
+ *     (row, entry), as floats. A kernel may bound a whole panel first with its largest rho and omega: rounding
+ *     is monotone, so that B_max >= every column's B, as floats (calm__screen_finish_fn).
  * Entries with U < L* (the row's best L) are strictly below the exact maximum (e_j <= U_j < L* <= e_max), so
  * the survivors U >= L* hold every entry attaining it; the exact FMA chains of the survivors, compared in
  * increasing index with the argmax rule, give calm_linear_argmax's index and maximum.
@@ -609,7 +612,9 @@ static void screen_task(void *ctx, int t, int thread_index) {
     const int tiles = (ms + mr - 1) / mr;
     const size_t panel_bytes = (size_t)G * 128;
     const int32_t lines = (int32_t)(panel_bytes / 64);
-    const int stream = ms == 1;
+    /* few rows: the matrix streams from memory once, and the first row tile of each panel prefetches ahead
+       in it (into the next panel at its end); many rows: each tile fetches a share of the next panel into L2 */
+    const int stream = ms <= 8;
     for (int32_t p = p0; p < p1; p++) {
         const int8_t *panel = s->q + (size_t)p * panel_bytes;
         const int8_t *next = p + 1 < p1 ? panel + panel_bytes : NULL;
@@ -626,7 +631,7 @@ static void screen_task(void *ctx, int t, int thread_index) {
                 const int32_t l0 = (int32_t)((int64_t)lines * tile / tiles), l1 = (int32_t)((int64_t)lines * (tile + 1) / tiles);
                 for (int32_t l = l0; l < l1; l++) __builtin_prefetch(next + (size_t)l * 64, 0, 2);
             }
-            impl->tile(mri, G, J->v + (size_t)r0 * J->ldv, J->ldv, panel, raw, stream);
+            impl->tile(mri, G, J->v + (size_t)r0 * J->ldv, J->ldv, panel, raw, stream && tile == 0);
             impl->finish(mri, raw, J->rows + r0, &cols, ncols, T->lstar + r0, u, mask, NULL);
             for (int r = 0; r < mri; r++) {
                 uint32_t mk = mask[r];

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define MR 2 /* 8 accumulators + broadcasts, products and ones; weights come from L1 as memory operands */
-#define PF_GROUPS 24 /* k groups (128 bytes each) ahead to prefetch when one row streams the matrix */
+#define PF_GROUPS 24 /* k groups (128 bytes each) ahead to prefetch when a few rows stream the matrix */
 
 #define KERNEL_ATTR CALM_TARGET_AVX2 __attribute__((always_inline)) static inline
 
@@ -78,10 +78,14 @@ CALM_TARGET_AVX2 __attribute__((noinline)) static void tile2(int groups, const u
                                                               int32_t *out) {
     tile_impl(2, groups, v, ldv, panel, out, 0);
 }
+CALM_TARGET_AVX2 __attribute__((noinline)) static void tile2_pf(int groups, const uint8_t *v, size_t ldv, const int8_t *panel,
+                                                                 int32_t *out) {
+    tile_impl(2, groups, v, ldv, panel, out, 1);
+}
 
 static void tile_avx2(int mr, int groups, const uint8_t *v, size_t ldv, const int8_t *panel, int32_t *out, int pf) {
     if (mr == 1) (pf ? tile1_pf : tile1)(groups, v, ldv, panel, out);
-    else tile2(groups, v, ldv, panel, out);
+    else (pf ? tile2_pf : tile2)(groups, v, ldv, panel, out);
 }
 
 /*
