@@ -173,6 +173,12 @@ extern const calm__screen_impl calm__screen_portable;
    index of each x (x * inv - z rounded, clamped to [vmin, 127]), and in double the sums of
    (s (v + z))^2 and of the residual (x - s (v + z))^2, and sum v. */
 int calm__screen_scan_avx2(const float *x, int32_t k, float *lo, float *hi, double *x2);
+/* Quantises one panel at build time: buf holds its k x 32 weights as f32 (packed order), cols of them
+   real. Writes the 7-bit panel (zeroed first) and per column sigma and the integer sum, and returns in
+   w2 / r2 sums of squares of the weights and residuals computed in f32 (callers bound them: see
+   screen.c). 0 when a weight is not finite. */
+int calm__screen_build_panel_avx2(const float *buf, int32_t k, int cols, int8_t *panel, float *sigma, int32_t *colsum,
+                                  float *w2, float *r2);
 void calm__screen_quant_avx2(const float *x, int32_t k, float s, int32_t z, int32_t vmin, uint8_t *v, double *xt2,
                              double *r2, int64_t *sumv);
 extern const calm__screen_impl calm__screen_avx2;

@@ -9,15 +9,18 @@
  *  2. The screen: x~ = s (v + z) (v the stored activation integers, per row step s and zero point z),
  *     w~ = sigma q (q the 7-bit weights, per weight row step sigma), r_x = x - x~, r_w = w - w~. Then
  *     d = sum x~ w~ + sum x~ r_w + sum r_x w, so |d - sum x~ w~| <= ||x~|| ||r_w|| + ||r_x|| ||w||, and
- *     sum x~ w~ = s sigma T exactly, T = sum (v + z) q = raw + z colsum + corr (an exact int32).
+ *     sum x~ w~ = s sigma T exactly, T = sum (v + z) q = raw + z colsum + corr (an exact int32: |v + z| <= 254,
+ *     |q| <= 64 and k <= 32768 keep every partial sum below 2^31).
  *  3. The evaluation in f32: q^ = fl(fl(T) fl(s sigma)) (relative error <= 3.01 u), B^ = A rho + (Bc omega + E)
  *     (3 roundings at most, or fewer with FMA contraction), U = fl(q^ + B^), L = fl(q^ - B^). Every nonzero
  *     figure is kept in [2^-50, 2^42] (steps in [2^-47, 2^35]): every product and sum stays a normal float,
  *     so each rounding is relative (additions never lose to underflow), and
  *        A  >= ||x~|| (1 + 16u),   Bc >= (||r_x|| + gamma_k ||x|| + 16u ||x~||)(1 + 16u),   E = 2^-100
- *     (rho >= ||r_w||, omega >= ||w||, all rounded up from double) leave 16u ||x~|| (||w|| + ||r_w||) of slack,
- *     which covers q^'s rounding (|q| <= ||x~|| ||w~||), B^'s and the final addition's (<= u |q^ +- B^|):
- *     U >= e >= L for every (row, entry), as floats.
+ *     (rho >= ||r_w||, omega >= ||w||: rounded up from double sums, or from f32 sums with their rounding and
+ *     underflow bounded, see build_task) leave 16u ||x~|| (||w|| + ||r_w||) of slack, which covers q^'s
+ *     rounding (|q| <= ||x~|| ||w~||), B^'s and the final addition's (<= u |q^ +- B^|): U >= e >= L for every
+ *     (row, entry), as floats. A kernel may bound a whole panel first with its largest rho and omega: rounding
+ *     is monotone, so that B_max >= every column's B, as floats (calm__screen_finish_fn).
  * Entries with U < L* (the row's best L) are strictly below the exact maximum (e_j <= U_j < L* <= e_max), so
  * the survivors U >= L* hold every entry attaining it; the exact FMA chains of the survivors, compared in
  * increasing index with the argmax rule, give calm_linear_argmax's index and maximum.
@@ -119,65 +122,106 @@ typedef struct {
     _Atomic int bad;
 } build_job;
 
+/*
+ * One task's panels. A panel is widened to f32 at once (k x 32, its packed order) and its 32 columns are
+ * worked on side by side: every loop runs over k outside and the columns inside, so the per-column
+ * sums need no reassociation to vectorise. Any rounding to the grid is valid (the residual is measured).
+ */
 static void build_task(void *ctx, int t, int thread_index) {
     (void)thread_index;
     build_job *J = (build_job *)ctx;
     calm_screen *s = J->s;
     const int32_t K = s->k, G = s->groups;
+    const size_t es = calm_dtype_size(J->w->dtype);
     int32_t p0, p1;
     range(t, J->n_tasks, s->n_panels, &p0, &p1);
-    float *row = (float *)malloc((size_t)K * sizeof(float));
-    if (!row) { atomic_store(&J->bad, 1); return; }
+    float *buf = (float *)aligned_alloc(64, (size_t)K * CALM_PANEL * sizeof(float));
+    if (!buf) { atomic_store(&J->bad, 1); return; }
     for (int32_t p = p0; p < p1 && !atomic_load_explicit(&J->bad, memory_order_relaxed); p++) {
+        calm_convert_to_f32((const unsigned char *)J->w->data + (size_t)p * (size_t)K * CALM_PANEL * es, J->w->dtype, buf,
+                            (size_t)K * CALM_PANEL);
+        const int cols = s->n - p * CALM_PANEL < CALM_PANEL ? s->n - p * CALM_PANEL : CALM_PANEL;
         int8_t *panel = s->q + (size_t)p * (size_t)G * 128;
-        memset(panel, 0, (size_t)G * 128);
-        for (int c = 0; c < CALM_PANEL; c++) {
-            const int32_t j = p * CALM_PANEL + c;
-            if (j >= s->n) {
-                s->sigma[j] = s->rho[j] = s->omega[j] = 0.0f;
-                s->colsum[j] = 0;
-                continue;
+#if CALM_X86
+        if (CALM_USE_AVX2()) {
+            /* f32 sums of squares of K terms: true <= (computed + K 2^-149) / (1 - gamma_K) (relative rounding,
+               and at most 2^-150 per operation in the subnormal range; the residual v - sigma q is one FMA,
+               rounded once); (1 + 2 (K + 2) u) covers that, the square root and the conversions */
+            float sig[CALM_PANEL], w2f[CALM_PANEL], r2f[CALM_PANEL];
+            int32_t csum[CALM_PANEL];
+            if (!calm__screen_build_panel_avx2(buf, K, cols, panel, sig, csum, w2f, r2f)) { atomic_store(&J->bad, 1); break; }
+            const double f = 1.0 + 2.0 * ((double)K + 2.0) * U_F32, tiny = 4.0 * (double)K * 0x1p-149;
+            float rm = 0, om = 0;
+            int ok = 1;
+            for (int c = 0; c < CALM_PANEL; c++) {
+                const size_t j = (size_t)p * CALM_PANEL + (size_t)c;
+                const double wn = sqrt(((double)w2f[c] + tiny) * f), rn = sqrt(((double)r2f[c] + tiny) * f);
+                if (c < cols && wn > SCREEN_MAX_NORM) ok = 0;
+                s->sigma[j] = sig[c];
+                s->colsum[j] = csum[c];
+                s->rho[j] = c < cols ? bound_up(rn * INFLATE) : 0.0f;
+                s->omega[j] = c < cols ? bound_up(wn * INFLATE) : 0.0f;
+                if (s->rho[j] > rm) rm = s->rho[j];
+                if (s->omega[j] > om) om = s->omega[j];
             }
-            calm_matrix_unpack_row(J->w, j, row);
-            double mx = 0, w2 = 0;
-            int finite = 1;
-            for (int32_t kk = 0; kk < K; kk++) {
-                const double v = row[kk];
-                if (!isfinite(row[kk])) { finite = 0; break; }
-                if (fabs(v) > mx) mx = fabs(v);
-                w2 += v * v;
+            if (!ok) { atomic_store(&J->bad, 1); break; }
+            s->rho_max[p] = rm;
+            s->omega_max[p] = om;
+            continue;
+        }
+#endif
+        float mx[CALM_PANEL], inv[CALM_PANEL], sig[CALM_PANEL], bad[CALM_PANEL];
+        double w2[CALM_PANEL], r2[CALM_PANEL];
+        int32_t csum[CALM_PANEL];
+        for (int c = 0; c < CALM_PANEL; c++) { mx[c] = 0; bad[c] = 0; w2[c] = 0; r2[c] = 0; csum[c] = 0; }
+        for (int32_t kk = 0; kk < K; kk++) {
+            const float *row = buf + (size_t)kk * CALM_PANEL;
+            for (int c = 0; c < CALM_PANEL; c++) {
+                const float v = row[c], av = v < 0 ? -v : v;
+                mx[c] = av > mx[c] ? av : mx[c];
+                bad[c] += v - v; /* NaN once a value is inf or NaN */
+                w2[c] += (double)v * (double)v;
             }
-            if (!finite || sqrt(w2) > SCREEN_MAX_NORM) { atomic_store(&J->bad, 1); break; }
+        }
+        int ok = 1;
+        for (int c = 0; c < cols; c++) {
+            if (bad[c] != bad[c] || sqrt(w2[c]) > SCREEN_MAX_NORM) ok = 0;
             /* rows below 2^-40 keep q = 0: all of w is residual (keeps sigma * step products normal) */
-            const float sig = mx >= SCREEN_MIN_ABS ? (float)(mx / CALM_SCREEN_QMAX) : 0.0f;
-            double r2 = 0;
-            int32_t csum = 0;
-            for (int32_t kk = 0; kk < K; kk++) {
-                int qv = 0;
-                if (sig > 0) {
-                    const double t = rint((double)row[kk] / (double)sig);
-                    qv = t > CALM_SCREEN_QMAX ? CALM_SCREEN_QMAX : t < -CALM_SCREEN_QMAX ? -CALM_SCREEN_QMAX : (int)t;
-                }
-                const double r = (double)row[kk] - (double)sig * (double)qv; /* the product is exact in double */
-                r2 += r * r;
-                csum += qv;
-                panel[((size_t)(kk >> 2) * CALM_PANEL + (size_t)c) * 4 + (size_t)(kk & 3)] = (int8_t)qv;
+            sig[c] = mx[c] >= SCREEN_MIN_ABS ? (float)((double)mx[c] / CALM_SCREEN_QMAX) : 0.0f;
+            inv[c] = sig[c] > 0 ? 1.0f / sig[c] : 0.0f;
+        }
+        if (!ok) { atomic_store(&J->bad, 1); break; }
+        for (int c = cols; c < CALM_PANEL; c++) { sig[c] = 0; inv[c] = 0; } /* padding columns (zeros) */
+        memset(panel, 0, (size_t)G * 128);
+        for (int32_t kk = 0; kk < K; kk++) {
+            const float *row = buf + (size_t)kk * CALM_PANEL;
+            int8_t qk[CALM_PANEL];
+            for (int c = 0; c < CALM_PANEL; c++) {
+                float q = row[c] * inv[c];
+                q = q < -CALM_SCREEN_QMAX ? -CALM_SCREEN_QMAX : q > CALM_SCREEN_QMAX ? CALM_SCREEN_QMAX : q;
+                const int32_t qi = (int32_t)(q + (q >= 0 ? 0.5f : -0.5f));
+                const double r = (double)row[c] - (double)sig[c] * (double)qi; /* the product is exact in double */
+                r2[c] += r * r;
+                csum[c] += qi;
+                qk[c] = (int8_t)qi;
             }
-            s->sigma[j] = sig;
-            s->colsum[j] = csum;
-            s->rho[j] = bound_up(sqrt(r2) * INFLATE);
-            s->omega[j] = bound_up(sqrt(w2) * INFLATE);
+            int8_t *dst = panel + (size_t)(kk >> 2) * CALM_PANEL * 4 + (size_t)(kk & 3);
+            for (int c = 0; c < CALM_PANEL; c++) dst[c * 4] = qk[c];
         }
         float rm = 0, om = 0;
         for (int c = 0; c < CALM_PANEL; c++) {
             const size_t j = (size_t)p * CALM_PANEL + (size_t)c;
+            s->sigma[j] = sig[c];
+            s->colsum[j] = csum[c];
+            s->rho[j] = c < cols ? bound_up(sqrt(r2[c]) * INFLATE) : 0.0f;
+            s->omega[j] = c < cols ? bound_up(sqrt(w2[c]) * INFLATE) : 0.0f;
             if (s->rho[j] > rm) rm = s->rho[j];
             if (s->omega[j] > om) om = s->omega[j];
         }
         s->rho_max[p] = rm;
         s->omega_max[p] = om;
     }
-    free(row);
+    free(buf);
 }
 
 calm_screen *calm_screen_create(calm_pool *pool, const calm_matrix *w) {
@@ -568,7 +612,9 @@ static void screen_task(void *ctx, int t, int thread_index) {
     const int tiles = (ms + mr - 1) / mr;
     const size_t panel_bytes = (size_t)G * 128;
     const int32_t lines = (int32_t)(panel_bytes / 64);
-    const int stream = ms == 1;
+    /* few rows: the matrix streams from memory once, and the first row tile of each panel prefetches ahead
+       in it (into the next panel at its end); many rows: each tile fetches a share of the next panel into L2 */
+    const int stream = ms <= 8;
     for (int32_t p = p0; p < p1; p++) {
         const int8_t *panel = s->q + (size_t)p * panel_bytes;
         const int8_t *next = p + 1 < p1 ? panel + panel_bytes : NULL;
@@ -585,7 +631,7 @@ static void screen_task(void *ctx, int t, int thread_index) {
                 const int32_t l0 = (int32_t)((int64_t)lines * tile / tiles), l1 = (int32_t)((int64_t)lines * (tile + 1) / tiles);
                 for (int32_t l = l0; l < l1; l++) __builtin_prefetch(next + (size_t)l * 64, 0, 2);
             }
-            impl->tile(mri, G, J->v + (size_t)r0 * J->ldv, J->ldv, panel, raw, stream);
+            impl->tile(mri, G, J->v + (size_t)r0 * J->ldv, J->ldv, panel, raw, stream && tile == 0);
             impl->finish(mri, raw, J->rows + r0, &cols, ncols, T->lstar + r0, u, mask, NULL);
             for (int r = 0; r < mri; r++) {
                 uint32_t mk = mask[r];
@@ -803,7 +849,7 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
         /* 2. screen the vocabulary */
         screen_job S;
         S.s = s; S.impl = impl; S.v = v; S.ldv = ldv; S.rows = rows; S.ms = ms;
-        S.limit = s->n / 256 > 32 ? s->n / 256 : 32;
+        S.limit = s->n / 128 > 64 ? s->n / 128 : 64;
         S.cap_max = 8 * S.limit;
         const double work = (double)ms * (double)s->n * (double)K;
         S.n_tasks = 1;

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define MR 2 /* 8 accumulators + broadcasts, products and ones; weights come from L1 as memory operands */
-#define PF_GROUPS 24 /* k groups (128 bytes each) ahead to prefetch when one row streams the matrix */
+#define PF_GROUPS 24 /* k groups (128 bytes each) ahead to prefetch when a few rows stream the matrix */
 
 #define KERNEL_ATTR CALM_TARGET_AVX2 __attribute__((always_inline)) static inline
 
@@ -78,10 +78,14 @@ CALM_TARGET_AVX2 __attribute__((noinline)) static void tile2(int groups, const u
                                                               int32_t *out) {
     tile_impl(2, groups, v, ldv, panel, out, 0);
 }
+CALM_TARGET_AVX2 __attribute__((noinline)) static void tile2_pf(int groups, const uint8_t *v, size_t ldv, const int8_t *panel,
+                                                                 int32_t *out) {
+    tile_impl(2, groups, v, ldv, panel, out, 1);
+}
 
 static void tile_avx2(int mr, int groups, const uint8_t *v, size_t ldv, const int8_t *panel, int32_t *out, int pf) {
     if (mr == 1) (pf ? tile1_pf : tile1)(groups, v, ldv, panel, out);
-    else tile2(groups, v, ldv, panel, out);
+    else (pf ? tile2_pf : tile2)(groups, v, ldv, panel, out);
 }
 
 /*
@@ -233,6 +237,67 @@ CALM_TARGET_AVX2 void calm__screen_quant_avx2(const float *x, int32_t k, float s
     *xt2_out = a;
     *r2_out = b;
     *sumv_out = sv;
+}
+
+/* ---- building a panel (see internal.h) */
+
+CALM_TARGET_AVX2 int calm__screen_build_panel_avx2(const float *buf, int32_t k, int cols, int8_t *panel, float *sigma,
+                                                   int32_t *colsum, float *w2_out, float *r2_out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 mx[4], bad[4], w2[4];
+    for (int q = 0; q < 4; q++) { mx[q] = _mm256_setzero_ps(); bad[q] = _mm256_setzero_ps(); w2[q] = _mm256_setzero_ps(); }
+    for (int32_t kk = 0; kk < k; kk++)
+        for (int q = 0; q < 4; q++) {
+            const __m256 v = _mm256_loadu_ps(buf + (size_t)kk * 32 + q * 8);
+            mx[q] = _mm256_max_ps(mx[q], _mm256_andnot_ps(sign, v));
+            bad[q] = _mm256_add_ps(bad[q], _mm256_sub_ps(v, v)); /* NaN once a value is inf or NaN */
+            w2[q] = _mm256_fmadd_ps(v, v, w2[q]);
+        }
+    float m32[32], b32[32];
+    for (int q = 0; q < 4; q++) {
+        _mm256_storeu_ps(m32 + q * 8, mx[q]);
+        _mm256_storeu_ps(b32 + q * 8, bad[q]);
+        _mm256_storeu_ps(w2_out + q * 8, w2[q]);
+    }
+    for (int c = 0; c < 32; c++) {
+        if (b32[c] != b32[c]) return 0;
+        /* rows below 2^-40 keep q = 0: all of w is residual (keeps sigma * step products normal) */
+        sigma[c] = c < cols && m32[c] >= 0x1p-40f ? m32[c] * (1.0f / CALM_SCREEN_QMAX) : 0.0f; /* exact: a power of 2 */
+    }
+    __m256 sig[4], inv[4], r2[4];
+    __m256i cs[4];
+    for (int q = 0; q < 4; q++) {
+        sig[q] = _mm256_loadu_ps(sigma + q * 8);
+        inv[q] = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), sig[q]), _mm256_cmp_ps(sig[q], _mm256_setzero_ps(), _CMP_GT_OQ));
+        r2[q] = _mm256_setzero_ps();
+        cs[q] = _mm256_setzero_si256();
+    }
+    const __m256 qmax = _mm256_set1_ps((float)CALM_SCREEN_QMAX), qmin = _mm256_set1_ps(-(float)CALM_SCREEN_QMAX);
+    const __m256i byte = _mm256_set1_epi32(0xFF);
+    memset(panel, 0, (size_t)((k + 3) / 4) * 128);
+    for (int32_t g = 0; g * 4 < k; g++) {
+        __m256i packed[4];
+        for (int q = 0; q < 4; q++) packed[q] = _mm256_setzero_si256();
+        for (int b = 0; b < 4 && g * 4 + b < k; b++) {
+            const float *row = buf + (size_t)(g * 4 + b) * 32;
+            for (int q = 0; q < 4; q++) {
+                const __m256 v = _mm256_loadu_ps(row + q * 8);
+                /* any rounding to the grid is valid: the residual is measured */
+                const __m256i qi = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v, inv[q]), qmin), qmax));
+                const __m256 r = _mm256_fnmadd_ps(sig[q], _mm256_cvtepi32_ps(qi), v); /* v - sigma q, rounded once */
+                r2[q] = _mm256_fmadd_ps(r, r, r2[q]);
+                cs[q] = _mm256_add_epi32(cs[q], qi);
+                packed[q] = _mm256_or_si256(packed[q], _mm256_slli_epi32(_mm256_and_si256(qi, byte), 8 * b));
+            }
+        }
+        /* column c's 4 bytes (k = 4g .. 4g + 3) are one 32-bit lane: the panel's layout */
+        for (int q = 0; q < 4; q++) _mm256_storeu_si256((__m256i *)(void *)(panel + (size_t)g * 128 + q * 32), packed[q]);
+    }
+    for (int q = 0; q < 4; q++) {
+        _mm256_storeu_ps(r2_out + q * 8, r2[q]);
+        _mm256_storeu_si256((__m256i *)(void *)(colsum + q * 8), cs[q]);
+    }
+    return 1;
 }
 
 const calm__screen_impl calm__screen_avx2 = { "avx2", 0, MR, tile_avx2, calm__screen_finish_avx2 };

@@ -22,7 +22,7 @@
     __asm__("vpdpbusd %[xm]%{1to16%}, %[wv], %[av]" : [av] "+v"(acc) : [wv] "v"(w), [xm] "m"(*(p)))
 
 KERNEL_ATTR void tile_impl(const int mr, int groups, const uint8_t *v, size_t ldv, const int8_t *panel, int32_t *out,
-                           const int pf) {
+                           int pf) {
     __m512i c0[MR], c1[MR];
     CALM_UNROLL for (int r = 0; r < mr; r++) {
         c0[r] = _mm512_setzero_si512();
@@ -51,22 +51,19 @@ KERNEL_ATTR void tile_impl(const int mr, int groups, const uint8_t *v, size_t ld
 
 CALM_TARGET_AVX512_VNNI static void tile_vnni(int mr, int groups, const uint8_t *v, size_t ldv, const int8_t *panel,
                                               int32_t *out, int pf) {
-    switch (mr) {
-    case 1:
-        if (pf) tile_impl(1, groups, v, ldv, panel, out, 1);
-        else tile_impl(1, groups, v, ldv, panel, out, 0);
-        break;
-    case 2: tile_impl(2, groups, v, ldv, panel, out, 0); break;
-    case 3: tile_impl(3, groups, v, ldv, panel, out, 0); break;
-    case 4: tile_impl(4, groups, v, ldv, panel, out, 0); break;
-    case 5: tile_impl(5, groups, v, ldv, panel, out, 0); break;
-    case 6: tile_impl(6, groups, v, ldv, panel, out, 0); break;
-    case 7: tile_impl(7, groups, v, ldv, panel, out, 0); break;
-    case 8: tile_impl(8, groups, v, ldv, panel, out, 0); break;
-    case 9: tile_impl(9, groups, v, ldv, panel, out, 0); break;
-    case 10: tile_impl(10, groups, v, ldv, panel, out, 0); break;
-    case 11: tile_impl(11, groups, v, ldv, panel, out, 0); break;
-    default: tile_impl(12, groups, v, ldv, panel, out, 0); break;
+    switch (mr) { /* pf: a run-time flag (a predictable branch per k group) */
+    case 1: tile_impl(1, groups, v, ldv, panel, out, pf); break;
+    case 2: tile_impl(2, groups, v, ldv, panel, out, pf); break;
+    case 3: tile_impl(3, groups, v, ldv, panel, out, pf); break;
+    case 4: tile_impl(4, groups, v, ldv, panel, out, pf); break;
+    case 5: tile_impl(5, groups, v, ldv, panel, out, pf); break;
+    case 6: tile_impl(6, groups, v, ldv, panel, out, pf); break;
+    case 7: tile_impl(7, groups, v, ldv, panel, out, pf); break;
+    case 8: tile_impl(8, groups, v, ldv, panel, out, pf); break;
+    case 9: tile_impl(9, groups, v, ldv, panel, out, pf); break;
+    case 10: tile_impl(10, groups, v, ldv, panel, out, pf); break;
+    case 11: tile_impl(11, groups, v, ldv, panel, out, pf); break;
+    default: tile_impl(12, groups, v, ldv, panel, out, pf); break;
     }
 }
 

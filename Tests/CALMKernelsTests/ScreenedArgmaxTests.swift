@@ -159,7 +159,7 @@ import Testing
             let stats = expectSame(pool2, x: xs, m: m, k: k, w: w2, screen: screen2, "standouts \(isa)")
             #expect(stats.screened_rows == Int64(m), "\(stats)")
         }
-        // 200 equal rows first (more than the 35 survivors a row may have, fewer than a task keeps while
+        // 200 equal rows first (more than the 70 survivors a row may have, fewer than a task keeps while
         // its lower bound is still low), the winner far later: pruned at the merge, screened
         var w3src = rng.floats(n * k, scale: 0.1)
         for j in 0..<200 { for kk in 0..<k { w3src[j * k + kk] = row[kk] } }
@@ -355,11 +355,16 @@ import Testing
             var ws = r2.floats(n2 * k2)
             for j in stride(from: 0, to: n2, by: 7) { for kk in 0..<k2 { ws[j * k2 + kk] *= Float(sign: .plus, exponent: j % 30 - 15, significand: 1) } }
             for j in stride(from: 3, to: n2, by: 11) { for kk in 0..<k2 { ws[j * k2 + kk] = (Float(Int(r2.next() % 128) - 64) + 0.5) / 64 } }
+            // rows whose squares underflow in f32 (2^-80, 2^-70) or are subnormal (2^-66): all residual
+            for (j, e) in [(5, -80), (18, -70), (31, -66), (44, -80)] {
+                for kk in 0..<k2 { ws[j * k2 + kk] = r2.float() * Float(sign: .plus, exponent: e, significand: 1) }
+            }
             let w2 = PackedMatrix(n: n2, k: k2, dtype: dtype, weights: ws)
             let s2 = makeScreen(nil, w2)
             defer { calm_screen_destroy(s2) }
             var xs = r2.floats(m2 * k2, scale: 4)
             for kk in 0..<k2 { xs[kk] = abs(xs[kk]) + 3 }
+            for kk in 0..<k2 { xs[k2 + kk] *= 0x1p34 } // large x: the tiny rows' exact values are not negligible
             atEachISA { isa in
                 var slack = [Float](repeating: -1, count: m2)
                 let violations = xs.withUnsafeBufferPointer { xp in
