@@ -16,7 +16,7 @@ struct CompletionRequest {
 
     init(body bytes: [UInt8], maxChoices: Int) throws {
         let body: JSONValue
-        do { body = try JSONParser.parse(bytes) } catch let e as JSONParseError {
+        do { body = try JSONValue.parse(bytes) } catch let e as JSONSyntaxError {
             throw APIError(status: 400, message: "the body is not valid JSON: \(e)", code: "invalid_json")
         }
         guard case .object = body else { throw APIError(status: 400, message: "the body must be a JSON object, got \(body.typeName)") }

@@ -1,10 +1,11 @@
 import Foundation
 
-/// A parsed JSON value (internal: strict RFC 8259 reader for checkpoint headers and index files).
+/// A parsed JSON value: what the package's one strict RFC 8259 reader returns (checkpoint headers,
+/// index files, and the server's request bodies, which convert it to their own value type).
 ///
 /// Numbers keep their source text so that integers of any size are read exactly; objects keep
-/// their key order and reject duplicate keys.
-enum JSONValue {
+/// their key order.
+package enum JSONValue {
     case null
     case bool(Bool)
     case number(String)
@@ -13,28 +14,28 @@ enum JSONValue {
     case object(JSONObject)
 
     /// The value as an exact integer (no fraction, no exponent, fits in Int).
-    var intValue: Int? {
+    package var intValue: Int? {
         if case .number(let text) = self { return Int(text) }
         return nil
     }
 
-    var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
-    var objectValue: JSONObject? {
+    package var objectValue: JSONObject? {
         if case .object(let o) = self { return o }
         return nil
     }
 
-    var arrayValue: [JSONValue]? {
+    package var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
     /// Short name of the kind of value, for error messages.
-    var kindName: String {
+    package var kindName: String {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
@@ -47,28 +48,40 @@ enum JSONValue {
 }
 
 /// A JSON object with its keys in source order.
-struct JSONObject {
-    var keys: [String] = []
-    var values: [String: JSONValue] = [:]
-    subscript(key: String) -> JSONValue? { values[key] }
+package struct JSONObject {
+    package var keys: [String] = []
+    package var values: [String: JSONValue] = [:]
+    package subscript(key: String) -> JSONValue? { values[key] }
 }
 
 /// A JSON syntax error at a byte offset.
-struct JSONParseError: Error {
-    var offset: Int
-    var message: String
-    var description: String { "invalid JSON at byte \(offset): \(message)" }
+package struct JSONParseError: Error, CustomStringConvertible {
+    package var offset: Int
+    package var message: String
+    package var description: String { "invalid JSON at byte \(offset): \(message)" }
 }
 
-/// Strict recursive-descent JSON parser over UTF-8 bytes.
-struct MiniJSONParser {
+/// Strict recursive-descent JSON parser over UTF-8 bytes, with a nesting limit so that no input can
+/// exhaust the stack.
+///
+/// The one reader of JSON documents that arrive whole (checkpoint headers, index files, request
+/// bodies). `tokenizer.json` files, megabytes of vocabulary, go through the tokenizer's own
+/// streaming-speed reader, which builds native values directly.
+package struct MiniJSONParser {
     private let bytes: UnsafeRawBufferPointer
     private var position = 0
-    private let maxDepth = 128
+    private let maxDepth: Int
+    private let rejectsDuplicateKeys: Bool
 
     /// Parses exactly one JSON value (surrounding whitespace allowed).
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
-        var parser = MiniJSONParser(bytes: bytes)
+    ///
+    /// - Parameters:
+    ///   - maxDepth: arrays and objects nested deeper than this are an error.
+    ///   - rejectingDuplicateKeys: a repeated object key is an error (checkpoint headers, where a
+    ///     repeat means a corrupt file); when false, the last value wins, as in most HTTP APIs.
+    package static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 128,
+                              rejectingDuplicateKeys: Bool = true) throws -> JSONValue {
+        var parser = MiniJSONParser(bytes: bytes, maxDepth: maxDepth, rejectsDuplicateKeys: rejectingDuplicateKeys)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -76,11 +89,15 @@ struct MiniJSONParser {
         return value
     }
 
-    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try bytes.withUnsafeBytes { try parse($0) }
+    package static func parse(_ bytes: [UInt8], maxDepth: Int = 128, rejectingDuplicateKeys: Bool = true) throws -> JSONValue {
+        try bytes.withUnsafeBytes { try parse($0, maxDepth: maxDepth, rejectingDuplicateKeys: rejectingDuplicateKeys) }
     }
 
-    private init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    private init(bytes: UnsafeRawBufferPointer, maxDepth: Int, rejectsDuplicateKeys: Bool) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+        self.rejectsDuplicateKeys = rejectsDuplicateKeys
+    }
 
     private func error(_ message: String) -> JSONParseError { JSONParseError(offset: position, message: message) }
 
@@ -129,10 +146,11 @@ struct MiniJSONParser {
             position += 1
             skipWhitespace()
             let value = try parseValue(depth: depth + 1)
-            guard object.values.updateValue(value, forKey: key) == nil else {
+            if object.values.updateValue(value, forKey: key) == nil {
+                object.keys.append(key)
+            } else if rejectsDuplicateKeys {
                 throw JSONParseError(offset: keyOffset, message: "duplicate key '\(key)'")
             }
-            object.keys.append(key)
             skipWhitespace()
             guard let c = current else { throw error("unexpected end of input in an object") }
             position += 1

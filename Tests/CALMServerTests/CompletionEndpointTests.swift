@@ -51,7 +51,7 @@ struct CompletionEndpointTests {
         #expect(events.last == "[DONE]")
         var text = "", finish: JSONValue?
         for event in events.dropLast() {
-            let json = try #require(try? JSONParser.parse(Array(event.utf8)), "event is not JSON: \(event)")
+            let json = try #require(try? JSONValue.parse(Array(event.utf8)), "event is not JSON: \(event)")
             #expect(json["object"] == .string("text_completion"))
             guard case let .string(piece)? = json["choices"]?.arrayFirst?["text"] else { Issue.record("no text in \(event)"); continue }
             text += piece
@@ -76,7 +76,7 @@ struct CompletionEndpointTests {
         #expect(choices.map { $0["index"] } == [.integer(0), .integer(1), .integer(2)])
         var texts = ["", "", ""]
         for event in streamed.events.dropLast() {
-            guard let json = try? JSONParser.parse(Array(event.utf8)), let c = json["choices"]?.arrayFirst,
+            guard let json = try? JSONValue.parse(Array(event.utf8)), let c = json["choices"]?.arrayFirst,
                   case let .integer(i)? = c["index"], case let .string(t)? = c["text"], (0..<3).contains(i) else {
                 Issue.record("bad event \(event)"); continue
             }

@@ -34,13 +34,13 @@ struct CurlClientTests {
             return (whole, streamed)
         }
         #expect(whole.status == 0 && streamed.status == 0)
-        let json = try #require(try? JSONParser.parse(Array(whole.output.utf8)), "\(whole.output)")
+        let json = try #require(try? JSONValue.parse(Array(whole.output.utf8)), "\(whole.output)")
         guard case let .string(text)? = json["choices"]?.arrayFirst?["text"] else { Issue.record("no text: \(whole.output)"); return }
         var streamedText = ""
         let events = streamed.output.components(separatedBy: "\n\n").filter { !$0.isEmpty }
         #expect(events.last == "data: [DONE]")
         for e in events.dropLast() {
-            guard e.hasPrefix("data: "), let j = try? JSONParser.parse(Array(e.dropFirst(6).utf8)),
+            guard e.hasPrefix("data: "), let j = try? JSONValue.parse(Array(e.dropFirst(6).utf8)),
                   case let .string(t)? = j["choices"]?.arrayFirst?["text"] else { Issue.record("bad event \(e)"); continue }
             streamedText += t
         }

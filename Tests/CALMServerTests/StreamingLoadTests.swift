@@ -53,7 +53,7 @@ struct StreamingLoadTests {
                         guard r.status == 200, events.last == "[DONE]" else { outcomes.set(i, "status \(r.status), last \(events.last ?? "none")"); return }
                         var finished = false
                         for e in events.dropLast() {
-                            guard let json = try? JSONParser.parse(Array(e.utf8)), json["object"] == .string("text_completion") else {
+                            guard let json = try? JSONValue.parse(Array(e.utf8)), json["object"] == .string("text_completion") else {
                                 outcomes.set(i, "malformed event \(e)"); return
                             }
                             if let f = json["choices"]?.arrayFirst?["finish_reason"], f != .null { finished = true }

@@ -17,7 +17,7 @@ final class TestHTTPClient {
         var headers: [String: String]
         var body: [UInt8]
         var text: String { String(decoding: body, as: UTF8.self) }
-        var json: JSONValue? { try? JSONParser.parse(body) }
+        var json: JSONValue? { try? JSONValue.parse(body) }
         /// The `data:` payloads of a server-sent-event body.
         var events: [String] {
             text.components(separatedBy: "\n\n").filter { !$0.isEmpty }.map { $0.hasPrefix("data: ") ? String($0.dropFirst(6)) : "<malformed: \($0)>" }
