@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "CALMServerTests", dependencies: ["CALMServer", "CALMEngine", "CALMModel", "CALMTestSupport"]),
         .testTarget(name: "CALMEvaluationTests", dependencies: ["CALMEvaluation", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         // The `calm` executable run as a subprocess (swift test builds it beside the test bundle).
-        .testTarget(name: "CALMCLITests", dependencies: ["CALMModel", "CALMTestSupport"]),
+        .testTarget(name: "CALMCLITests", dependencies: ["CALMModel", "CALMServer", "CALMTestSupport"]),
         .testTarget(name: "CALMDefaultModelTests", dependencies: ["CALMDefaultModel", "CALMEngine", "CALMModel", "CALMTokenizer"]),
         .testTarget(
             name: "CALMConformanceTests",

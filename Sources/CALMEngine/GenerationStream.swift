@@ -20,26 +20,16 @@ public struct GenerationStream: AsyncSequence, Sendable {
     let processor: OutputProcessor
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let channel: EventChannel
         /// Leaving the loop drops the iterator, which cancels the request.
         let lifetime: StreamLifetime
-        var processor: OutputProcessor
-        var pending: [GenerationEvent] = []
-        var ended = false
+        var reader: StreamReader
 
         public mutating func next() async -> GenerationEvent? {
-            while pending.isEmpty {
-                if ended { return nil }
-                guard let event = await channel.next() else { ended = true; return nil }
-                let out = processor.process(event, emitChunks: !channel.readerCancelled)
-                pending = out.events
-                if out.ended {
-                    ended = true
-                    // A stop sequence ended the stream here: the scheduler stops the request.
-                    if out.stoppedEarly { channel.consumerLeft() }
-                }
+            while reader.pending.isEmpty {
+                if reader.ended { return nil }
+                reader.absorb(await reader.channel.next())
             }
-            return pending.removeFirst()
+            return reader.pending.removeFirst()
         }
     }
 
@@ -47,11 +37,69 @@ public struct GenerationStream: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator {
         channel.markIterated()
         let channel = self.channel
-        return AsyncIterator(channel: channel, lifetime: StreamLifetime { channel.consumerLeft() }, processor: processor)
+        return AsyncIterator(lifetime: StreamLifetime { channel.consumerLeft() }, reader: StreamReader(channel: channel, processor: processor))
+    }
+
+    /// Reads the stream from a thread that may block (the HTTP server's connection threads): each
+    /// event wakes the reading thread directly, with no task and no hop through Swift's cooperative
+    /// pool. The same events, in the same order, as the async iterator; dropping it cancels the request.
+    package struct BlockingIterator {
+        let lifetime: StreamLifetime
+        var reader: StreamReader
+
+        /// What a bounded wait ended with.
+        package enum Next {
+            case event(GenerationEvent)
+            /// The stream is over.
+            case end
+            /// Nothing arrived within the wait.
+            case timedOut
+        }
+
+        /// The next event, waiting at most `timeout` seconds (so the caller can look at its client).
+        package mutating func next(timeout: Double) -> Next {
+            while reader.pending.isEmpty {
+                if reader.ended { return .end }
+                switch reader.channel.nextBlocking(timeout: timeout) {
+                case .timedOut: return .timedOut
+                case let .event(e): reader.absorb(e)
+                case .end: reader.absorb(nil)
+                }
+            }
+            return .event(reader.pending.removeFirst())
+        }
+    }
+
+    /// Streams have one consumer: iterate once, either way.
+    package func makeBlockingIterator() -> BlockingIterator {
+        channel.markIterated()
+        let channel = self.channel
+        return BlockingIterator(lifetime: StreamLifetime { channel.consumerLeft() }, reader: StreamReader(channel: channel, processor: processor))
     }
 
     /// The request's id (for logs).
     public var requestID: Int { channel.requestID }
+}
+
+/// The consumer's side of a stream, shared by both iterators: scheduler events through the
+/// request's output processor (detokenising, stop sequences) into the events the caller sees.
+struct StreamReader {
+    let channel: EventChannel
+    var processor: OutputProcessor
+    var pending: [GenerationEvent] = []
+    var ended = false
+
+    /// Takes the channel's next event (nil: the channel ended).
+    mutating func absorb(_ event: SequenceEvent?) {
+        guard let event else { ended = true; return }
+        let out = processor.process(event, emitChunks: !channel.readerCancelled)
+        pending = out.events
+        if out.ended {
+            ended = true
+            // A stop sequence ended the stream here: the scheduler stops the request.
+            if out.stoppedEarly { channel.consumerLeft() }
+        }
+    }
 }
 
 /// Cancels the request when the last stream or iterator holding it goes away.
@@ -82,6 +130,8 @@ final class EventChannel: Sendable {
         var buffer: [SequenceEvent] = []
         var head = 0
         var waiter: CheckedContinuation<SequenceEvent?, Never>?
+        /// A blocking reader waiting for the buffer to change (it re-reads the state when woken).
+        var doorbell: DispatchSemaphore?
         var finished = false
         var consumerGone = false
         /// The consumer was cancelled but still reads, up to the final event.
@@ -121,25 +171,69 @@ final class EventChannel: Sendable {
     /// Delivers an event and says what the consumer's state means for the producer. Never drops
     /// an event a consumer will read (the buffer may exceed the limit by one step's events).
     func send(_ event: SequenceEvent) -> Delivery {
-        let (waiter, delivery): (CheckedContinuation<SequenceEvent?, Never>?, Delivery) = state.withLock { s in
-            if s.finished || (s.consumerGone && !s.awaitingCompletion) { return (nil, .gone) }
-            if let w = s.waiter { s.waiter = nil; return (w, s.consumerGone ? .gone : .more) }
+        let (waiter, bell, delivery): (CheckedContinuation<SequenceEvent?, Never>?, DispatchSemaphore?, Delivery) = state.withLock { s in
+            if s.finished || (s.consumerGone && !s.awaitingCompletion) { return (nil, nil, .gone) }
+            if let w = s.waiter { s.waiter = nil; return (w, nil, s.consumerGone ? .gone : .more) }
             s.buffer.append(event)
-            return (nil, s.consumerGone ? .gone : s.count >= limit ? .pause : .more)
+            let bell = s.doorbell
+            s.doorbell = nil
+            return (nil, bell, s.consumerGone ? .gone : s.count >= limit ? .pause : .more)
         }
         waiter?.resume(returning: event)
+        bell?.signal()
         return delivery
     }
 
     /// Ends the stream after the buffered events.
     func finish() {
-        let waiter: CheckedContinuation<SequenceEvent?, Never>? = state.withLock { s in
+        let (waiter, bell): (CheckedContinuation<SequenceEvent?, Never>?, DispatchSemaphore?) = state.withLock { s in
             s.finished = true
             s.awaitingCompletion = false
-            if s.count == 0, let w = s.waiter { s.waiter = nil; return w }
-            return nil
+            let bell = s.doorbell
+            s.doorbell = nil
+            if s.count == 0, let w = s.waiter { s.waiter = nil; return (w, bell) }
+            return (nil, bell)
         }
         waiter?.resume(returning: nil)
+        bell?.signal()
+    }
+
+    /// What a blocking read found.
+    enum BlockingRead { case event(SequenceEvent), end, timedOut }
+
+    /// Reads the next event from a thread that may block, waiting at most `timeout` seconds.
+    /// The thread waits on its own semaphore, rung by `send`, `finish` and `consumerLeft`; a ring
+    /// only says "look again", so a late or repeated one costs one more look.
+    func nextBlocking(timeout: Double) -> BlockingRead {
+        let deadline = DispatchTime.now() + timeout
+        let bell = DispatchSemaphore(value: 0)
+        while true {
+            var drained = false
+            let found: BlockingRead? = state.withLock { s in
+                if s.count > 0 {
+                    let wasFull = s.count >= limit
+                    let e = s.buffer[s.head]
+                    s.head += 1
+                    if s.head > 64 && s.head * 2 > s.buffer.count { s.buffer.removeFirst(s.head); s.head = 0 }
+                    drained = wasFull && s.count < limit && !s.consumerGone
+                    s.doorbell = nil
+                    return .event(e)
+                }
+                if s.finished || (s.consumerGone && !s.awaitingCompletion) { s.doorbell = nil; return .end }
+                s.doorbell = bell
+                return nil
+            }
+            if drained { onDrain() }
+            if let found { return found }
+            if bell.wait(timeout: deadline) == .timedOut {
+                // one last look, so an event that raced the timeout is not left for the next call only
+                let raced = state.withLock { s -> Bool in
+                    if s.doorbell === bell { s.doorbell = nil }
+                    return s.count > 0 || s.finished || (s.consumerGone && !s.awaitingCompletion)
+                }
+                if !raced { return .timedOut }
+            }
+        }
     }
 
     func next() async -> SequenceEvent? {
@@ -170,6 +264,7 @@ final class EventChannel: Sendable {
     /// The consumer cancelled (`awaitCompletion`: its iterator still reads up to the final event)
     /// or went away.
     func consumerLeft(awaitCompletion: Bool = false) {
+        var bell: DispatchSemaphore?
         let (waiter, first): (CheckedContinuation<SequenceEvent?, Never>?, Bool) = state.withLock { s in
             let first = !s.consumerGone && !s.finished
             if !s.consumerGone {
@@ -183,9 +278,12 @@ final class EventChannel: Sendable {
             s.buffer.removeAll(); s.head = 0
             let w = s.waiter
             s.waiter = nil
+            bell = s.doorbell
+            s.doorbell = nil
             return (w, first)
         }
         waiter?.resume(returning: nil)
+        bell?.signal()
         if first { onConsumerGone() }
     }
 }

@@ -2,19 +2,41 @@ import CALMEngine
 import Foundation
 
 /// A `POST /v1/completions` body, read strictly: OpenAI's fields (`model`, `prompt`, `max_tokens`,
-/// `temperature`, `seed`, `stop`, `stream`, `n`, `user`, `top_p`, `presence_penalty`, …) and the
+/// `temperature`, `seed`, `stop`, `stream`, `stream_options`, `n`, `user`, `top_p`, `presence_penalty`, …) and the
 /// engine's own under the CLI's option names (`sampler`, `samples`, `max_draws`, `top_k`, `min_p`,
 /// `repetition_penalty`, the Token Maturation options; `ignore_eos` as in vLLM). Unknown fields are ignored.
-struct CompletionRequest {
-    var prompt: Prompt
-    var parameters: SamplingParameters
-    var stream: Bool
-    var choices: Int
+package struct CompletionRequest {
+    package var prompt: Prompt
+    package var parameters: SamplingParameters
+    package var stream: Bool
+    /// `stream_options.include_usage`: a last event before `[DONE]` carries `usage` (and no choices).
+    package var streamUsage: Bool
+    package var choices: Int
 
     /// OpenAI's default `max_tokens` for completions.
     static let defaultMaxTokens = 16
 
-    init(body bytes: [UInt8], maxChoices: Int) throws {
+    /// The body that reads back as `prompt` and `parameters` (what `calm bench-serve --http` sends):
+    /// the table's sampling fields plus `prompt`, `stop`, `ignore_eos`, `n` and the stream fields.
+    package static func body(prompt: Prompt, parameters: SamplingParameters, stream: Bool, streamUsage: Bool = false,
+                             choices: Int = 1) -> JSONValue {
+        var members: [(String, JSONValue)] = []
+        switch prompt {
+        case let .text(s): members.append(("prompt", .string(s)))
+        case let .tokens(ids): members.append(("prompt", .array(ids.map { .integer($0) })))
+        }
+        members += SamplingOptionTable.requestFields(for: parameters)
+        if !parameters.stopSequences.isEmpty { members.append(("stop", .array(parameters.stopSequences.map { .string($0) }))) }
+        if !parameters.stopAtEndToken { members.append(("ignore_eos", .bool(true))) }
+        if choices != 1 { members.append(("n", .integer(choices))) }
+        if stream {
+            members.append(("stream", .bool(true)))
+            if streamUsage { members.append(("stream_options", .object([("include_usage", .bool(true))]))) }
+        }
+        return .object(members)
+    }
+
+    package init(body bytes: [UInt8], maxChoices: Int) throws {
         let body: JSONValue
         do { body = try JSONValue.parse(bytes) } catch let e as JSONSyntaxError {
             throw APIError(status: 400, message: "the body is not valid JSON: \(e)", code: "invalid_json")
@@ -43,6 +65,17 @@ struct CompletionRequest {
         case nil, .null?: stream = false
         case let .bool(b)?: stream = b
         case let other?: throw APIError.invalidField("stream", "must be a boolean, got \(other.typeName)")
+        }
+        switch body["stream_options"] {
+        case nil, .null?: streamUsage = false
+        case .object?:
+            guard stream else { throw APIError.invalidField("stream_options", "is only allowed when stream is true") }
+            switch body["stream_options"]?["include_usage"] {
+            case nil, .null?: streamUsage = false
+            case let .bool(b)?: streamUsage = b
+            case let other?: throw APIError.invalidField("stream_options.include_usage", "must be a boolean, got \(other.typeName)")
+            }
+        case let other?: throw APIError.invalidField("stream_options", "must be an object, got \(other.typeName)")
         }
         switch body["n"] {
         case nil, .null?: choices = 1

@@ -55,6 +55,17 @@ struct CompletionResponder {
         func choice(_ index: Int, _ text: String, _ finish: String?) -> JSONValue {
             .object([("text", .string(text)), ("index", .integer(index)), ("logprobs", .null), ("finish_reason", finish.map(JSONValue.string) ?? .null)])
         }
+        func usage() -> JSONValue {
+            .object([("prompt_tokens", .integer(promptTokens)), ("completion_tokens", .integer(completionTokens)),
+                     ("total_tokens", .integer(promptTokens + completionTokens))])
+        }
+        // A streamed piece of text is the common event: its JSON is written from a prefix made
+        // once per request, the text being the only part to escape (the same bytes as `envelope`).
+        let chunkPrefix = "data: " + String(envelope([]).serialized.dropLast(3)) + "[{\"text\":"
+        func chunkEvent(_ index: Int, _ text: String) -> String {
+            chunkPrefix + JSONValue.string(text).serialized + ",\"index\":\(index),\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+        }
+        assert(chunkEvent(1, "a\"é\n") == "data: \(envelope([choice(1, "a\"é\n", nil)]).serialized)\n\n")  // debug builds: the tests
         let abandon = { writer.clientGone }
         var failure: String?
         var reasons: [String] = []
@@ -65,7 +76,7 @@ struct CompletionResponder {
                     switch event {
                     case let .chunk(c):
                         completionTokens += c.tokens.count
-                        if !c.text.isEmpty { try writer.sendChunk("data: \(envelope([choice(index, c.text, nil)]).serialized)\n\n") }
+                        if !c.text.isEmpty { try writer.sendChunk(chunkEvent(index, c.text)) }
                     case let .completed(info):
                         promptTokens = info.promptTokens
                         let finish = FinishReason.name(info.reason)
@@ -78,6 +89,8 @@ struct CompletionResponder {
             }
             if let failure {
                 try writer.sendChunk("data: \(APIError(status: 500, message: "generation failed: \(failure)", type: "server_error").json.serialized)\n\n")
+            } else if request.streamUsage {
+                try writer.sendChunk("data: \(envelope([], usage: usage()).serialized)\n\n")
             }
             try writer.sendChunk("data: [DONE]\n\n")
             try writer.endStream()
@@ -103,10 +116,8 @@ struct CompletionResponder {
                                 keepAlive: keepAlive)
                 return keepAlive
             }
-            let usage: JSONValue = .object([("prompt_tokens", .integer(promptTokens)), ("completion_tokens", .integer(completionTokens)),
-                                            ("total_tokens", .integer(promptTokens + completionTokens))])
             let choices = texts.enumerated().map { choice($0.offset, $0.element, reasons[$0.offset]) }
-            try writer.send(status: 200, json: envelope(choices, usage: usage), keepAlive: keepAlive)
+            try writer.send(status: 200, json: envelope(choices, usage: usage()), keepAlive: keepAlive)
         }
         outcome = failure != nil ? "error" : (reasons.first ?? "cancelled")
         return keepAlive

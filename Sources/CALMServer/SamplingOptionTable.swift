@@ -64,6 +64,50 @@ public enum SamplingOptionTable {
         parameters = p
     }
 
+    /// The options that `read` turns back into `parameters`, as request fields (`_` for `-`), in
+    /// the table's order: what a client such as `calm bench-serve --http` sends. Defaults are left
+    /// out; stop sequences, `stopAtEndToken`, and Token Maturation's `flushTail` and
+    /// `diagnosticsTopK` are not in the table.
+    public static func requestFields(for parameters: SamplingParameters) -> [(String, JSONValue)] {
+        let p = parameters
+        let d = SamplingParameters()
+        var out: [(String, JSONValue)] = [("max_tokens", .integer(p.maxTokens)), ("temperature", .number(p.temperature))]
+        if let seed = p.seed {
+            // beyond Int's range a seed has no exact JSON integer here; read() then refuses it
+            out.append(("seed", seed <= UInt64(Int.max) ? .integer(Int(seed)) : .number(Double(seed))))
+        }
+        switch p.sampler {
+        case nil: break
+        case .single?: out.append(("sampler", .string("single")))
+        case let .batchApproximation(samples)?: out += [("sampler", .string("batch")), ("samples", .integer(samples))]
+        case let .exactRejection(maxDraws)?: out += [("sampler", .string("exact")), ("max_draws", .integer(maxDraws))]
+        }
+        if let k = p.topK { out.append(("top_k", .integer(k))) }
+        if p.topP != d.topP { out.append(("top_p", .number(p.topP))) }
+        if p.minP != d.minP { out.append(("min_p", .number(p.minP))) }
+        if p.repetitionPenalty != d.repetitionPenalty { out.append(("repetition_penalty", .number(p.repetitionPenalty))) }
+        if p.presencePenalty != d.presencePenalty { out.append(("presence_penalty", .number(p.presencePenalty))) }
+        if p.frequencyPenalty != d.frequencyPenalty { out.append(("frequency_penalty", .number(p.frequencyPenalty))) }
+        if p.logprobs { out.append(("logprobs", .bool(true))) }
+        if let m = p.maturation {
+            func float(_ name: String, _ v: Float?) { if let v { out.append((name, .number(Double(v)))) } }
+            if let k = m.tailLength { out.append(("tail", .integer(k))) }
+            float("cfg_scale", m.guidanceScale)
+            float("alpha_max", m.maturityMax)
+            float("rate", m.maturationRate)
+            float("embryo", m.embryoScale)
+            if let a = m.alignment { out.append(("alignment", .string(a.rawValue))) }
+            float("tail_noise", m.tailNoise)
+            float("history_noise", m.historyNoise)
+            float("target_ema", m.targetEMA)
+            float("history_ema", m.historyEMA)
+            out.append(("inner_iterations", .integer(m.innerIterations)))  // always: it marks the settings as given
+            if m.renormalizeTail { out.append(("renormalize_tail", .bool(true))) }
+            if m.diagnostics { out.append(("diagnostics", .bool(true))) }
+        }
+        return out
+    }
+
     /// Token Maturation's settings, nil when no Token Maturation option was given (so other
     /// families see none).
     public static func maturation<Source: SamplingOptionSource>(from source: inout Source) throws -> TokenMaturationParameters? {

@@ -1,10 +1,14 @@
 import CALMEngine
 import CALMServer
+import CALMModel
 import Dispatch
 import Foundation
 
 /// `calm serve`: the OpenAI-compatible HTTP server (`CALMServer`) over one engine.
 enum ServeCommand {
+    /// The SIGINT/SIGTERM handlers, alive as long as the process.
+    private static let signalSources = Locked<[any DispatchSourceSignal]>([])
+
     static let help = """
     usage: calm serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [options]
 
@@ -71,22 +75,26 @@ enum ServeCommand {
         let handler = OpenAIHandler(engine: engine, modelName: modelName, configuration: c)
         let server = HTTPServer(configuration: c, handler: handler)
         try server.start()
-        let sources = [SIGINT, SIGTERM].map { signalNumber -> any DispatchSourceSignal in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
-                printError("serve: shutting down (up to \(c.shutdownGrace) s for requests in flight)")
-                let finished = server.shutdown(grace: c.shutdownGrace)
-                if !finished { printError("serve: grace period over; cancelling the requests still running") }
-                exit(0)
+        let grace = c.shutdownGrace
+        // The sources must outlive the wait: an optimised build may release a value after its last
+        // use, and a released signal source no longer handles its signal (SIGTERM was then ignored,
+        // or killed the process with no graceful shutdown, in release builds only). A static holds
+        // them for the life of the process; they are made inside its lock so none escapes it.
+        signalSources.withLock { sources in
+            sources = [SIGINT, SIGTERM].map { signalNumber -> any DispatchSourceSignal in
+                signal(signalNumber, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+                source.setEventHandler {
+                    printError("serve: shutting down (up to \(grace) s for requests in flight)")
+                    let finished = server.shutdown(grace: grace)
+                    if !finished { printError("serve: grace period over; cancelling the requests still running") }
+                    exit(0)
+                }
+                source.resume()
+                return source
             }
-            source.resume()
-            return source
         }
         writeStdout("calm serve: listening on http://\(server.host):\(server.port) (model \(modelName))\n")
-        while true {
-            try? await Task.sleep(for: .seconds(3600))
-            _ = sources
-        }
+        while true { try? await Task.sleep(for: .seconds(3600)) }
     }
 }

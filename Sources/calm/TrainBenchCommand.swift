@@ -56,7 +56,7 @@ enum TrainBenchCommand {
         let pool = threads.map { ComputePool(threads: $0) } ?? ComputePool.shared
         let peak = calm_bench_fma_peak(pool.raw, 0.5)
         writeStdout(String(format: "FMA peak (%d threads): %.1f GFLOP/s\n", calm_pool_size(pool.raw), peak))
-        var rng = SeededRandomness(seed: 1)
+        let rng = SeededRandomness(seed: 1)
         func ids(_ n: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(vocab - 3)) } }
 
         func time(_ label: String, _ tokens: Int, _ params: ParameterSet, _ step: (Int) throws -> Void) throws {

@@ -1,3 +1,4 @@
+import CALMServer
 import CALMTestSupport
 import Foundation
 import Testing
@@ -11,28 +12,9 @@ import Glibc
 struct ServeCLITests {
     /// One `GET` or `POST` over a raw socket; the whole response text (the server closes it).
     static func request(port: Int, _ raw: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var tv = timeval(tv_sec: 120, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let r = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard r == 0 else { return "connect failed" }
-        let bytes = Array(raw.utf8)
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            out += chunk[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
+        let c = try HTTPClientConnection(port: port)
+        try c.send(raw)
+        return try c.readToEnd()
     }
 
     @Test func servesOnAnEphemeralPortAndStopsOnSIGTERM() throws {
@@ -63,6 +45,13 @@ struct ServeCLITests {
         let body = #"{"prompt": [1, 2, 3], "max_tokens": 8, "temperature": 1, "sampler": "single"}"#
         let completion = try Self.request(port: port, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
         #expect(completion.hasPrefix("HTTP/1.1 200") && completion.contains("\"text_completion\""), "\(completion)")
+        // the load generator over HTTP, against this server
+        let bench = try CLI.run(["bench-serve", "--model", dir.url.path, "--http", "http://127.0.0.1:\(port)", "--requests", "8",
+                                 "--concurrency", "4", "--max-tokens", "8", "--json"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any]
+        #expect(o?["completed"] as? Int == 8 && o?["failed"] as? Int == 0, "\(bench.stdout)")
+        #expect((o?["aggregate_tokens_per_s"] as? Double ?? 0) > 0)
         kill(process.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(60)
         while process.isRunning && Date() < deadline { usleep(50_000) }
@@ -70,6 +59,25 @@ struct ServeCLITests {
         if !process.isRunning {
             #expect(process.terminationReason == .exit && process.terminationStatus == 0)
         }
+    }
+
+    @Test func benchServeComparesInProcessWithHTTP() throws {
+        let dir = try TemporaryDirectory("calm-bench-http")
+        #expect(try CLI.run(["random-model", "--shape", "tiny", "--out", dir.url.path]).status == 0)
+        let r = try CLI.run(["bench-serve", "--model", dir.url.path, "--requests", "12", "--concurrency", "4", "--max-tokens", "8",
+                             "--kv-mib", "16", "--compare-http", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+        let http = try #require(o["over_http"] as? [String: Any], "\(r.stdout)")
+        #expect(o["completed"] as? Int == 12 && http["completed"] as? Int == 12, "\(r.stdout)")
+        #expect(o["http_overhead_percent"] is Double)
+        #expect((http["latency_s"] as? [String: Double])?["p50"] ?? 0 > 0)
+        let both = try CLI.run(["bench-serve", "--model", dir.url.path, "--requests", "1", "--concurrency", "1", "--max-tokens", "1",
+                                "--compare-http", "--http", "http://127.0.0.1:1"])
+        #expect(both.status == 2 && both.stderr.contains("--compare-http"), "\(both.stderr)")
+        let bad = try CLI.run(["bench-serve", "--model", dir.url.path, "--requests", "1", "--concurrency", "1", "--max-tokens", "1",
+                               "--http", "https://example.com"])
+        #expect(bad.status == 2 && bad.stderr.contains("--http"), "\(bad.stderr)")
     }
 
     @Test func badServeOptionsAreUsageErrors() throws {

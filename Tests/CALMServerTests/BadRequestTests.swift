@@ -7,16 +7,16 @@ import Testing
 @Suite("Bad requests", .timeLimit(.minutes(5)))
 struct BadRequestTests {
     /// Sends `raw`, returns the response (and whether the server then closed the connection).
-    static func exchange(_ port: Int, _ raw: String, finish: Bool = false) throws -> (TestHTTPClient.Response, closed: Bool) {
-        let c = try TestHTTPClient(port: port)
+    static func exchange(_ port: Int, _ raw: String, finish: Bool = false) throws -> (HTTPClientConnection.Response, closed: Bool) {
+        let c = try HTTPClientConnection(port: port)
         try c.send(raw)
         if finish { c.finishSending() }
         let r = try c.response()
         return (r, c.closedByServer())
     }
 
-    static func post(_ port: Int, _ json: String, headers: [String] = []) throws -> TestHTTPClient.Response {
-        let c = try TestHTTPClient(port: port)
+    static func post(_ port: Int, _ json: String, headers: [String] = []) throws -> HTTPClientConnection.Response {
+        let c = try HTTPClientConnection(port: port)
         try c.post("/v1/completions", json: json, headers: headers)
         return try c.response()
     }
@@ -83,7 +83,7 @@ struct BadRequestTests {
         }
         // the server still serves
         let ok = try await offPool { () -> Int in
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             try c.get("/health")
             return try c.response().status
         }
@@ -100,7 +100,7 @@ struct BadRequestTests {
             let noKey = try Self.post(port, #"{"prompt": [1, 2], "max_tokens": 2}"#)
             let wrongKey = try Self.post(port, #"{"prompt": [1, 2], "max_tokens": 2}"#, headers: ["Authorization: Bearer nope"])
             let rightKey = try Self.post(port, #"{"prompt": [1, 2], "max_tokens": 2, "sampler": "single", "temperature": 1}"#, headers: key)
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             try c.get("/v2/nothing", headers: key)
             let unknown = try c.response()
             try c.get("/v1/completions", headers: key)
@@ -123,10 +123,10 @@ struct BadRequestTests {
         let port = fixture.port
         let (status, idleClosed, seconds) = try await offPool { () -> (Int, Bool, Double) in
             let start = Date()
-            let slow = try TestHTTPClient(port: port)
+            let slow = try HTTPClientConnection(port: port)
             try slow.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\n")   // and nothing more
             let status = try slow.response().status
-            let idle = try TestHTTPClient(port: port)
+            let idle = try HTTPClientConnection(port: port)
             return (status, idle.closedByServer(), Date().timeIntervalSince(start))
         }
         #expect(status == 408)
@@ -138,10 +138,10 @@ struct BadRequestTests {
         let fixture = try ServerFixture { $0.maxConnections = 2 }
         let port = fixture.port
         let statuses = try await offPool { () -> [Int] in
-            let a = try TestHTTPClient(port: port), b = try TestHTTPClient(port: port)
+            let a = try HTTPClientConnection(port: port), b = try HTTPClientConnection(port: port)
             try a.get("/health"); _ = try a.response()
             try b.get("/health"); _ = try b.response()
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             let third = try c.response().status
             withExtendedLifetime((a, b)) {}
             return [third]
@@ -156,13 +156,13 @@ struct RequestLimitTests {
     @Test func requestsBeyondTheLimitGet429() async throws {
         let fixture = try ServerFixture { $0.maxRequestsInFlight = 1 }
         let port = fixture.port
-        let (second, first) = try await offPool { () -> (TestHTTPClient.Response?, TestHTTPClient.Response) in
-            let a = try TestHTTPClient(port: port)
+        let (second, first) = try await offPool { () -> (HTTPClientConnection.Response?, HTTPClientConnection.Response) in
+            let a = try HTTPClientConnection(port: port)
             try a.post("/v1/completions", json: #"{"prompt": [1, 2, 3], "max_tokens": 600, "stream": true, "ignore_eos": true, "temperature": 0.5, "samples": 64}"#)
-            var second: TestHTTPClient.Response?
+            var second: HTTPClientConnection.Response?
             let first = try a.response { piece in
                 if second == nil && piece.hasPrefix("data: {") {
-                    let b = try TestHTTPClient(port: port)
+                    let b = try HTTPClientConnection(port: port)
                     try b.post("/v1/completions", json: #"{"prompt": [1, 2], "max_tokens": 2}"#)
                     second = try b.response()
                 }

@@ -10,7 +10,7 @@ struct CompletionEndpointTests {
         let fixture = try ServerFixture()
         let port = fixture.port
         let r = try await offPool {
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             try c.post("/v1/completions", json: #"{"model": "tiny", "prompt": [1, 2, 3, 4, 5], "max_tokens": 12, "seed": 3, "temperature": 1, "sampler": "single", "user": "u", "unknown_field": {"x": 1}}"#)
             return try c.response()
         }
@@ -38,7 +38,7 @@ struct CompletionEndpointTests {
         let port = fixture.port
         let body = #"{"prompt": "Hello there", "max_tokens": 40, "seed": 11, "temperature": 1, "sampler": "single", "stop": ["zz", "Qq"]"#
         let (whole, streamed) = try await offPool {
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             try c.post("/v1/completions", json: body + "}")
             let whole = try c.response()
             // the same connection (keep-alive) streams the same request
@@ -62,11 +62,35 @@ struct CompletionEndpointTests {
         #expect(wholeChoice?["finish_reason"] == finish)
     }
 
+    @Test func streamOptionsIncludeUsageSendsAUsageEventLast() async throws {
+        let fixture = try ServerFixture()
+        let port = fixture.port
+        let body = #"{"prompt": [1, 2, 3, 4], "max_tokens": 20, "seed": 2, "temperature": 1, "sampler": "single", "ignore_eos": true"#
+        let (whole, streamed, misplaced) = try await offPool {
+            let c = try HTTPClientConnection(port: port)
+            try c.post("/v1/completions", json: body + "}")
+            let whole = try c.response()
+            try c.post("/v1/completions", json: body + #", "stream": true, "stream_options": {"include_usage": true}}"#)
+            let streamed = try c.response()
+            try c.post("/v1/completions", json: body + #", "stream_options": {"include_usage": true}}"#)
+            return (whole, streamed, try c.response())
+        }
+        let events = streamed.events
+        #expect(events.last == "[DONE]")
+        let usageEvent = try #require(events.dropLast().last.flatMap { try? JSONValue.parse(Array($0.utf8)) })
+        #expect(usageEvent["choices"] == .array([]))
+        #expect(usageEvent["usage"] == whole.json?["usage"], "\(usageEvent.serialized) vs \(whole.text)")
+        #expect(usageEvent["usage"]?["completion_tokens"] == .integer(20))
+        // every other event has its choice and no usage
+        for e in events.dropLast(2) { #expect(e.contains("\"choices\":[{") && !e.contains("\"usage\"")) }
+        #expect(misplaced.status == 400 && misplaced.json?["error"]?["param"] == .string("stream_options"))
+    }
+
     @Test func severalChoicesAreIndependent() async throws {
         let fixture = try ServerFixture()
         let port = fixture.port
         let (whole, streamed) = try await offPool {
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             try c.post("/v1/completions", json: #"{"prompt": [7, 8, 9], "max_tokens": 24, "n": 3, "seed": 5, "temperature": 1, "sampler": "single"}"#)
             let whole = try c.response()
             try c.post("/v1/completions", json: #"{"prompt": [7, 8, 9], "max_tokens": 24, "n": 3, "seed": 5, "temperature": 1, "sampler": "single", "stream": true}"#)
@@ -90,7 +114,7 @@ struct CompletionEndpointTests {
         let fixture = try ServerFixture()
         let port = fixture.port
         let (models, health, metrics) = try await offPool {
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             try c.post("/v1/completions", json: #"{"prompt": [1, 2], "max_tokens": 8, "sampler": "single", "temperature": 1}"#)
             _ = try c.response()
             try c.get("/v1/models")

@@ -43,7 +43,7 @@ struct GenerationFailureTests {
         let fixture = try ServerFixture(wrap: { FailingFamily($0, marker: 300) })
         let port = fixture.port
         let (whole, streamed, healthy) = try await offPool {
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             let body = #"{"prompt": [300, 1, 2, 3], "max_tokens": 40, "ignore_eos": true, "temperature": 1, "sampler": "single""#
             try c.post("/v1/completions", json: body + "}")
             let whole = try c.response()

@@ -9,7 +9,7 @@ struct ProtocolDetailTests {
         let fixture = try ServerFixture()
         let port = fixture.port
         let (interim, final) = try await offPool {
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             let body = #"{"prompt": [1, 2, 3], "max_tokens": 4, "temperature": 1, "sampler": "single"}"#
             try c.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
             let interim = try c.response()
@@ -24,7 +24,7 @@ struct ProtocolDetailTests {
         let fixture = try ServerFixture()
         let port = fixture.port
         let (response, rest) = try await offPool {
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             let body = #"{"prompt": [1, 2, 3], "max_tokens": 8, "stream": true, "temperature": 1, "sampler": "single"}"#
             try c.send("POST /v1/completions HTTP/1.0\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
             let r = try c.response()
@@ -40,7 +40,7 @@ struct ProtocolDetailTests {
         let fixture = try ServerFixture()
         let port = fixture.port
         let statuses = try await offPool { () -> [Int] in
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             try c.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
             return try (0..<3).map { _ in try c.response().status }
         }

@@ -9,7 +9,7 @@ struct ShutdownTests {
         let fixture = try ServerFixture()
         let port = fixture.port, server = fixture.server
         let (events, drained, refused) = try await offPool { () -> ([String], Bool, Bool) in
-            let c = try TestHTTPClient(port: port)
+            let c = try HTTPClientConnection(port: port)
             try c.post("/v1/completions", json: #"{"prompt": [1, 2, 3], "max_tokens": 400, "stream": true, "ignore_eos": true, "temperature": 1, "sampler": "single"}"#)
             var began = false
             let r = try c.response { piece in
@@ -19,7 +19,7 @@ struct ShutdownTests {
                 }
             }
             let drained = server.shutdown(grace: 60)
-            let refused = (try? TestHTTPClient(port: port)) == nil
+            let refused = (try? HTTPClientConnection(port: port)) == nil
             return (r.events, drained, refused)
         }
         #expect(events.last == "[DONE]")

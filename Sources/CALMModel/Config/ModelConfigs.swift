@@ -74,6 +74,9 @@ public struct AutoencoderConfig: Sendable, Equatable, Codable {
             throw ModelError.invalidConfig(file: file, key: "hidden_act", reason: "only \"silu\" is supported, got \"\(hiddenAct)\"")
         }
         if mlpBias { throw ModelError.invalidConfig(file: file, key: "mlp_bias", reason: "true is not supported by the reference model") }
+        if !(rmsNormEps >= 0 && rmsNormEps.isFinite) {
+            throw ModelError.invalidConfig(file: file, key: "rms_norm_eps", reason: "must be a finite number ≥ 0, got \(rmsNormEps)")
+        }
         for (key, id) in [("pad_token_id", padTokenID), ("bos_token_id", bosTokenID), ("eos_token_id", eosTokenID)] {
             if let id, id < 0 || id >= vocabSize {
                 throw ModelError.invalidConfig(file: file, key: key, reason: "\(id) is outside the vocabulary (size \(vocabSize))")
@@ -219,7 +222,9 @@ public struct CALMConfig: Sendable, Equatable, Codable {
                 throw fail(key, "\(id) is outside the vocabulary (size \(vocabSize))")
             }
         }
-        if ropeTheta <= 0 { throw fail("rope_theta", "must be positive") }
+        // NaN and infinity fail too: a JSON number such as 1e999 decodes to infinity
+        if !(ropeTheta > 0 && ropeTheta.isFinite) { throw fail("rope_theta", "must be a positive finite number, got \(ropeTheta)") }
+        if !(rmsNormEps >= 0 && rmsNormEps.isFinite) { throw fail("rms_norm_eps", "must be a finite number ≥ 0, got \(rmsNormEps)") }
     }
 
     /// Checks that the autoencoder fits this model (same vocabulary, chunk size and latent size).

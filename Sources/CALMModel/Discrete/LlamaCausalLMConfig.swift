@@ -163,7 +163,9 @@ public struct LlamaCausalLMConfig: Sendable, Equatable, Codable {
         if let type = ropeScalingType, type != "default" {
             throw fail("rope_scaling", "scaling type \"\(type)\" is not supported (only unscaled RoPE)")
         }
-        if ropeTheta <= 0 { throw fail("rope_theta", "must be positive") }
+        // NaN and infinity fail too: a JSON number such as 1e999 decodes to infinity
+        if !(ropeTheta > 0 && ropeTheta.isFinite) { throw fail("rope_theta", "must be a positive finite number, got \(ropeTheta)") }
+        if !(rmsNormEps >= 0 && rmsNormEps.isFinite) { throw fail("rms_norm_eps", "must be a finite number ≥ 0, got \(rmsNormEps)") }
         for (key, id) in [("bos_token_id", bosTokenID), ("pad_token_id", padTokenID)] + eosTokenIDs.map({ ("eos_token_id", Optional($0)) }) {
             if let id, id < 0 || id >= vocabSize { throw fail(key, "\(id) is outside the vocabulary (size \(vocabSize))") }
         }
