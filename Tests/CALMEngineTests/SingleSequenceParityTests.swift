@@ -1,5 +1,6 @@
 import CALMEngine
 import CALMModel
+import CALMTestSupport
 import Foundation
 import Testing
 
@@ -52,6 +53,42 @@ struct SingleSequenceParityTests {
                 #expect(logprobs.count == served.count && logprobs.allSatisfy { $0 <= 0 && $0.isFinite })
             }
         }
+    }
+
+    /// Greedy rows skip the logits and take the vocabulary projection's argmax, screened from 4096
+    /// outputs: a batch of greedy requests (beside sampled ones and ones with a penalty, which take
+    /// the logits) gives each one's single-sequence tokens, which come from the logits.
+    @Test func greedyThroughTheScreenedArgmaxEqualsTheLogits() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("llama-screened-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var shape = TinyLlama.Shape(vocab: 6000, hidden: 32, intermediate: 64, layers: 2, heads: 4, kvHeads: 2)
+        shape.logitScale = 2
+        let model = try TinyLlama.load(try TinyLlama.write(to: dir, shape: shape, seed: 9))
+        #expect(model.vocabSize >= Linear.screenMinOutFeatures)
+        let engine = try CALMEngine(family: DiscreteFamily(model: model), configuration: EngineConfiguration(kvCacheBytes: 32 << 20))
+        let kinds: [(String, SamplingParameters)] = [
+            ("greedy", SamplingParameters(maxTokens: 16, temperature: 0)),
+            ("greedy with top-k", SamplingParameters(maxTokens: 16, temperature: 0, topK: 5)),
+            ("greedy with a penalty", SamplingParameters(maxTokens: 16, temperature: 0, repetitionPenalty: 1.3)),
+            ("sampled", SamplingParameters(maxTokens: 16, temperature: 0.8)),
+        ]
+        var streams: [(String, [Int], SamplingParameters, GenerationStream)] = []
+        for i in 0..<12 {
+            let (name, base) = kinds[i % kinds.count]
+            var p = base
+            p.seed = UInt64(100 + i); p.stopAtEndToken = false
+            let prompt = (0..<(3 + i % 5)).map { (i * 977 + $0 * 131) % 6000 }
+            streams.append((name, prompt, p, try engine.generate(prompt: .tokens(prompt), parameters: p)))
+        }
+        for (name, prompt, p, stream) in streams {
+            let served = await EngineFixtures.collect(stream).tokens
+            let sampler = TokenSampler(temperature: p.temperature, topK: p.topK, topP: p.topP, minP: p.minP,
+                                       repetitionPenalty: p.repetitionPenalty, presencePenalty: p.presencePenalty,
+                                       frequencyPenalty: p.frequencyPenalty)
+            let single = try model.generate(promptIDs: prompt, maxTokens: 16, sampler: sampler, seed: p.seed, stopAtEndToken: false).tokens
+            #expect(served == single, "\(name), prompt \(prompt)")
+        }
+        #expect(model.lmHead.argmaxScreenBytes > 0, "the greedy rows went through the screen")
     }
 
     /// The GPT-2 backbone through the same discrete family: a batch of seeded requests served

@@ -23,6 +23,9 @@ public protocol DiscreteLanguageModel: AnyObject, Sendable {
     func forward(tokens: [[Int]], caches: [KVCache], record: ActivationRecorder?) throws -> [Float]
     /// Vocabulary logits (rows × vocabSize) of `rows` hidden states.
     func logits(_ hidden: [Float], rows: Int) -> [Float]
+    /// The vocabulary projection (`logits` is `lmHead` applied): greedy decoding takes its argmax
+    /// without the logits (screened where the vocabulary is large).
+    var lmHead: Linear { get }
     /// The worker pool the model's kernels run on (callers may run per-row work on it too).
     var pool: ComputePool { get }
 }

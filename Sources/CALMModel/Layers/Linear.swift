@@ -266,6 +266,21 @@ public final class Linear: @unchecked Sendable {
     /// Row-wise argmax of x·Wᵀ (no bias) without materialising the product: the first maximum of each
     /// row, exactly as over the output of `apply` (every path gives the same indices).
     public func argmax(_ x: [Float], rows: Int, pool: ComputePool, path: ArgmaxPath = .automatic) -> [Int32] {
+        argmax(x, rows: rows, pool: pool, path: path, maxima: nil)
+    }
+
+    /// `argmax` plus each row's maximum, bit-identical to the largest element of `apply`'s row (NaN
+    /// when the row holds one: NaN wins, as in `calm_argmax`). Greedy decoding reads it to tell a
+    /// failed row (NaN, or no finite value) from a good one without the logits.
+    public func argmaxAndMaximum(_ x: [Float], rows: Int, pool: ComputePool,
+                                 path: ArgmaxPath = .automatic) -> (indices: [Int32], maxima: [Float]) {
+        var maxima = [Float](repeating: 0, count: rows)
+        let indices = maxima.withUnsafeMutableBufferPointer { argmax(x, rows: rows, pool: pool, path: path, maxima: $0.baseAddress) }
+        return (indices, maxima)
+    }
+
+    private func argmax(_ x: [Float], rows: Int, pool: ComputePool, path: ArgmaxPath,
+                        maxima: UnsafeMutablePointer<Float>?) -> [Int32] {
         precondition(x.count == rows * inFeatures)
         var out = [Int32](repeating: 0, count: rows)
         guard rows > 0 else { return out }
@@ -279,10 +294,10 @@ public final class Linear: @unchecked Sendable {
                     let n = min(Self.rowBlock, rows - start)
                     if let screen {
                         calm_linear_argmax_screened(pool.raw, xp.baseAddress! + start * inFeatures, Int32(n), inFeatures,
-                                                    matrix, screen, op.baseAddress! + start, nil, nil)
+                                                    matrix, screen, op.baseAddress! + start, maxima.map { $0 + start }, nil)
                     } else {
                         calm_linear_argmax(pool.raw, xp.baseAddress! + start * inFeatures, Int32(n), inFeatures, matrix,
-                                           op.baseAddress! + start, nil)
+                                           op.baseAddress! + start, maxima.map { $0 + start })
                     }
                     start += n
                 }
