@@ -16,6 +16,11 @@ enum TiktokenRanks {
         var lengths: [Int32] = []
         var lineOfRank: [Int32] = []
         let maxRank = TokenizerSupport.idLimit
+        // Ranks may have holes, but the table is allocated up to the largest one: a rank far beyond
+        // the number of lines would cost memory for nothing (one line of rank 2^24 - 1: ~200 MB).
+        // Real files are dense (cl100k, o200k, Llama 3); twice the line count, or 65,536, is room.
+        let lineCount = data.reduce(into: 1) { n, b in if b == 0x0A { n += 1 } }
+        let rankLimit = min(maxRank, max(2 * lineCount, 1 << 16))
 
         func lineText(_ start: Int, _ end: Int) -> String {
             String(decoding: data[start ..< min(end, start + 80)], as: UTF8.self)
@@ -86,6 +91,9 @@ enum TiktokenRanks {
                 }
                 guard rank < maxRank else {
                     throw TokenizerError.invalidRank(path: path, line: line, text: lineText(space + 1, end))
+                }
+                guard rank < rankLimit else {
+                    throw TokenizerError.rankOutOfRange(path: path, line: line, rank: rank, limit: rankLimit)
                 }
                 if rank >= lengths.count {
                     let grow = rank + 1 - lengths.count

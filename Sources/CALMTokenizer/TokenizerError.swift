@@ -20,6 +20,9 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalidBase64(path: String, line: Int, text: String)
     /// The rank on a tiktoken line is not a non-negative integer below 2^24.
     case invalidRank(path: String, line: Int, text: String)
+    /// A tiktoken rank far beyond the file's size (ranks may have holes, but the table is
+    /// allocated up to the largest rank).
+    case rankOutOfRange(path: String, line: Int, rank: Int, limit: Int)
     /// Two tiktoken lines have the same rank.
     case duplicateRank(path: String, line: Int, rank: Int)
     /// A token's bytes (or a vocabulary string) occur twice.
@@ -53,6 +56,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             return "\(path) line \(line): invalid base64 '\(text)'"
         case .invalidRank(let path, let line, let text):
             return "\(path) line \(line): invalid rank '\(text)'"
+        case .rankOutOfRange(let path, let line, let rank, let limit):
+            return "\(path) line \(line): rank \(rank) is beyond what a file of this size can hold (ranks must be below \(limit))"
         case .duplicateRank(let path, let line, let rank):
             return "\(path) line \(line): duplicate rank \(rank)"
         case .duplicateToken(let path, let line, let token):

@@ -55,6 +55,7 @@ struct ErrorTests {
                 case .invalidBase64(_, let line, let text): return .invalidBase64(path: "", line: line, text: text)
                 case .invalidRank(_, let line, let text): return .invalidRank(path: "", line: line, text: text)
                 case .duplicateRank(_, let line, let rank): return .duplicateRank(path: "", line: line, rank: rank)
+                case .rankOutOfRange(_, let line, let rank, let limit): return .rankOutOfRange(path: "", line: line, rank: rank, limit: limit)
                 case .duplicateToken(_, let line, let token): return .duplicateToken(path: "", line: line, token: token)
                 case .malformedLine(_, let line, let text): return .malformedLine(path: "", line: line, text: text)
                 default: return e
@@ -67,6 +68,9 @@ struct ErrorTests {
         #expect(try error("YQ== 0\nYg== -1\n") == .invalidRank(path: "", line: 2, text: "-1"))
         #expect(try error("YQ== 0\nYg== 99999999999\n") == .invalidRank(path: "", line: 2, text: "99999999999"))
         #expect(try error("YQ== 0\nYg== 1\nYWI= 1\n") == .duplicateRank(path: "", line: 3, rank: 1))
+        // holes are fine, a rank no file of this size can need is refused before any allocation
+        #expect(try loadError(["tokenizer.model": "YQ== 0\nYg== 65535\n", "tokenizer_config.json": Self.config]).0 == nil)
+        #expect(try error("YQ== 0\nYg== 16777215\n") == .rankOutOfRange(path: "", line: 2, rank: 16_777_215, limit: 65_536))
         #expect(try error("YQ== 0\nYg== 1\nYQ== 2\n") == .duplicateToken(path: "", line: 3, token: "a"))
         #expect(try error("YQ== 0\nYg==\n") == .malformedLine(path: "", line: 2, text: "Yg=="))
     }
