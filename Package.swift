@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "CALMModelTests", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTestSupport"]),
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         .testTarget(name: "CALMEngineTests", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer", "CALMTestSupport"]),
-        .testTarget(name: "CALMServerTests", dependencies: ["CALMServer", "CALMEngine", "CALMModel", "CALMTestSupport"]),
+        .testTarget(name: "CALMServerTests", dependencies: ["CALMServer", "CALMEngine", "CALMModel", "CALMDefaultModel", "CALMTestSupport"]),
         .testTarget(name: "CALMEvaluationTests", dependencies: ["CALMEvaluation", "CALMModel", "CALMTensor", "CALMTokenizer", "CALMTestSupport"]),
         // The `calm` executable run as a subprocess (swift test builds it beside the test bundle).
         .testTarget(name: "CALMCLITests", dependencies: ["CALMModel", "CALMServer", "CALMTestSupport"]),

@@ -1,8 +1,12 @@
 import Foundation
 
-/// The `calm` executable that `swift test` built beside the test bundle, run as a subprocess.
+/// The `calm` executable that `swift test` built beside the test bundle, run as a subprocess
+/// (`CALM_CLI_EXECUTABLE` names another build, e.g. the release one `.ci/run` checks too).
 enum CLI {
     static var executable: URL? {
+        if let path = ProcessInfo.processInfo.environment["CALM_CLI_EXECUTABLE"], !path.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: path) ? URL(fileURLWithPath: path) : nil
+        }
         let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [dir, dir.deletingLastPathComponent()] {
             let url = candidate.appendingPathComponent("calm")

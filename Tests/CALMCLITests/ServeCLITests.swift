@@ -61,6 +61,37 @@ struct ServeCLITests {
         }
     }
 
+    @Test func theBuiltInModelByDefaultAndSIGINTExitsZero() throws {
+        guard let executable = CLI.executable else { throw CLI.NotBuilt() }
+        guard NewUserCLITests.builtInModelPresent else { print("skipped: the built-in model's files are not in this checkout"); return }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["serve", "--port", "0", "--kv-mib", "32"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var line = ""
+        while !line.contains("\n") {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            line += String(decoding: data, as: UTF8.self)
+        }
+        #expect(line.contains("(model calm-builtin)"), "\(line)")
+        let port = try #require(line.range(of: #":[0-9]+ "#, options: .regularExpression).flatMap { Int(line[$0].dropFirst().dropLast()) })
+        let models = try Self.request(port: port, "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(models.contains("\"calm-builtin\""), "\(models)")
+        let sent = Date()
+        kill(process.processIdentifier, SIGINT)
+        while process.isRunning && Date().timeIntervalSince(sent) < 30 { usleep(20_000) }
+        #expect(!process.isRunning)
+        if !process.isRunning {
+            #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+            #expect(Date().timeIntervalSince(sent) < 5, "SIGINT with nothing in flight took \(Date().timeIntervalSince(sent)) s")
+        }
+    }
+
     @Test func benchServeComparesInProcessWithHTTP() throws {
         let dir = try TemporaryDirectory("calm-bench-http")
         #expect(try CLI.run(["random-model", "--shape", "tiny", "--out", dir.url.path]).status == 0)

@@ -20,12 +20,13 @@ struct CurlClientTests {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test func curlGetsWholeAndStreamedCompletions() async throws {
+    @Test(arguments: ServerFixture.Model.allCases)
+    func curlGetsWholeAndStreamedCompletions(model: ServerFixture.Model) async throws {
         guard Self.curl != nil else {
             print("skipped: curl is not installed")
             return
         }
-        let fixture = try ServerFixture()
+        let fixture = try ServerFixture(model: model)
         let url = "http://127.0.0.1:\(fixture.port)/v1/completions"
         let body = #"{"prompt": "Once upon", "max_tokens": 20, "seed": 4, "temperature": 1, "sampler": "single"}"#
         let (whole, streamed) = try await offPool {

@@ -10,7 +10,7 @@ struct OpenAIPythonClientTests {
     static let script = """
     import sys, openai
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{sys.argv[1]}/v1", api_key="unused", max_retries=0, timeout=30)
-    args = dict(model="tiny", prompt="Hello there", max_tokens=16, seed=3, temperature=1, extra_body={"sampler": "single"})
+    args = dict(model=sys.argv[2], prompt="Hello there", max_tokens=16, seed=3, temperature=1, extra_body={"sampler": "single"})
     r = client.completions.create(**args)
     assert r.object == "text_completion", r
     assert r.choices[0].finish_reason in ("stop", "length"), r
@@ -40,7 +40,8 @@ struct OpenAIPythonClientTests {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test func completionsCreateWholeAndStreamed() async throws {
+    @Test(arguments: ServerFixture.Model.allCases)
+    func completionsCreateWholeAndStreamed(model: ServerFixture.Model) async throws {
         let available = (try? Self.python(["-c", "import openai"]))?.status == 0
         guard available else {
             if ProcessInfo.processInfo.environment["CI"] == "true" {
@@ -50,9 +51,9 @@ struct OpenAIPythonClientTests {
             }
             return
         }
-        let fixture = try ServerFixture()
-        let port = fixture.port
-        let r = try await offPool { try Self.python(["-c", Self.script, String(port)]) }
+        let fixture = try ServerFixture(model: model)
+        let port = fixture.port, name = fixture.handler.modelName
+        let r = try await offPool { try Self.python(["-c", Self.script, String(port), name]) }
         #expect(r.status == 0 && r.output.hasPrefix("ok"), "\(r.output)")
     }
 }

@@ -1,3 +1,4 @@
+import CALMDefaultModel
 import CALMEngine
 import CALMModel
 import CALMServer
@@ -35,13 +36,30 @@ final class ServerFixture: Sendable {
     struct FixtureMissing: Error {}
 
     /// A server over the tiny model, or over the family `wrap` makes of it.
-    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }, wrap: (any ModelFamily) -> any ModelFamily = { $0 }) throws {
+    convenience init(_ configure: (inout ServerConfiguration) -> Void = { _ in }, wrap: (any ModelFamily) -> any ModelFamily = { $0 }) throws {
         guard let model = Self.model, let tokenizer = Self.tokenizer else { throw FixtureMissing() }
         let engine = try CALMEngine(family: wrap(CALMFamily(model: model)), tokenizer: tokenizer,
                                     configuration: EngineConfiguration(kvCacheBytes: 16 << 20))
+        try self.init(engine: engine, modelName: "tiny", configure)
+    }
+
+    /// The models the real-client tests run on: the tiny one and the built-in model `calm serve`
+    /// serves by default.
+    enum Model: String, CaseIterable, Sendable { case tiny, builtIn }
+
+    /// A server over `model`.
+    convenience init(model: Model) throws {
+        switch model {
+        case .tiny: try self.init()
+        case .builtIn:
+            try self.init(engine: DefaultModel.engine(configuration: EngineConfiguration(kvCacheBytes: 64 << 20)), modelName: "calm-builtin")
+        }
+    }
+
+    init(engine: CALMEngine, modelName: String, _ configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         var c = ServerConfiguration(port: 0, requestTimeout: 2, idleTimeout: 5)
         configure(&c)
-        handler = OpenAIHandler(engine: engine, modelName: "tiny", configuration: c)
+        handler = OpenAIHandler(engine: engine, modelName: modelName, configuration: c)
         server = HTTPServer(configuration: c, handler: handler)
         try server.start()
     }
