@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "CALMDefaultModel", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer"],
                 resources: [.copy("DefaultModel")]),
         // `calm serve`: an OpenAI-compatible HTTP/1.1 server on POSIX sockets over the engine.
-        .target(name: "CALMServer", dependencies: ["CALMEngine", "CALMModel", "CALMTensor"]),
+        .target(name: "CALMServer", dependencies: ["CALMEngine", "CALMModel", "CALMTensor", "CALMTokenizer"]),
         // Golden-fixture conformance runner shared by the CLI and the tests.
         .target(name: "CALMConformance", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTraining", "CALMEvaluation"]),
         // The `calm` command-line tool.

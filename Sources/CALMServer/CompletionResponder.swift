@@ -52,9 +52,12 @@ struct CompletionResponder {
             if let usage { members.append(("usage", usage)) }
             return .object(members)
         }
-        func choice(_ index: Int, _ text: String, _ finish: String?) -> JSONValue {
-            .object([("text", .string(text)), ("index", .integer(index)), ("logprobs", .null), ("finish_reason", finish.map(JSONValue.string) ?? .null)])
+        func choice(_ index: Int, _ text: String, _ finish: String?, logprobs: JSONValue = .null) -> JSONValue {
+            .object([("text", .string(text)), ("index", .integer(index)), ("logprobs", logprobs), ("finish_reason", finish.map(JSONValue.string) ?? .null)])
         }
+        // `logprobs` (discrete models): each chunk's tokens with their log-probabilities, per choice
+        let wantsLogprobs = request.parameters.logprobs
+        var logprobs = (0..<request.choices).map { _ in CompletionLogprobs(tokenizer: handler.engine.tokenizer) }
         func usage() -> JSONValue {
             .object([("prompt_tokens", .integer(promptTokens)), ("completion_tokens", .integer(completionTokens)),
                      ("total_tokens", .integer(promptTokens + completionTokens))])
@@ -76,7 +79,13 @@ struct CompletionResponder {
                     switch event {
                     case let .chunk(c):
                         completionTokens += c.tokens.count
-                        if !c.text.isEmpty { try writer.sendChunk(chunkEvent(index, c.text)) }
+                        if wantsLogprobs {
+                            // every token's log-probability goes out, also when its text is still held back
+                            let lp = logprobs[index].object(tokens: c.tokens, logprobs: c.logprobs ?? [])
+                            try writer.sendChunk("data: \(envelope([choice(index, c.text, nil, logprobs: lp)]).serialized)\n\n")
+                        } else if !c.text.isEmpty {
+                            try writer.sendChunk(chunkEvent(index, c.text))
+                        }
                     case let .completed(info):
                         promptTokens = info.promptTokens
                         let finish = FinishReason.name(info.reason)
@@ -96,11 +105,15 @@ struct CompletionResponder {
             try writer.endStream()
         } else {
             var texts: [String] = []
-            for reader in readers {
+            var logprobParts: [[JSONValue]] = Array(repeating: [], count: readers.count)
+            for (index, reader) in readers.enumerated() {
                 var text = ""
                 while let event = reader.next(abandon: abandon) {
                     switch event {
-                    case let .chunk(c): text += c.text; completionTokens += c.tokens.count
+                    case let .chunk(c):
+                        text += c.text
+                        completionTokens += c.tokens.count
+                        if wantsLogprobs { logprobParts[index].append(logprobs[index].object(tokens: c.tokens, logprobs: c.logprobs ?? [])) }
                     case let .completed(info):
                         promptTokens = info.promptTokens
                         reasons.append(FinishReason.name(info.reason))
@@ -116,7 +129,9 @@ struct CompletionResponder {
                                 keepAlive: keepAlive)
                 return keepAlive
             }
-            let choices = texts.enumerated().map { choice($0.offset, $0.element, reasons[$0.offset]) }
+            let choices = texts.enumerated().map {
+                choice($0.offset, $0.element, reasons[$0.offset], logprobs: wantsLogprobs ? CompletionLogprobs.merged(logprobParts[$0.offset]) : .null)
+            }
             try writer.send(status: 200, json: envelope(choices, usage: usage()), keepAlive: keepAlive)
         }
         outcome = failure != nil ? "error" : (reasons.first ?? "cancelled")
