@@ -138,6 +138,18 @@ final class EventChannel: Sendable {
         var awaitingCompletion = false
         var iterated = false
         var count: Int { buffer.count - head }
+        /// Nothing more will arrive for the reader.
+        var isOver: Bool { finished || (consumerGone && !awaitingCompletion) }
+
+        /// Takes the oldest buffered event (the buffer must hold one); `drained` says whether that
+        /// brought a full buffer below `limit` for a consumer still there (the sequence may resume).
+        mutating func popFirst(limit: Int) -> (event: SequenceEvent, drained: Bool) {
+            let wasFull = count >= limit
+            let e = buffer[head]
+            head += 1
+            if head > 64 && head * 2 > buffer.count { buffer.removeFirst(head); head = 0 }
+            return (e, wasFull && count < limit && !consumerGone)
+        }
     }
 
     let requestID: Int
@@ -172,7 +184,7 @@ final class EventChannel: Sendable {
     /// an event a consumer will read (the buffer may exceed the limit by one step's events).
     func send(_ event: SequenceEvent) -> Delivery {
         let (waiter, bell, delivery): (CheckedContinuation<SequenceEvent?, Never>?, DispatchSemaphore?, Delivery) = state.withLock { s in
-            if s.finished || (s.consumerGone && !s.awaitingCompletion) { return (nil, nil, .gone) }
+            if s.isOver { return (nil, nil, .gone) }
             if let w = s.waiter { s.waiter = nil; return (w, nil, s.consumerGone ? .gone : .more) }
             s.buffer.append(event)
             let bell = s.doorbell
@@ -211,15 +223,12 @@ final class EventChannel: Sendable {
             var drained = false
             let found: BlockingRead? = state.withLock { s in
                 if s.count > 0 {
-                    let wasFull = s.count >= limit
-                    let e = s.buffer[s.head]
-                    s.head += 1
-                    if s.head > 64 && s.head * 2 > s.buffer.count { s.buffer.removeFirst(s.head); s.head = 0 }
-                    drained = wasFull && s.count < limit && !s.consumerGone
+                    let (e, d) = s.popFirst(limit: limit)
+                    drained = d
                     s.doorbell = nil
                     return .event(e)
                 }
-                if s.finished || (s.consumerGone && !s.awaitingCompletion) { s.doorbell = nil; return .end }
+                if s.isOver { s.doorbell = nil; return .end }
                 s.doorbell = bell
                 return nil
             }
@@ -229,7 +238,7 @@ final class EventChannel: Sendable {
                 // one last look, so an event that raced the timeout is not left for the next call only
                 let raced = state.withLock { s -> Bool in
                     if s.doorbell === bell { s.doorbell = nil }
-                    return s.count > 0 || s.finished || (s.consumerGone && !s.awaitingCompletion)
+                    return s.count > 0 || s.isOver
                 }
                 if !raced { return .timedOut }
             }
@@ -242,14 +251,11 @@ final class EventChannel: Sendable {
                 var drained = false
                 let immediate: SequenceEvent?? = state.withLock { s in
                     if s.count > 0 {
-                        let wasFull = s.count >= limit
-                        let e = s.buffer[s.head]
-                        s.head += 1
-                        if s.head > 64 && s.head * 2 > s.buffer.count { s.buffer.removeFirst(s.head); s.head = 0 }
-                        drained = wasFull && s.count < limit && !s.consumerGone
+                        let (e, d) = s.popFirst(limit: limit)
+                        drained = d
                         return .some(e)
                     }
-                    if s.finished || (s.consumerGone && !s.awaitingCompletion) { return .some(nil) }
+                    if s.isOver { return .some(nil) }
                     s.waiter = c
                     return nil
                 }

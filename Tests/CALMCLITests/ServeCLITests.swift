@@ -17,25 +17,30 @@ struct ServeCLITests {
         return try c.readToEnd()
     }
 
-    @Test func servesOnAnEphemeralPortAndStopsOnSIGTERM() throws {
-        guard let executable = CLI.executable else { throw CLI.NotBuilt() }
-        let dir = try TemporaryDirectory("calm-serve-cli")
-        #expect(try CLI.run(["random-model", "--shape", "tiny", "--out", dir.url.path]).status == 0)
+    /// Starts `calm serve arguments…` and returns it with its first line (the bound address).
+    static func startServe(_ executable: URL, _ arguments: [String]) throws -> (Process, String) {
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["serve", "--model", dir.url.path, "--port", "0", "--kv-mib", "16", "--grace", "2"]
+        process.arguments = ["serve"] + arguments
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        // the first line names the bound address
         var line = ""
         while !line.contains("\n") {
             let data = out.fileHandleForReading.availableData
             if data.isEmpty { break }
             line += String(decoding: data, as: UTF8.self)
         }
+        return (process, line)
+    }
+
+    @Test func servesOnAnEphemeralPortAndStopsOnSIGTERM() throws {
+        guard let executable = CLI.executable else { throw CLI.NotBuilt() }
+        let dir = try TemporaryDirectory("calm-serve-cli")
+        #expect(try CLI.run(["random-model", "--shape", "tiny", "--out", dir.url.path]).status == 0)
+        let (process, line) = try Self.startServe(executable, ["--model", dir.url.path, "--port", "0", "--kv-mib", "16", "--grace", "2"])
+        defer { if process.isRunning { process.terminate() } }
         let match = line.range(of: #"listening on http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression)
         let address = try #require(match.map { String(line[$0]) }, "no address in \(line)")
         let port = try #require(Int(address.split(separator: ":").last ?? ""))
@@ -64,20 +69,8 @@ struct ServeCLITests {
     @Test func theBuiltInModelByDefaultAndSIGINTExitsZero() throws {
         guard let executable = CLI.executable else { throw CLI.NotBuilt() }
         guard NewUserCLITests.builtInModelPresent else { print("skipped: the built-in model's files are not in this checkout"); return }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["serve", "--port", "0", "--kv-mib", "32"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let (process, line) = try Self.startServe(executable, ["--port", "0", "--kv-mib", "32"])
         defer { if process.isRunning { process.terminate() } }
-        var line = ""
-        while !line.contains("\n") {
-            let data = out.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            line += String(decoding: data, as: UTF8.self)
-        }
         #expect(line.contains("(model calm-builtin)"), "\(line)")
         let port = try #require(line.range(of: #":[0-9]+ "#, options: .regularExpression).flatMap { Int(line[$0].dropFirst().dropLast()) })
         let models = try Self.request(port: port, "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
