@@ -22,8 +22,10 @@ enum TrainCommand {
         --output DIR (required)  --resume CHECKPOINT (a checkpoint-N folder of an earlier run)
         --config FILE            JSON object whose keys are these option names ("batch-size" or
                                  "batch_size"); flags on the command line win
-        --steps N  --batch-size N  --block N (tokens per sequence)  --lr X  --warmup N (linear, then
-        constant)  --weight-decay X (0.1)  --beta1 X (0.9)  --beta2 X (0.95)  --max-grad-norm X (1.0;
+        --steps N  --batch-size N  --block N (tokens per sequence)  --accumulate N (1: micro-batches
+        of --batch-size sequences averaged into one step)  --lr X  --warmup N (linear)
+        --lr-schedule constant|cosine (after the warm-up: hold --lr, or decay along a cosine to
+        --final-lr-ratio 0.1 of it at --steps; train-tm defaults to cosine)  --weight-decay X (0.1)  --beta1 X (0.9)  --beta2 X (0.95)  --max-grad-norm X (1.0;
         0 disables)  --checkpoint-every N  --seed N (0)  --no-shuffle  --threads N (all cores)
       Prints one line per step: step/total, loss, lr, grad norm, tokens/s, ETA, compute so far.
     """
@@ -85,6 +87,7 @@ enum TrainCommand {
     static let commonOptions: Set<String> = [
         "output", "resume", "model", "tokenizer", "corpus", "data", "threads", "steps", "batch-size", "block",
         "chunks", "lr", "warmup", "weight-decay", "beta1", "beta2", "max-grad-norm", "checkpoint-every", "seed",
+        "lr-schedule", "final-lr-ratio", "accumulate",
     ]
     /// `--hidden` … `--rope-theta`, read by `backboneFlags`.
     static let backboneOptions: Set<String> = ["hidden", "intermediate", "layers", "heads", "kv-heads", "rope-theta"]
@@ -137,10 +140,22 @@ enum TrainCommand {
         return try Arguments(configArgs + rest, switches: switches, values: options)
     }
 
-    static func runOptions(_ a: inout Arguments, steps: Int, batch: Int, block: Int, lr: Double, checkpointEvery: Int) throws -> TrainingRunOptions {
+    static func runOptions(_ a: inout Arguments, steps: Int, batch: Int, block: Int, lr: Double, checkpointEvery: Int,
+                           schedule: String = "constant") throws -> TrainingRunOptions {
         var o = TrainingRunOptions()
+        switch a.string("lr-schedule") ?? schedule {
+        case "constant": o.cosineDecay = false
+        case "cosine": o.cosineDecay = true
+        case let other: throw UsageError("--lr-schedule must be constant or cosine, not '\(other)'")
+        }
+        o.finalLearningRateRatio = Float(try a.double("final-lr-ratio") ?? 0.1)
+        guard o.finalLearningRateRatio >= 0 && o.finalLearningRateRatio <= 1 else {
+            throw UsageError("--final-lr-ratio must be in [0, 1]")
+        }
         o.steps = try a.int("steps") ?? steps
         o.batchSize = try a.int("batch-size") ?? batch
+        o.accumulationSteps = try a.int("accumulate") ?? 1
+        guard o.accumulationSteps >= 1 else { throw UsageError("--accumulate must be at least 1") }
         o.blockSize = try a.int("block") ?? block
         o.learningRate = Float(try a.double("lr") ?? lr)
         o.warmupSteps = try a.int("warmup") ?? 100
@@ -347,6 +362,9 @@ enum TrainCommand {
         let tok = try tokenizer(&a)
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 3e-4, checkpointEvery: 250)
         options.flopBudget = try a.double("flop-budget")
+        if options.flopBudget != nil && options.cosineDecay {
+            throw UsageError("--flop-budget sets the step count during the run; the cosine schedule (--lr-schedule cosine) needs it up front: give --steps")
+        }
         let pool = try pool(&a)
         let sizes = try backboneFlags(&a)
         var c = LlamaBaselineConfig()

@@ -30,7 +30,7 @@ extension TrainCommand {
         --lambda 1  --logit-scale 20  --negatives 256  --min-weight 0.05 (weight floor)
         --unconditional-prob 0   probability of training a sequence with the tail-only (CFG) mask
       held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-batches 4
-      schedule: linear warm-up, then cosine decay to --final-lr-ratio 0.1 of --lr at --steps
+      schedule: linear warm-up, then (default --lr-schedule cosine) decay to --final-lr-ratio 0.1 of --lr at --steps
       defaults: --steps 2000 --batch-size 4 --block 512 --lr 1e-4 --warmup 100 --checkpoint-every 250
       (--warmup is linear, then the cosine decay; --from-gpt2 is not available: the TM GPT-2 backbone
       is not trainable in this build)
@@ -40,7 +40,6 @@ extension TrainCommand {
     static let tmOptions = commonOptions.union([
         "baseline", "eval-corpus", "eval-data", "eval-every", "eval-batches", "maturity-max", "embryo-scale", "max-tail",
         "tail-length", "embedding-radius", "lambda", "logit-scale", "negatives", "min-weight", "unconditional-prob",
-        "final-lr-ratio",
     ])
 
     /// A baseline folder, or a training output folder holding `checkpoint-N` folders (the largest N).
@@ -68,12 +67,7 @@ extension TrainCommand {
         let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
         let baselineDir = a.string("baseline").map { URL(fileURLWithPath: $0) }
         let tok = try tokenizer(&a)
-        var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 1e-4, checkpointEvery: 250)
-        options.cosineDecay = true
-        options.finalLearningRateRatio = Float(try a.double("final-lr-ratio") ?? 0.1)
-        guard options.finalLearningRateRatio >= 0 && options.finalLearningRateRatio <= 1 else {
-            throw UsageError("--final-lr-ratio must be in [0, 1]")
-        }
+        var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 1e-4, checkpointEvery: 250, schedule: "cosine")
         options.evalEvery = try a.int("eval-every") ?? 250
         let evalBatches = try a.int("eval-batches") ?? 4
         guard evalBatches > 0, options.evalEvery >= 0 else { throw UsageError("--eval-batches must be positive and --eval-every ≥ 0") }

@@ -4,7 +4,8 @@ import Testing
 
 /// `calm train-tm` end to end on the built executable: a random Llama baseline (llama-tiny), a few
 /// steps with a held-out report and checkpoints, an exact resume, `calm export` of the result and
-/// `calm inspect` of the exported Token Maturation folder; and the one-line errors of bad flags.
+/// `calm inspect` of the exported Token Maturation folder (with gradient accumulation, so its resume
+/// is checked too); and the one-line errors of bad flags, the shared schedule flags included.
 @Suite("train-tm CLI (calm subprocess)")
 struct TrainTMCLITests {
     @Test func trainResumeExportInspect() throws {
@@ -20,7 +21,7 @@ struct TrainTMCLITests {
         try Data(ids.map(String.init).joined(separator: " ").utf8).write(to: data)
         let common = ["--data", data.path, "--eval-data", data.path, "--steps", "4", "--block", "32", "--batch-size", "2",
                       "--negatives", "16", "--lr", "1e-3", "--warmup", "1", "--checkpoint-every", "2", "--eval-every", "2",
-                      "--eval-batches", "1", "--threads", "1"]
+                      "--eval-batches", "1", "--threads", "1", "--accumulate", "2"]
         let out = dir.url.appendingPathComponent("run")
         // --baseline names the training output folder: the largest checkpoint-N inside is used
         let trained = try CLI.run(["train-tm", "--baseline", base.path, "--output", out.path, "--max-tail", "16"] + common)
@@ -59,5 +60,8 @@ struct TrainTMCLITests {
         try oneLine(["--baseline", dir.url.appendingPathComponent("none").path, "--data", "x.txt"], "no such folder")
         try oneLine(["--baseline", dir.url.path, "--data", "x.txt"], "no config.json and no checkpoint-N folder")
         try oneLine(["--baseline", dir.url.path, "--data", "x.txt", "--min-weight", "0"], "--min-weight")
+        try oneLine(["--baseline", dir.url.path, "--data", "x.txt", "--lr-schedule", "linear"], "--lr-schedule must be constant or cosine")
+        try oneLine(["--baseline", dir.url.path, "--data", "x.txt", "--final-lr-ratio", "2"], "--final-lr-ratio must be in [0, 1]")
+        try oneLine(["--baseline", dir.url.path, "--data", "x.txt", "--accumulate", "0"], "--accumulate must be at least 1")
     }
 }

@@ -89,6 +89,43 @@ import Testing
         return c
     }
 
+    /// Gradient accumulation: two micro-batches of 2 sequences make the step one batch of 4 makes
+    /// (the cross-entropy is a mean over equal-sized batches, and micro-batch i of step s is data
+    /// batch 2s + i), so the trained weights agree to rounding; the loss reported is their mean.
+    @Test func accumulatedMicroBatchesMatchOneLargeBatch() throws {
+        let dir = try TemporaryDirectory()
+        var rng = TestRNG(21)
+        let data = TokenData(ids: (0..<256).map { _ in rng.int(30) })
+        func run(batch: Int, accumulate: Int, name: String) throws -> (TrainableLlama, [Float]) {
+            let model = TrainableLlama.initialized(config: tinyBaseline(), seed: 4, std: 0.2)
+            var o = TrainingRunOptions()
+            o.steps = 3; o.batchSize = batch; o.accumulationSteps = accumulate; o.blockSize = 8
+            o.learningRate = 1e-2; o.warmupSteps = 1; o.seed = 5
+            var losses: [Float] = []
+            try Trainer.trainBaseline(model, data: data, options: o, output: dir.url.appendingPathComponent(name), pool: .serial) {
+                losses.append($0.loss)
+            }
+            return (model, losses)
+        }
+        let (large, largeLosses) = try run(batch: 4, accumulate: 1, name: "large")
+        let (micro, microLosses) = try run(batch: 2, accumulate: 2, name: "micro")
+        let (small, _) = try run(batch: 2, accumulate: 1, name: "small")
+        for (a, b) in zip(largeLosses, microLosses) { #expect(abs(a - b) < 1e-4 * max(1, abs(a)), "losses \(largeLosses) vs \(microLosses)") }
+        var worst: Float = 0, smallDiff: Float = 0
+        for p in large.parameters.parameters {
+            for (x, y) in zip(p.value, micro.parameters[p.name].value) { worst = max(worst, abs(x - y)) }
+            for (x, y) in zip(p.value, small.parameters[p.name].value) { smallDiff = max(smallDiff, abs(x - y)) }
+        }
+        #expect(worst < 1e-4, "accumulated run differs from the large batch by \(worst)")
+        // …and the comparison can fail: half the batch trains different weights.
+        #expect(smallDiff > 1e-3, "batch 2 without accumulation should differ (\(smallDiff))")
+        var bad = TrainingRunOptions(); bad.accumulationSteps = 0
+        #expect(throws: TrainingError.self) {
+            try Trainer.trainBaseline(TrainableLlama.initialized(config: tinyBaseline(), seed: 1), data: data, options: bad,
+                                      output: dir.url.appendingPathComponent("bad"), pool: .serial)
+        }
+    }
+
     @Test func baselineLossDecreasesAndSavesTheLlamaLayout() throws {
         let dir = try TemporaryDirectory()
         let model = TrainableLlama.initialized(config: tinyBaseline(), seed: 4, std: 0.2)

@@ -159,10 +159,11 @@ public enum TokenMaturationTrainingStep {
     /// The production variant: the plan is drawn from `rng` (`TokenMaturationTrainingPlan.draw`).
     public static func lossAndGradients(model: TrainableTokenMaturation, inputIDs: [[Int]], rng: SeededRandomness,
                                         objective: TokenMaturationObjective = TokenMaturationObjective(), gradients: Bool = true,
-                                        pool: ComputePool? = .shared) throws -> Result {
+                                        accumulate: Bool = false, pool: ComputePool? = .shared) throws -> Result {
         let plan = try TokenMaturationTrainingPlan.draw(sequences: inputIDs.count, length: inputIDs.first?.count ?? 0,
                                                         config: model.config, objective: objective, rng: rng)
-        return try lossAndGradients(model: model, inputIDs: inputIDs, plan: plan, objective: objective, gradients: gradients, pool: pool)
+        return try lossAndGradients(model: model, inputIDs: inputIDs, plan: plan, objective: objective, gradients: gradients,
+                                    accumulate: accumulate, pool: pool)
     }
 
     static func validate(model: TrainableTokenMaturation, inputIDs: [[Int]], plan: TokenMaturationTrainingPlan,

@@ -32,6 +32,11 @@ public struct TrainingRunOptions: Sendable {
     public var cosineDecay: Bool = false
     /// The cosine decay's floor as a fraction of the peak learning rate.
     public var finalLearningRateRatio: Float = 0.1
+    /// Micro-batches of `batchSize` sequences whose gradients are averaged into one optimiser step
+    /// (gradient accumulation): a step sees `accumulationSteps × batchSize` sequences for the memory
+    /// of `batchSize`. Micro-batch i of step s is batch s·N + i of the data, so with a loss that is a
+    /// mean over equal-sized batches N micro-batches of b sequences give the step of one batch of N·b.
+    public var accumulationSteps: Int = 1
     public init() {}
 }
 
@@ -84,10 +89,11 @@ public enum Trainer {
         let length = o.blockSize ?? o.chunksPerSequence * k
         guard length % k == 0 else { throw TrainingError.invalidInput("block size \(length) is not a multiple of K = \(k)") }
         return try loop(kind: .autoencoder, parameters: model.parameters, options: o, output: output, resume: resume,
-                        tokensPerStep: o.batchSize * length, hooks: hooks, progress: progress,
-                        step: { step, rng in
-                            let ids = try data.batch(step: step, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil).flatMap { $0 }
-                            return try AutoencoderTrainingStep.lossAndGradients(model: model, inputIDs: ids, rng: rng, pool: pool).loss
+                        tokensPerStep: o.accumulationSteps * o.batchSize * length, hooks: hooks, progress: progress,
+                        step: { batch, rng, accumulate in
+                            let ids = try data.batch(step: batch, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil).flatMap { $0 }
+                            return try AutoencoderTrainingStep.lossAndGradients(model: model, inputIDs: ids, rng: rng, accumulate: accumulate,
+                                                                                pool: pool).loss
                         }, save: { try model.save(to: $0) })
     }
 
@@ -100,11 +106,11 @@ public enum Trainer {
         let length = o.blockSize ?? o.chunksPerSequence * k
         guard length % k == 0, length >= 2 * k else { throw TrainingError.invalidInput("block size \(length) must be a multiple of K = \(k), at least 2K") }
         return try loop(kind: .calm, parameters: model.parameters, options: o, output: output, resume: resume,
-                        tokensPerStep: o.batchSize * length, hooks: hooks, progress: progress,
-                        step: { step, rng in
-                            let rows = try data.batch(step: step, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
+                        tokensPerStep: o.accumulationSteps * o.batchSize * length, hooks: hooks, progress: progress,
+                        step: { batch, rng, accumulate in
+                            let rows = try data.batch(step: batch, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
                             return try EnergyTrainingStep.lossAndGradients(model: model, inputIDs: rows, rng: rng,
-                                                                           targetSamples: targetSamples, pool: pool).loss
+                                                                           targetSamples: targetSamples, accumulate: accumulate, pool: pool).loss
                         }, save: { try model.save(to: $0) })
     }
 
@@ -116,10 +122,10 @@ public enum Trainer {
         let length = o.blockSize ?? o.chunksPerSequence * 4
         guard length >= 2 else { throw TrainingError.invalidInput("block size must be at least 2") }
         return try loop(kind: .baseline, parameters: model.parameters, options: o, output: output, resume: resume,
-                        tokensPerStep: o.batchSize * length, hooks: hooks, progress: progress,
-                        step: { step, _ in
-                            let rows = try data.batch(step: step, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
-                            return try CausalLMTrainingStep.lossAndGradients(model: model, inputIDs: rows, pool: pool).loss
+                        tokensPerStep: o.accumulationSteps * o.batchSize * length, hooks: hooks, progress: progress,
+                        step: { batch, _, accumulate in
+                            let rows = try data.batch(step: batch, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
+                            return try CausalLMTrainingStep.lossAndGradients(model: model, inputIDs: rows, accumulate: accumulate, pool: pool).loss
                         }, save: { try model.save(to: $0) })
     }
 
@@ -137,18 +143,22 @@ public enum Trainer {
         guard length >= 2 else { throw TrainingError.invalidInput("block size must be at least 2") }
         try objective.validate()
         return try loop(kind: .tokenMaturation, parameters: model.parameters, options: o, output: output, resume: resume,
-                        tokensPerStep: o.batchSize * length, hooks: hooks, progress: progress, decays: TrainableTokenMaturation.decays,
-                        step: { step, rng in
-                            let rows = try data.batch(step: step, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
-                            return try TokenMaturationTrainingStep.lossAndGradients(model: model, inputIDs: rows, rng: rng,
-                                                                                    objective: objective, pool: pool).loss
+                        tokensPerStep: o.accumulationSteps * o.batchSize * length, hooks: hooks, progress: progress, decays: TrainableTokenMaturation.decays,
+                        step: { batch, rng, accumulate in
+                            let rows = try data.batch(step: batch, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
+                            return try TokenMaturationTrainingStep.lossAndGradients(model: model, inputIDs: rows, rng: rng, objective: objective,
+                                                                                    accumulate: accumulate, pool: pool).loss
                         }, save: { try model.save(to: $0) })
     }
 
     static func loop(kind: Kind, parameters: ParameterSet, options o: TrainingRunOptions, output: URL, resume: URL?,
                      tokensPerStep: Int, hooks: Hooks, progress: (TrainingProgress) -> Void,
                      decays: @escaping @Sendable (Parameter) -> Bool = { $0.shape.count >= 2 },
-                     step runStep: (Int, SeededRandomness) throws -> Float, save: (URL) throws -> Void) throws -> URL {
+                     step runStep: (_ batch: Int, SeededRandomness, _ accumulate: Bool) throws -> Float,
+                     save: (URL) throws -> Void) throws -> URL {
+        guard o.accumulationSteps >= 1 else {
+            throw TrainingError.invalidInput("accumulation steps must be at least 1, not \(o.accumulationSteps)")
+        }
         let optimizer = AdamW(parameters: parameters, options: .init(learningRate: o.learningRate, warmupSteps: o.warmupSteps,
                                                                      beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay,
                                                                      maxGradNorm: o.maxGradNorm,
@@ -172,9 +182,20 @@ public enum Trainer {
         var step = start
         var paused = 0.0
         while step < totalSteps {
-            let rng = SeededRandomness(seed: o.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step))
-            let loss = try runStep(step, rng)
-            guard loss.isFinite else { throw TrainingError.invalidInput("loss became \(loss) at step \(step + 1)") }
+            // Micro-batch i of step s is data batch s·N + i with its own seeded stream; N = 1 is the
+            // plain step (batch s, the stream of s).
+            let micro = o.accumulationSteps
+            var loss: Float = 0
+            for i in 0..<micro {
+                let batch = step * micro + i
+                let rng = SeededRandomness(seed: o.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(batch))
+                let part = try runStep(batch, rng, i > 0)
+                guard part.isFinite else {
+                    throw TrainingError.invalidInput("loss became \(part) at step \(step + 1)" + (micro > 1 ? ", micro-batch \(i + 1) of \(micro)" : ""))
+                }
+                loss += part / Float(micro)
+            }
+            if micro > 1 { parameters.scaleGradients(by: 1 / Float(micro)) }
             let info = optimizer.apply()
             let done = step + 1
             let flops = Matmul.flopCount - flopsAtStart

@@ -1,3 +1,4 @@
+import CALMKernels
 import Foundation
 
 /// One trainable tensor: row-major f32 values (linear weights are out × in, like PyTorch) and a
@@ -74,6 +75,15 @@ public final class ParameterSet: @unchecked Sendable {
     public var scalarCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    /// Multiplies every gradient by `factor` (the mean over accumulated micro-batches).
+    public func scaleGradients(by factor: Float) {
+        for p in parameters where p.requiresGrad {
+            p.grad.withUnsafeMutableBufferPointer { g in
+                if let base = g.baseAddress { calm_scale(factor, base, g.count) }
+            }
+        }
+    }
 
     public func setRequiresGrad(_ flag: Bool) { for p in parameters { p.requiresGrad = flag } }
 
