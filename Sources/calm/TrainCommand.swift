@@ -76,6 +76,9 @@ enum TrainCommand {
         --rope-theta 10000  --vocab (tokenizer's)
         --flop-budget X   stop when the run's compute reaches X FLOPs (e.g. the "compute" a CALM
                           run printed), for an equal-compute comparison; overrides --steps
+      held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-batches 4: every N steps
+                and at the end, "step N: held-out cross-entropy L (perplexity P; n predictions)" over
+                the first batches of the held-out stream (the same blocks each time)
       defaults: --steps 2000 --batch-size 4 --block 512 --lr 3e-4 --warmup 100 --checkpoint-every 250
 
     """ + commonHelp
@@ -96,7 +99,8 @@ enum TrainCommand {
         "kl-weight", "kl-clamp", "dropout", "vocab", "eval-corpus", "eval-data",
     ])
     static let calmOptions = commonOptions.union(backboneOptions).union(["autoencoder", "targets", "head-blocks", "noise", "samples"])
-    static let baselineOptions = commonOptions.union(backboneOptions).union(["flop-budget", "vocab"])
+    static let baselineOptions = commonOptions.union(backboneOptions).union(["flop-budget", "vocab", "eval-corpus", "eval-data",
+                                                                             "eval-every", "eval-batches"])
 
     /// Arguments from `--config FILE` (if any) followed by the command line (which wins); keys of
     /// the file are checked against `options` like the command line's.
@@ -297,14 +301,35 @@ enum TrainCommand {
 
     /// The causal-LM training stream (BOS + ids per document, concatenated) of both language-model
     /// recipes, cached in `output`; checks that a BOS id exists when text must be laid out.
-    static func causalStream(_ a: inout Arguments, tokenizer tok: (any TextTokenizer)?, modelBOS: Int?, output: URL) throws -> TokenData {
+    /// The training stream (`--corpus`/`--data`) and the optional held-out one (`--eval-corpus`/
+    /// `--eval-data`) in the causal layout, checked against the model's vocabulary and the block size.
+    static func causalStreams(_ a: inout Arguments, tokenizer tok: (any TextTokenizer)?, modelBOS: Int?, output: URL,
+                              vocabulary: Int, block: Int) throws -> (train: TokenData, heldOut: TokenData?) {
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let bos = tok?.bosTokenID ?? modelBOS
         guard a.string("data") != nil || bos != nil else { throw UsageError("the tokenizer has no BOS token") }
+        let held = try stream(&a, corpusKey: "eval-corpus", dataKey: "eval-data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
+                              cache: output.appendingPathComponent("eval-causal-tokens.u32"), required: false)
         let data = try stream(&a, corpusKey: "corpus", dataKey: "data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
                               cache: output.appendingPathComponent("train-causal-tokens.u32"))!
         try a.finish()
-        return data
+        for (name, stream) in [("training data", data), ("held-out data", held ?? TokenData(ids: []))] {
+            if let bad = stream.ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
+                throw UsageError("\(name): token id \(bad) is outside the model's vocabulary (\(vocabulary))")
+            }
+        }
+        if let held, held.ids.count < block {
+            throw UsageError("held-out data: \(held.ids.count) tokens, fewer than one block of \(block) (--block)")
+        }
+        return (data, held)
+    }
+
+    /// `--eval-every` (into `options.evalEvery`, default 250) and `--eval-batches` (returned, default 4).
+    static func evaluationOptions(_ a: inout Arguments, into options: inout TrainingRunOptions) throws -> Int {
+        options.evalEvery = try a.int("eval-every") ?? 250
+        let batches = try a.int("eval-batches") ?? 4
+        guard batches > 0, options.evalEvery >= 0 else { throw UsageError("--eval-batches must be positive and --eval-every ≥ 0") }
+        return batches
     }
 
     // MARK: train (CALM)
@@ -342,8 +367,9 @@ enum TrainCommand {
             model = TrainableCALM.initialized(config: c, autoencoder: ae, seed: options.seed)
         }
         guard targets > 0 else { throw UsageError("--targets must be positive") }
-        let data = try causalStream(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output)
         let block = options.blockSize ?? options.chunksPerSequence * model.config.patchSize
+        let data = try causalStreams(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output,
+                                     vocabulary: model.config.vocabSize, block: block).train
         printer("calm: \(model.parameters.scalarCount) trainable parameters (autoencoder frozen), N = \(model.config.numSamples), M = \(targets), "
                 + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))")
         let last = try Trainer.trainCALM(model, data: data, options: options, output: output, resume: resume, pool: pool,
@@ -362,6 +388,7 @@ enum TrainCommand {
         let tok = try tokenizer(&a)
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 3e-4, checkpointEvery: 250)
         options.flopBudget = try a.double("flop-budget")
+        let evalBatches = try evaluationOptions(&a, into: &options)
         if options.flopBudget != nil && options.cosineDecay {
             throw UsageError("--flop-budget sets the step count during the run; the cosine schedule (--lr-schedule cosine) needs it up front: give --steps")
         }
@@ -381,12 +408,21 @@ enum TrainCommand {
             try c.validate()
             model = TrainableLlama.initialized(config: c, seed: options.seed)
         }
-        let data = try causalStream(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output)
         let block = options.blockSize ?? options.chunksPerSequence * 4
+        let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output,
+                                             vocabulary: model.config.vocabSize, block: block)
         printer("baseline: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "
-                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))")
+                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
+                + (held.map { ", \($0.ids.count) held-out tokens" } ?? ""))
+        var hooks = Trainer.Hooks(log: printer)
+        if let held {
+            let rows = options.batchSize
+            hooks.evaluate = { _ in
+                try CausalLMTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block, pool: pool).heldOutLine
+            }
+        }
         let last = try Trainer.trainBaseline(model, data: data, options: options, output: output, resume: resume, pool: pool,
-                                             hooks: Trainer.Hooks(log: printer), progress: { printer($0.line) })
+                                             hooks: hooks, progress: { printer($0.line) })
         printer("saved \(last.path)")
     }
 }

@@ -68,9 +68,7 @@ extension TrainCommand {
         let baselineDir = a.string("baseline").map { URL(fileURLWithPath: $0) }
         let tok = try tokenizer(&a)
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 1e-4, checkpointEvery: 250, schedule: "cosine")
-        options.evalEvery = try a.int("eval-every") ?? 250
-        let evalBatches = try a.int("eval-batches") ?? 4
-        guard evalBatches > 0, options.evalEvery >= 0 else { throw UsageError("--eval-batches must be positive and --eval-every ≥ 0") }
+        let evalBatches = try evaluationOptions(&a, into: &options)
         let pool = try pool(&a)
 
         var settings = TokenMaturationSettings()
@@ -117,19 +115,9 @@ extension TrainCommand {
             throw UsageError("--tokenizer has \(tok.vocabularySize) tokens but the model's vocab_size is \(vocab): use the baseline's tokenizer")
         }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let bos = tok?.bosTokenID ?? model.config.llama?.bosTokenID
-        let held = try stream(&a, corpusKey: "eval-corpus", dataKey: "eval-data", tokenizer: tok, layout: .causal(bos: bos ?? 0),
-                              cache: output.appendingPathComponent("eval-causal-tokens.u32"), required: false)
-        let data = try causalStream(&a, tokenizer: tok, modelBOS: bos, output: output)
-        for (name, stream) in [("training data", data), ("held-out data", held ?? TokenData(ids: []))] {
-            if let bad = stream.ids.first(where: { $0 < 0 || $0 >= vocab }) {
-                throw UsageError("\(name): token id \(bad) is outside the model's vocabulary (\(vocab))")
-            }
-        }
         let block = options.blockSize ?? options.chunksPerSequence * 4
-        if let held, held.ids.count < block {
-            throw UsageError("held-out data: \(held.ids.count) tokens, fewer than one block of \(block) (--block)")
-        }
+        let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.config.llama?.bosTokenID, output: output,
+                                             vocabulary: vocab, block: block)
         let c = model.config
         printer("token maturation: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "
                 + "embeddings \(model.trainsEmbeddings ? "trained" : "frozen"), R \(String(format: "%.4g", model.radius)), "

@@ -126,6 +126,22 @@ import Testing
         }
     }
 
+    /// The held-out cross-entropy is the training step's loss without gradients: the same number,
+    /// and the gradients left as they were.
+    @Test func heldOutCrossEntropyIsTheLossWithoutGradients() throws {
+        let model = TrainableLlama.initialized(config: tinyBaseline(), seed: 8, std: 0.2)
+        var rng = TestRNG(3)
+        let data = TokenData(ids: (0..<96).map { _ in rng.int(30) })
+        let batches = try (0..<2).map { try data.batch(step: $0, rows: 2, length: 8) }
+        let expected = try batches.map { try CausalLMTrainingStep.lossAndGradients(model: model, inputIDs: $0, pool: nil).loss }
+        let before = model.parameters.gradients
+        let held = try CausalLMTrainingStep.evaluate(model: model, data: data, batches: 2, rows: 2, length: 8, pool: nil)
+        #expect(abs(held.loss - (expected[0] + expected[1]) / 2) < 1e-6, "\(held.loss) vs \(expected)")
+        #expect(held.predictions == 2 * 2 * 7)
+        #expect(model.parameters.gradients == before)
+        #expect(held.heldOutLine.hasPrefix("held-out cross-entropy "))
+    }
+
     @Test func baselineLossDecreasesAndSavesTheLlamaLayout() throws {
         let dir = try TemporaryDirectory()
         let model = TrainableLlama.initialized(config: tinyBaseline(), seed: 4, std: 0.2)

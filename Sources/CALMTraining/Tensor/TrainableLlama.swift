@@ -160,8 +160,10 @@ public enum CausalLMTrainingStep {
         public var tokens: Int
     }
 
+    /// With `gradients: false` only the loss is computed (held-out evaluation); the parameters'
+    /// gradients are left as they are.
     public static func lossAndGradients(model: TrainableLlama, inputIDs: [[Int]], accumulate: Bool = false,
-                                        pool: ComputePool? = .shared) throws -> Result {
+                                        gradients: Bool = true, pool: ComputePool? = .shared) throws -> Result {
         let c = model.config
         let b = inputIDs.count
         guard b > 0, let width = inputIDs.first?.count, width >= 2, inputIDs.allSatisfy({ $0.count == width }) else {
@@ -170,7 +172,7 @@ public enum CausalLMTrainingStep {
         if let bad = inputIDs.joined().first(where: { $0 < 0 || $0 >= c.vocabSize }) {
             throw TrainingError.invalidInput("token id \(bad) outside the vocabulary (\(c.vocabSize))")
         }
-        if !accumulate { model.parameters.zeroGrad() }
+        if gradients && !accumulate { model.parameters.zeroGrad() }
         let t = width - 1, rows = b * t, h = c.hiddenSize, v = c.vocabSize
         let inputs = inputIDs.flatMap { $0[0..<t] }
         let labels = inputIDs.flatMap { $0[1...] }
@@ -199,6 +201,8 @@ public enum CausalLMTrainingStep {
                 calm_train_softmax_xent_shim(pool, op.baseAddress!, l32, n, v, 1 / Float(rows), rp.baseAddress!)
             } }
             for l in rowLoss { total += Double(l) }
+            defer { r0 += n }
+            guard gradients else { continue }
             logits.withUnsafeBufferPointer { dp in last.withUnsafeBufferPointer { lp in
                 head.grad.withUnsafeMutableBufferPointer { gp in
                     Matmul.dyTx(dp.baseAddress!, x: lp.baseAddress! + r0 * h, rows: n, out: v, in: h, into: gp.baseAddress!, pool: pool)
@@ -207,10 +211,33 @@ public enum CausalLMTrainingStep {
                     Matmul.dyW(dp.baseAddress!, rows: n, w: wp.baseAddress!, out: v, in: h, into: xp.baseAddress! + r0 * h, pool: pool)
                 } }
             } }
-            r0 += n
         }
-        let dx = backbone.backward(dLast, saved: saved, pool: pool)
-        embed.backward(dx, ids: inputs)
+        if gradients {
+            let dx = backbone.backward(dLast, saved: saved, pool: pool)
+            embed.backward(dx, ids: inputs)
+        }
         return Result(loss: Float(total / Double(rows)), predictions: rows, tokens: b * width)
+    }
+
+    /// Mean next-token cross-entropy of the first `batches` batches of `rows` blocks of `data` (the
+    /// same blocks at every call, unshuffled, so evaluations during a run compare), without gradients.
+    public static func evaluate(model: TrainableLlama, data: TokenData, batches: Int, rows: Int, length: Int,
+                                pool: ComputePool? = .shared) throws -> Result {
+        let available = max(1, data.blockCount(length: length) / max(rows, 1))
+        let n = max(1, min(batches, available))
+        var total = Result(loss: 0, predictions: 0, tokens: 0)
+        for i in 0..<n {
+            let r = try lossAndGradients(model: model, inputIDs: try data.batch(step: i, rows: rows, length: length),
+                                         gradients: false, pool: pool)
+            total.loss += r.loss / Float(n); total.predictions += r.predictions; total.tokens += r.tokens
+        }
+        return total
+    }
+}
+
+extension CausalLMTrainingStep.Result {
+    /// `held-out cross-entropy 4.1234 (perplexity 61.8; 8188 predictions)`
+    public var heldOutLine: String {
+        String(format: "held-out cross-entropy %.4f (perplexity %.1f; %d predictions)", loss, exp(Double(loss)), predictions)
     }
 }

@@ -1,0 +1,44 @@
+import CALMTestSupport
+import Foundation
+import Testing
+
+/// `calm train-baseline` end to end on the built executable with the shared run flags: a tiny fresh
+/// Llama, gradient accumulation, the cosine schedule (the last step's learning rate is the floor)
+/// and the held-out cross-entropy line; a resume repeats the uninterrupted run's last loss.
+@Suite("train-baseline CLI (calm subprocess)")
+struct TrainBaselineCLITests {
+    @Test func heldOutCrossEntropyCosineScheduleAndAccumulation() throws {
+        let dir = try TemporaryDirectory("calm-cli-train-baseline")
+        var ids: [Int] = []
+        for doc in 0..<40 { ids.append(60); ids += (0..<(8 + doc % 9)).map { (5 * $0 + doc) % 50 + 1 } }
+        let data = dir.url.appendingPathComponent("ids.txt")
+        try Data(ids.map(String.init).joined(separator: " ").utf8).write(to: data)
+        let common = ["--data", data.path, "--eval-data", data.path, "--vocab", "64", "--hidden", "16", "--intermediate", "24",
+                      "--layers", "1", "--heads", "2", "--steps", "4", "--block", "16", "--batch-size", "2", "--accumulate", "2",
+                      "--lr", "1e-2", "--warmup", "1", "--lr-schedule", "cosine", "--final-lr-ratio", "0.25",
+                      "--checkpoint-every", "2", "--eval-every", "2", "--eval-batches", "2", "--threads", "1"]
+        let run = try CLI.run(["train-baseline", "--output", dir.url.appendingPathComponent("run").path] + common)
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.contains("held-out tokens") == true, "\(run.stdout)")
+        for step in [2, 4] {
+            #expect(lines.contains { $0.hasPrefix("step \(step): held-out cross-entropy ") && $0.contains("perplexity") }, "\(run.stdout)")
+        }
+        // 1e-2 peak, floor 0.25 of it at the last step
+        let last = lines.filter { $0.hasPrefix("step 4/4  loss ") }
+        #expect(last.count == 1 && last[0].contains("lr 2.50e-03"), "\(run.stdout)")
+
+        let resumed = try CLI.run(["train-baseline", "--resume", dir.url.appendingPathComponent("run/checkpoint-2").path,
+                                   "--output", dir.url.appendingPathComponent("resumed").path] + common)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        func lossPart(_ s: String) -> String { s.components(separatedBy: "  grad-norm").first ?? s }
+        let again = resumed.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("step 4/4  loss ") }
+        #expect(again.map(lossPart) == last.map(lossPart), "\(resumed.stdout)")
+        let heldOut = { (out: String) in out.split(separator: "\n").filter { $0.hasPrefix("step 4: held-out") } }
+        #expect(heldOut(resumed.stdout) == heldOut(run.stdout), "\(resumed.stdout)")
+
+        let refused = try CLI.run(["train-baseline", "--output", dir.url.appendingPathComponent("x").path, "--data", data.path,
+                                   "--vocab", "64", "--flop-budget", "1e9", "--lr-schedule", "cosine"])
+        #expect(refused.status != 0 && refused.stderr.contains("--flop-budget") && refused.stderr.contains("--steps"), "\(refused.stderr)")
+    }
+}
