@@ -47,6 +47,34 @@ import Testing
         #expect(r.loss.isFinite && model.parameters.gradientNorm().isFinite)
     }
 
+    /// A fresh CALM model starts as the reference's: the energy head's last Linear is zero (the
+    /// head outputs 0) and the backbone's [PAD] row is zero and gets no gradient (`padding_idx`),
+    /// while the rows of the other ids in the batch do.
+    @Test func freshCALMZeroInitialisesTheHeadOutputAndThePadRow() throws {
+        let (c, a) = tinyConfigs()
+        let model = TrainableCALM.initialized(config: c, autoencoder: TrainableAutoencoder.initialized(config: a, seed: 1), seed: 2)
+        let zeroed = model.parameters.parameters.filter { $0.name.hasPrefix(TrainableCALM.zeroInitializedPrefix) }
+        #expect(zeroed.count == 2 && zeroed.allSatisfy { $0.value.allSatisfy { $0 == 0 } })
+        #expect(model.parameters["mlp_generator.final_layer.linears.0.weight"].value.contains { $0 != 0 })
+        let table = model.parameters["transformer.embed_tokens.weight"]
+        let d = table.shape[1], pad = try #require(c.padTokenID)
+        func row(_ id: Int, _ values: [Float]) -> ArraySlice<Float> { values[(id * d)..<((id + 1) * d)] }
+        #expect(row(pad, table.value).allSatisfy { $0 == 0 } && row(3, table.value).contains { $0 != 0 })
+        // documents end in EOS and are right-padded with [PAD]
+        let ids = [[45, 3, 4, 5, 46, pad, pad, pad], [45, 6, 7, 8, 9, 10, 46, pad]]
+        // Step 1: only the zero layer learns (a zero Linear passes no gradient to its input).
+        let first = try EnergyTrainingStep.lossAndGradients(model: model, inputIDs: ids, rng: SeededRandomness(seed: 3), targetSamples: 4, pool: nil)
+        #expect(first.loss.isFinite)
+        #expect(zeroed.contains { $0.grad.contains { $0 != 0 } }, "the zero layer learns")
+        #expect(table.grad.allSatisfy { $0 == 0 })
+        AdamW(parameters: model.parameters, options: .init(learningRate: 1e-2)).apply()
+        // Step 2: the rows of the batch's ids learn, the [PAD] row does not and stays zero.
+        let second = try EnergyTrainingStep.lossAndGradients(model: model, inputIDs: ids, rng: SeededRandomness(seed: 4), targetSamples: 4, pool: nil)
+        #expect(second.loss.isFinite)
+        #expect(row(pad, table.grad).allSatisfy { $0 == 0 } && row(pad, table.value).allSatisfy { $0 == 0 })
+        #expect(row(3, table.grad).contains { $0 != 0 } && row(46, table.grad).contains { $0 != 0 })
+    }
+
     @Test func savedModelsLoadInTheEngineAndRoundTrip() throws {
         let dir = try TemporaryDirectory()
         let model = try tinyModel(dir.url)

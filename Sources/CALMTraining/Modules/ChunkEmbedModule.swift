@@ -1,7 +1,8 @@
 import CALMModel
 
 /// `transformer.embed_tokens` + `embed_proj`: K token embeddings of a chunk, concatenated in token
-/// order, → Linear(K·H → 2H) → SiLU → Linear(2H → H) → LayerNorm.
+/// order, → Linear(K·H → 2H) → SiLU → Linear(2H → H) → LayerNorm. The `[PAD]` row is the
+/// reference's `padding_idx`: it receives no gradient.
 public struct ChunkEmbedModule: Sendable {
     public let tokens: EmbeddingOp
     public let linear0: LinearOp
@@ -11,7 +12,7 @@ public struct ChunkEmbedModule: Sendable {
 
     public init(config: CALMConfig, parameters p: ParameterSet) {
         patchSize = config.patchSize
-        tokens = EmbeddingOp(table: p["transformer.embed_tokens.weight"])
+        tokens = EmbeddingOp(table: p["transformer.embed_tokens.weight"], paddingIndex: config.padTokenID)
         linear0 = LinearOp(weight: p["embed_proj.0.weight"], bias: p["embed_proj.0.bias"])
         linear2 = LinearOp(weight: p["embed_proj.2.weight"], bias: p["embed_proj.2.bias"])
         norm = LayerNormOp(weight: p["embed_proj.3.weight"], bias: p["embed_proj.3.bias"], eps: 1e-6)

@@ -1,13 +1,17 @@
 /// Row lookup in a (V × H) table. Backward scatter-adds each row's gradient into the table row
-/// of its id (repeated ids accumulate).
+/// of its id (repeated ids accumulate), except the `paddingIndex` row, which (as PyTorch's
+/// `nn.Embedding(padding_idx:)`) receives no gradient and so keeps its initial value.
 public struct EmbeddingOp: Sendable {
     public let table: Parameter
+    /// The row that receives no gradient (PyTorch's `padding_idx`), if any.
+    public let paddingIndex: Int?
     public var dim: Int { table.shape[1] }
     public var rows: Int { table.shape[0] }
 
-    public init(table: Parameter) {
+    public init(table: Parameter, paddingIndex: Int? = nil) {
         precondition(table.shape.count == 2)
         self.table = table
+        self.paddingIndex = paddingIndex
     }
 
     public func forward(_ ids: [Int]) -> [Float] {
@@ -30,7 +34,7 @@ public struct EmbeddingOp: Sendable {
         precondition(dy.count == ids.count * d)
         table.grad.withUnsafeMutableBufferPointer { g in
             dy.withUnsafeBufferPointer { dp in
-                for (i, id) in ids.enumerated() { for j in 0..<d { g[id * d + j] += dp[i * d + j] } }
+                for (i, id) in ids.enumerated() where id != paddingIndex { for j in 0..<d { g[id * d + j] += dp[i * d + j] } }
             }
         }
     }

@@ -33,10 +33,23 @@ extension TrainableAutoencoder {
 }
 
 extension TrainableCALM {
-    /// A freshly initialised CALM model around a (frozen) trained autoencoder.
+    /// The energy head's last Linear, zero at initialisation in the reference (the head outputs 0).
+    static let zeroInitializedPrefix = "mlp_generator.final_layer.linears.2."
+
+    /// A freshly initialised CALM model around a (frozen) trained autoencoder, initialised as the
+    /// reference does: N(0, std²) matrices, except the energy head's last Linear (zero, so the head
+    /// starts at 0) and the backbone embedding's `[PAD]` row (zero; `padding_idx`, so it stays zero).
     public static func initialized(config: CALMConfig, autoencoder: TrainableAutoencoder, seed: UInt64 = 0,
                                    std: Float = 0.02) -> TrainableCALM {
-        TrainableCALM(config: config, parameters: ModelInit.parameters(parameterShapes(config), seed: seed, std: std),
-                      autoencoder: autoencoder)
+        let set = ModelInit.parameters(parameterShapes(config), seed: seed, std: std)
+        for p in set.parameters where p.name.hasPrefix(zeroInitializedPrefix) {
+            p.value.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+        let table = set["transformer.embed_tokens.weight"]
+        if let pad = config.padTokenID, table.shape.count == 2, pad >= 0, pad < table.shape[0] {
+            let d = table.shape[1]
+            table.value.withUnsafeMutableBufferPointer { $0[(pad * d)..<((pad + 1) * d)].update(repeating: 0) }
+        }
+        return TrainableCALM(config: config, parameters: set, autoencoder: autoencoder)
     }
 }
