@@ -71,6 +71,15 @@ import Testing
         #expect(evals.count == 2 && evals[0].hasPrefix("step 4: recon-acc mean "))
         _ = try Autoencoder.load(directory: end)
         let r = ReconstructionAccuracy.evaluate(model, ids: ae.ids, pool: nil)
+        // σ and KL/dim are the posterior's, averaged over every chunk and latent dimension
+        let chunks = ae.ids.count / k
+        let (mu, logStd) = LatentSplit.split(model.module.encode(ae.ids, pool: nil).latent, rows: chunks, z: c.latentSize)
+        let sigmas = logStd.map { Double(exp($0)) }
+        let kls = zip(mu, logStd).map { 0.5 * (Double($0 * $0) + exp(2 * Double($1)) - 1 - 2 * Double($1)) }
+        #expect(r.latentValues == chunks * c.latentSize)
+        #expect(abs(r.meanSigma - sigmas.reduce(0, +) / Double(sigmas.count)) < 1e-5 && r.meanSigma > 0)
+        #expect(abs(r.klPerDimension - kls.reduce(0, +) / Double(kls.count)) < 1e-4)
+        #expect(r.line.contains(String(format: "sigma %.3f  KL/dim %.3f", r.meanSigma, r.klPerDimension)))
         #expect(r.tokens == ae.ids.count && r.contentTokens == ae.ids.filter { $0 != 259 }.count)
         #expect(r.mean >= 0 && r.mean <= 1 && r.sampled >= 0 && r.sampled <= 1)
     }

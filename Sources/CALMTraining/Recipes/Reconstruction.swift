@@ -3,7 +3,8 @@ import CALMModel
 import Foundation
 
 /// Token reconstruction accuracy of an autoencoder (eval mode: no token or latent dropout):
-/// encode each chunk, decode the latent, argmax over the vocabulary, compare with the input.
+/// encode each chunk, decode the latent, argmax over the vocabulary, compare with the input; and
+/// the posterior's shape, which decides how robust the latent is (the reference's σ ≈ 0.3).
 public enum ReconstructionAccuracy {
     public struct Report: Sendable, Equatable {
         /// Tokens evaluated (pads included) and how many were reconstructed exactly.
@@ -14,6 +15,11 @@ public enum ReconstructionAccuracy {
         public var contentTokens: Int = 0
         public var contentCorrectFromMean: Int = 0
         public var contentCorrectFromSample: Int = 0
+        /// Latent values seen (chunks × latent size), the sum of their posterior σ and of their
+        /// unclamped KL(N(μ, σ²) ‖ N(0, 1)).
+        public var latentValues: Int = 0
+        public var sigmaSum: Double = 0
+        public var klSum: Double = 0
 
         /// Accuracy decoding the posterior mean z = μ.
         public var mean: Double { tokens > 0 ? Double(correctFromMean) / Double(tokens) : 0 }
@@ -22,10 +28,15 @@ public enum ReconstructionAccuracy {
         public var contentMean: Double { contentTokens > 0 ? Double(contentCorrectFromMean) / Double(contentTokens) : 0 }
         public var contentSampled: Double { contentTokens > 0 ? Double(contentCorrectFromSample) / Double(contentTokens) : 0 }
 
-        /// `recon-acc mean 99.81%  sampled 99.62%  (non-pad 99.78% / 99.57%, 65536 tokens)`
+        /// Mean posterior σ over every chunk and latent dimension.
+        public var meanSigma: Double { latentValues > 0 ? sigmaSum / Double(latentValues) : 0 }
+        /// Mean KL to the prior per latent dimension (nats, unclamped).
+        public var klPerDimension: Double { latentValues > 0 ? klSum / Double(latentValues) : 0 }
+
+        /// `recon-acc mean 99.81%  sampled 99.62%  (non-pad 99.78% / 99.57%, 65536 tokens)  sigma 0.312  KL/dim 0.842`
         public var line: String {
-            String(format: "recon-acc mean %.2f%%  sampled %.2f%%  (non-pad %.2f%% / %.2f%%, %d tokens)",
-                   100 * mean, 100 * sampled, 100 * contentMean, 100 * contentSampled, tokens)
+            String(format: "recon-acc mean %.2f%%  sampled %.2f%%  (non-pad %.2f%% / %.2f%%, %d tokens)  sigma %.3f  KL/dim %.3f",
+                   100 * mean, 100 * sampled, 100 * contentMean, 100 * contentSampled, tokens, meanSigma, klPerDimension)
         }
     }
 
@@ -44,6 +55,9 @@ public enum ReconstructionAccuracy {
             let batch = Array(ids[(start * k)..<((start + n) * k)])
             let latent = module.encode(batch, pool: pool).latent
             let (mean, logStd) = LatentSplit.split(latent, rows: n, z: z)
+            let kl = ClampedKLOp.forward(mean: mean, logStd: logStd, rows: n, clamp: -.infinity).perDim
+            report.latentValues += n * z
+            for i in 0..<(n * z) { report.sigmaSum += Double(expf(logStd[i])); report.klSum += Double(kl[i]) }
             let eps = rng.normalFloats(count: n * z)
             let sample = GaussianSampleOp.forward(mean: mean, logStd: logStd, eps: eps)
             for (useSample, zs) in [(false, mean), (true, sample)] {
