@@ -1,3 +1,4 @@
+import CALMEvaluation
 import CALMModel
 import CALMTokenizer
 import CALMTraining
@@ -59,6 +60,11 @@ enum TrainCommand {
       model (fresh around --autoencoder, unless --model DIR continues from a CALM folder):
         --hidden 384  --intermediate 1024  --layers 6  --heads 6  --kv-heads (= heads)
         --head-blocks 2  --noise 64  --samples 8 (N)  --targets 100 (M)  --rope-theta 10000
+      held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-batches 4: every N steps
+                and at the end, "step N: held-out energy loss L (marginal M, gap G; P positions)  Brier-1 B
+                BrierLM X (x100; T tokens)": the energy loss on the first batches of the held-out stream
+                beside a context-free predictor's (posteriors of random held-out chunks) and the
+                engine's Brier scores on the same blocks
       defaults: --steps 2000 --batch-size 4 --block 2048 --lr 3e-4 --warmup 100 --checkpoint-every 250
 
     """ + commonHelp
@@ -98,7 +104,8 @@ enum TrainCommand {
         "eval-every", "eval-tokens", "hidden", "intermediate", "latent", "patch", "encoder-layers", "decoder-layers",
         "kl-weight", "kl-clamp", "dropout", "vocab", "eval-corpus", "eval-data",
     ])
-    static let calmOptions = commonOptions.union(backboneOptions).union(["autoencoder", "targets", "head-blocks", "noise", "samples"])
+    static let calmOptions = commonOptions.union(backboneOptions).union(["autoencoder", "targets", "head-blocks", "noise", "samples",
+                                                                         "eval-corpus", "eval-data", "eval-every", "eval-batches"])
     static let baselineOptions = commonOptions.union(backboneOptions).union(["flop-budget", "vocab", "eval-corpus", "eval-data",
                                                                              "eval-every", "eval-batches"])
 
@@ -343,7 +350,7 @@ enum TrainCommand {
         let aeDir = a.string("autoencoder").map { URL(fileURLWithPath: $0) }
         let tok = try tokenizer(&a)
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 2048, lr: 3e-4, checkpointEvery: 250)
-        options.evalEvery = 0
+        let evalBatches = try evaluationOptions(&a, into: &options)
         let targets = try a.int("targets") ?? 100
         let pool = try pool(&a)
         let sizes = try backboneFlags(&a)
@@ -368,13 +375,39 @@ enum TrainCommand {
         }
         guard targets > 0 else { throw UsageError("--targets must be positive") }
         let block = options.blockSize ?? options.chunksPerSequence * model.config.patchSize
-        let data = try causalStreams(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output,
-                                     vocabulary: model.config.vocabSize, block: block).train
+        let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output,
+                                             vocabulary: model.config.vocabSize, block: block)
         printer("calm: \(model.parameters.scalarCount) trainable parameters (autoencoder frozen), N = \(model.config.numSamples), M = \(targets), "
-                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))")
+                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
+                + (held.map { ", \($0.ids.count) held-out tokens" } ?? ""))
+        var hooks = Trainer.Hooks(log: printer)
+        if let held {
+            let rows = options.batchSize
+            hooks.evaluate = { _ in
+                let energy = try EnergyTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block,
+                                                             targetSamples: targets, pool: pool)
+                let brier = try heldOutBrier(model, data: held, blocks: evalBatches * rows, length: block,
+                                             scratch: output.appendingPathComponent("eval-scratch"))
+                return energy.line + "  " + brier
+            }
+        }
         let last = try Trainer.trainCALM(model, data: data, options: options, output: output, resume: resume, pool: pool,
-                                         targetSamples: targets, hooks: Trainer.Hooks(log: printer), progress: { printer($0.line) })
+                                         targetSamples: targets, hooks: hooks, progress: { printer($0.line) })
         printer("saved \(last.path)")
+    }
+
+    /// Brier-1 and BrierLM (×100) of the model being trained on the first `blocks` held-out blocks,
+    /// through the engine's evaluator (the same code as `calm eval`): the model is written to
+    /// `scratch` and loaded as an inference model, so the figure is the one the saved model gets.
+    static func heldOutBrier(_ model: TrainableCALM, data: TokenData, blocks: Int, length: Int, scratch: URL) throws -> String {
+        let count = max(1, min(blocks, data.blockCount(length: length)))
+        let held = try data.batch(step: 0, rows: count, length: length)
+        try model.save(to: scratch)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let inference = try CALMModel.load(directory: scratch)
+        let result = try BrierLMEvaluator(model: .calm(inference), options: EvaluationOptions(seed: 0)).evaluate(held)
+        let r = result.report
+        return String(format: "Brier-1 %.2f  BrierLM %.2f (x100; %d tokens)", 100 * (r.brier.first ?? 0), r.brierLM, result.tokens)
     }
 
     // MARK: train-baseline

@@ -75,6 +75,43 @@ import Testing
         #expect(row(3, table.grad).contains { $0 != 0 } && row(46, table.grad).contains { $0 != 0 })
     }
 
+    /// The held-out energy evaluation: the model's loss is the training step's on the same blocks
+    /// and noise (without touching the gradients), repeatable; the marginal predictor ignores the
+    /// model (two backbones on one autoencoder get the same marginal loss, different own losses).
+    @Test func heldOutEnergyAgainstTheMarginalPredictor() throws {
+        let dir = try TemporaryDirectory()
+        let model = try tinyModel(dir.url, seed: 7)
+        jitter(model.parameters, seed: 5)
+        var rng = TestRNG(40)
+        let k = model.config.patchSize
+        let data = TokenData(ids: (0..<(24 * k)).map { _ in rng.int(44) })
+        let held = try EnergyTrainingStep.evaluate(model: model, data: data, batches: 2, rows: 2, length: 4 * k, targetSamples: 8,
+                                                   seed: 11, pool: nil)
+        #expect(held.positions == 2 * 2 * 3)
+        var expected = 0.0
+        for i in 0..<2 {
+            let rng = SeededRandomness(seed: 11 &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(i))
+            let r = try EnergyTrainingStep.lossAndGradients(model: model, inputIDs: try data.batch(step: i, rows: 2, length: 4 * k),
+                                                            rng: rng, targetSamples: 8, pool: nil)
+            expected += Double(r.loss) / 2
+        }
+        #expect(abs(held.loss - expected) < 1e-5, "\(held.loss) vs \(expected)")
+        model.parameters.zeroGrad()
+        let again = try EnergyTrainingStep.evaluate(model: model, data: data, batches: 2, rows: 2, length: 4 * k, targetSamples: 8,
+                                                    seed: 11, pool: nil)
+        #expect(again == held)
+        #expect(model.parameters.parameters.allSatisfy { $0.grad.allSatisfy { $0 == 0 } })
+        #expect(held.marginalLoss.isFinite && held.gap == held.marginalLoss - held.loss)
+        // another backbone and head on the same autoencoder
+        let other = TrainableCALM(config: model.config, parameters: ModelInit.parameters(TrainableCALM.parameterShapes(model.config), seed: 99, std: 0.3),
+                                  autoencoder: model.autoencoder)
+        let otherHeld = try EnergyTrainingStep.evaluate(model: other, data: data, batches: 2, rows: 2, length: 4 * k, targetSamples: 8,
+                                                        seed: 11, pool: nil)
+        #expect(otherHeld.marginalLoss == held.marginalLoss)
+        #expect(otherHeld.loss != held.loss)
+        #expect(held.line.hasPrefix("held-out energy loss ") && held.line.contains("marginal") && held.line.contains("gap"))
+    }
+
     @Test func savedModelsLoadInTheEngineAndRoundTrip() throws {
         let dir = try TemporaryDirectory()
         let model = try tinyModel(dir.url)

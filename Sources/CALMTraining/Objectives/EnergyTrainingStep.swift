@@ -35,10 +35,11 @@ public enum EnergyTrainingStep {
 
     /// Loss and gradients (accumulated into `model.parameters`, zeroed first unless `accumulate`).
     /// `labels` nil means labels = inputs. `noise(N)` gives the step's random values once the
-    /// number of kept positions N is known.
+    /// number of kept positions N is known. With `gradients: false` only the loss is computed.
     public static func lossAndGradients(model: TrainableCALM, inputIDs: [[Int]], labels: [[Int]]? = nil,
                                         noise: (Int) -> EnergyTrainingNoise, accumulate: Bool = false,
-                                        recordIntermediates: Bool = false, pool: ComputePool? = .shared) throws -> Result {
+                                        recordIntermediates: Bool = false, gradients: Bool = true,
+                                        pool: ComputePool? = .shared) throws -> Result {
         let c = model.config
         let k = c.patchSize, h = c.hiddenSize, z = c.latentSize, sCount = c.numSamples
         let b = inputIDs.count
@@ -62,12 +63,10 @@ public enum EnergyTrainingStep {
         guard injected.headUniform.count == sCount * n * c.noiseSize, injected.targetEps.count == mCount * n * z else {
             throw TrainingError.invalidInput("injected noise has the wrong sizes for \(n) positions")
         }
-        if !accumulate { model.parameters.zeroGrad() }
+        if gradients && !accumulate { model.parameters.zeroGrad() }
 
         // Targets from the frozen autoencoder.
-        let ae = model.autoencoder.module
-        let targetLatent = ae.encode(targetIDs, pool: pool).latent
-        let (tMean, tLogStd) = LatentSplit.split(targetLatent, rows: n, z: z)
+        let (targetLatent, tMean, tLogStd) = posterior(model.autoencoder, ids: targetIDs, pool: pool)
 
         // Inputs: chunks 0 … L−2 of each row.
         let inputChunks = inputIDs.flatMap { $0[0..<(t * k)] }
@@ -82,13 +81,9 @@ public enum EnergyTrainingStep {
         let head = EnergyHeadModule(config: c, parameters: model.parameters)
         let headNoise = injected.headUniform.map { $0 - 0.5 }
         let (x, headSaved) = head.forward(hidden: headHidden, positions: n, samples: sCount, noise: headNoise, pool: pool)
-        var y = [Float](repeating: 0, count: mCount * n * z)
-        for m in 0..<mCount {
-            for i in 0..<(n * z) {
-                y[m * n * z + i] = tMean[i] + injected.targetEps[m * n * z + i] * expf(tLogStd[i])
-            }
-        }
+        let y = posteriorSamples(mean: tMean, logStd: tLogStd, eps: injected.targetEps, samples: mCount)
         let score = EnergyScoreOp.forward(x: x, y: y, samples: sCount, targets: mCount, positions: n, z: z)
+        guard gradients else { return Result(loss: score.loss, positions: n, tokens: b * width) }
 
         // Backward.
         let dx = EnergyScoreOp.backward(x: x, y: y, output: score, samples: sCount, targets: mCount, positions: n, z: z)
@@ -132,5 +127,86 @@ public enum EnergyTrainingStep {
         try lossAndGradients(model: model, inputIDs: inputIDs, labels: labels,
                              noise: { EnergyTrainingNoise.draw(positions: $0, config: model.config, targetSamples: targetSamples, rng: rng) },
                              accumulate: accumulate, pool: pool)
+    }
+
+    /// The frozen autoencoder's posterior of each chunk of `ids`: the raw latent and its (μ, log σ).
+    static func posterior(_ ae: TrainableAutoencoder, ids: [Int], pool: ComputePool?) -> (latent: [Float], mean: [Float], logStd: [Float]) {
+        let latent = ae.module.encode(ids, pool: pool).latent
+        let (mean, logStd) = LatentSplit.split(latent, rows: ids.count / ae.config.patchSize, z: ae.config.latentSize)
+        return (latent, mean, logStd)
+    }
+
+    /// `samples` draws μ + ε·σ of every row of (μ, log σ), sample-major ((samples, rows, z), as the
+    /// energy score takes them), with the normals `eps`.
+    static func posteriorSamples(mean: [Float], logStd: [Float], eps: [Float], samples: Int) -> [Float] {
+        let count = mean.count
+        var y = [Float](repeating: 0, count: samples * count)
+        for m in 0..<samples {
+            for i in 0..<count { y[m * count + i] = mean[i] + eps[m * count + i] * expf(logStd[i]) }
+        }
+        return y
+    }
+
+    /// The held-out energy loss of a model beside that of the **marginal predictor**: a predictor
+    /// that ignores the context and proposes the posteriors of random chunks of the held-out data
+    /// (one random chunk per head sample). Both are scored against the same target samples, so
+    /// `gap` = marginal − model says how much the model uses its context (0: not at all).
+    public struct HeldOutEnergy: Sendable, Equatable {
+        /// Mean energy loss (−score) of the model and of the marginal predictor.
+        public var loss: Double
+        public var marginalLoss: Double
+        /// Predicted positions scored.
+        public var positions: Int
+        /// How much lower the model's loss is than the marginal predictor's.
+        public var gap: Double { marginalLoss - loss }
+
+        /// `held-out energy loss 13.2104 (marginal 13.5120, gap 0.3016; 4092 positions)`
+        public var line: String {
+            String(format: "held-out energy loss %.4f (marginal %.4f, gap %.4f; %d positions)", loss, marginalLoss, gap, positions)
+        }
+    }
+
+    /// Energy losses of the first `batches` batches of `rows` blocks of `data` (the same blocks and,
+    /// from `seed`, the same noise at every call, so evaluations during a run compare), without
+    /// gradients; the marginal predictor's random chunks come from all of `data`.
+    public static func evaluate(model: TrainableCALM, data: TokenData, batches: Int, rows: Int, length: Int,
+                                targetSamples: Int = 100, seed: UInt64 = 1234, pool: ComputePool? = .shared) throws -> HeldOutEnergy {
+        let c = model.config
+        let k = c.patchSize, z = c.latentSize, sCount = c.numSamples
+        let chunks = data.ids.count / k
+        guard chunks > 0 else { throw TrainingError.invalidInput("the held-out data has no whole chunk of \(k) tokens") }
+        let available = max(1, data.blockCount(length: length) / max(rows, 1))
+        let n = max(1, min(batches, available))
+        var modelSum = 0.0, marginalSum = 0.0, positions = 0
+        for i in 0..<n {
+            let batch = try data.batch(step: i, rows: rows, length: length)
+            let rng = SeededRandomness(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(i))
+            var drawn: EnergyTrainingNoise?
+            let r = try lossAndGradients(model: model, inputIDs: batch, noise: { count in
+                let noise = EnergyTrainingNoise.draw(positions: count, config: c, targetSamples: targetSamples, rng: rng)
+                drawn = noise
+                return noise
+            }, gradients: false, pool: pool)
+            guard let noise = drawn else { continue }
+            let targetIDs = try targets(labels: batch, patchSize: k).targetIDs
+            let target = posterior(model.autoencoder, ids: targetIDs, pool: pool)
+            let y = posteriorSamples(mean: target.mean, logStd: target.logStd, eps: noise.targetEps, samples: targetSamples)
+            // The marginal predictor: the posterior of a random held-out chunk per head sample.
+            let pick = SeededRandomness(seed: (seed ^ 0x5851_F42D_4C95_7F2D) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(i))
+            var ids: [Int] = []
+            ids.reserveCapacity(sCount * r.positions * k)
+            for _ in 0..<(sCount * r.positions) {
+                let start = Int(pick.next() % UInt64(chunks)) * k
+                ids += data.ids[start..<(start + k)]
+            }
+            let random = posterior(model.autoencoder, ids: ids, pool: pool)
+            let x = posteriorSamples(mean: random.mean, logStd: random.logStd, eps: pick.normalFloats(count: ids.count / k * z), samples: 1)
+            let marginal = EnergyScoreOp.forward(x: x, y: y, samples: sCount, targets: targetSamples, positions: r.positions, z: z)
+            modelSum += Double(r.loss) * Double(r.positions)
+            marginalSum += Double(marginal.loss) * Double(r.positions)
+            positions += r.positions
+        }
+        guard positions > 0 else { throw TrainingError.invalidInput("no held-out position to score") }
+        return HeldOutEnergy(loss: modelSum / Double(positions), marginalLoss: marginalSum / Double(positions), positions: positions)
     }
 }
