@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Plots the curves of any `calm train*` progress log: the training loss against the step, and
+every held-out figure the recipe reports, one panel each.
+
+The recipes print one "step N/T  loss X  lr ...  compute Y FLOP" line per step and, with
+--eval-corpus/--eval-data, "step N: <held-out report>" lines:
+  train-autoencoder  recon-acc mean A%  sampled B%  (...)  sigma S  KL/dim K
+  train              held-out energy loss L (marginal M, gap G; ...)  Brier-1 B  BrierLM X (...)
+  train-baseline     held-out cross-entropy L (perplexity P; ...)
+  train-tm           held-out loss L (reg R, nce N; ...)
+Logs given together continue each other (a resumed run's log after the first; later lines win
+on repeated steps). Needs matplotlib (pip install matplotlib).
+
+usage: Scripts/plot_progress.py LOG [LOG ...] --out curves.png [--title TEXT] [--smooth N]
+"""
+import argparse
+import re
+
+STEP = re.compile(r"^step (\d+)/\d+\s+loss ([0-9.eE+-]+)\s+lr ([0-9.eE+-]+)")
+REPORT = re.compile(r"^step (\d+): (.*)$")
+# (panel title, pattern over the report text); each group is one curve named by the label list
+FIGURES = [
+    ("reconstruction (%)", re.compile(r"recon-acc mean ([0-9.]+)%\s+sampled ([0-9.]+)%"), ["mean", "sampled"]),
+    ("posterior sigma", re.compile(r"sigma ([0-9.]+)"), ["sigma"]),
+    ("KL per dimension", re.compile(r"KL/dim ([0-9.]+)"), ["KL/dim"]),
+    ("held-out energy loss", re.compile(r"held-out energy loss ([0-9.eE+-]+) \(marginal ([0-9.eE+-]+)"), ["model", "marginal"]),
+    ("gap to the marginal predictor", re.compile(r"gap ([0-9.eE+-]+)"), ["gap"]),
+    ("held-out Brier (x100)", re.compile(r"Brier-1 ([0-9.eE+-]+)\s+BrierLM ([0-9.eE+-]+)"), ["Brier-1", "BrierLM"]),
+    ("held-out cross-entropy", re.compile(r"held-out cross-entropy ([0-9.eE+-]+)"), ["cross-entropy"]),
+    ("held-out TM loss", re.compile(r"held-out loss ([0-9.eE+-]+) \(reg ([0-9.eE+-]+), nce ([0-9.eE+-]+)"), ["loss", "reg", "nce"]),
+]
+
+
+def read(paths):
+    steps, reports = {}, {}
+    for path in paths:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = STEP.match(line)
+                if m:
+                    steps[int(m.group(1))] = (float(m.group(2)), float(m.group(3)))
+                    continue
+                m = REPORT.match(line)
+                if m:
+                    reports[int(m.group(1))] = m.group(2)
+    return sorted(steps.items()), sorted(reports.items())
+
+
+def smoothed(values, n):
+    if n <= 1:
+        return values
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= n:
+            total -= values[i - n]
+        out.append(total / min(i + 1, n))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("logs", nargs="+")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--title", default="")
+    parser.add_argument("--smooth", type=int, default=20, help="moving average of the training loss over N steps")
+    args = parser.parse_args()
+    steps, reports = read(args.logs)
+    if not steps:
+        raise SystemExit("no 'step N/T  loss X' lines in " + ", ".join(args.logs))
+    panels = [("training loss", [("loss", [s for s, _ in steps], smoothed([l for _, (l, _) in steps], args.smooth))]),
+              ("learning rate", [("lr", [s for s, _ in steps], [r for _, (_, r) in steps])])]
+    for title, pattern, labels in FIGURES:
+        points = [(s, pattern.search(text)) for s, text in reports]
+        points = [(s, m) for s, m in points if m]
+        if points:
+            panels.append((title, [(label, [s for s, _ in points], [float(m.group(i + 1)) for _, m in points])
+                                   for i, label in enumerate(labels)]))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, (title, curves) in zip(axes.flat, panels):
+        for label, xs, ys in curves:
+            ax.plot(xs, ys, label=label, marker="o" if len(xs) < 40 else None, markersize=3)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if len(curves) > 1:
+            ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if args.title:
+        fig.suptitle(args.title)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}: {len(steps)} steps, {len(reports)} held-out reports, {len(panels)} panels")
+
+
+if __name__ == "__main__":
+    main()
