@@ -18,8 +18,8 @@ extension TrainCommand {
                           save_pretrained or original Hub layout: wte (as E), wpe, every block and
                           ln_f are copied; --block may not exceed n_positions + 1
       The conditioning outputs start at zero and the head at the identity, so step 0 is the discrete
-      backbone. Each sequence gets a tail of K ~ U{1..max}
-      vectors at a random cut, corrupted as z = a*e + (1-a)*eps with the decoding maturity profile;
+      backbone. Each sequence gets a tail of K ~ U{1..max} vectors at a random cut, corrupted as
+      z = a*e + (1-a)*eps with the decoding maturity profile (GPT-2 adds its learned positions before FiLM);
       the loss is |z_hat - e|^2 + lambda * InfoNCE (cosine logits, shared uniform negatives), weighted
       by the target slot's maturity. Checkpoints are model_type "token_maturation" folders that
       `calm export` and TokenMaturationModel.load read.

@@ -11,11 +11,13 @@ import CALMModel
 public struct GPT2BackboneModule: Sendable {
     /// One decoder block's ops.
     public struct Layer: Sendable {
+        /// `ln_1` (before attention).
         public let ln1: LayerNormOp
         /// `attn.c_attn`: n_embd → 3·n_embd (q, then k, then v).
         public let qkv: LinearOp
         /// `attn.c_proj`.
         public let attnProj: LinearOp
+        /// `ln_2` (before the MLP).
         public let ln2: LayerNormOp
         /// `mlp.c_fc`: n_embd → inner.
         public let fc: LinearOp
@@ -31,9 +33,11 @@ public struct GPT2BackboneModule: Sendable {
     public let headDim: Int
     /// `wpe`: row p is added to every row at position p.
     public let positions: EmbeddingOp
+    /// `h.0 …`, in order.
     public let layers: [Layer]
     /// `ln_f`.
     public let finalNorm: LayerNormOp
+    /// Causal multi-head attention, scale 1/√head_dim (no rotary embedding).
     public let attention: CausalAttentionOp
 
     /// The stack over `<prefix>.wpe.weight`, `<prefix>.h.N.*` and `<prefix>.ln_f.*` of `p` (the

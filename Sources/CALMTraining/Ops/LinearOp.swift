@@ -13,9 +13,13 @@ public struct LinearOp: Sendable {
         case inByOut
     }
 
+    /// W, stored as `layout` says.
     public let weight: Parameter
+    /// b (out), if the layer has one.
     public let bias: Parameter?
+    /// Output width.
     public let outFeatures: Int
+    /// Input width.
     public let inFeatures: Int
     /// The weight's storage layout.
     public let layout: WeightLayout
@@ -41,6 +45,7 @@ public struct LinearOp: Sendable {
         if let bias { precondition(bias.shape == [outFeatures]) }
     }
 
+    /// y (rows × out) of x (rows × in).
     public func forward(_ x: [Float], rows: Int, pool: ComputePool?) -> [Float] {
         var y: [Float]
         switch layout {
