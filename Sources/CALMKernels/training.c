@@ -553,6 +553,16 @@ CALM_TARGET_AVX2 static void silu_bwd_avx2(const float *x, const float *dy, floa
 }
 #endif
 
+/* gelu_new = x * s, s = sigmoid(k (x + a x^3)), k = 2 sqrt(2/pi):
+   d/dx = s + x s (1 - s) k (1 + 3 a x^2) */
+void calm_train_gelu_tanh_backward(const float *x, const float *dy, float *dx, size_t n) {
+    const float k = 1.5957691216057308f, a = 0.044715f;
+    for (size_t i = 0; i < n; i++) {
+        const float g = x[i], s = 1.0f / (1.0f + expf(-k * (g + a * g * g * g)));
+        dx[i] = dy[i] * (s + g * s * (1 - s) * k * (1 + 3 * a * g * g));
+    }
+}
+
 void calm_train_swiglu_backward(const float *gate, const float *up, const float *dy, float *dgate, float *dup, size_t n) {
 #if CALM_X86
     if (CALM_USE_AVX2()) { swiglu_bwd_avx2(gate, up, dy, dgate, dup, n); return; }

@@ -4,27 +4,32 @@ import CALMTokenizer
 import CALMTraining
 import Foundation
 
-/// `calm train-tm`: Token Maturation training (spec §3) from a discrete Llama checkpoint.
+/// `calm train-tm`: Token Maturation training (spec §3) from a discrete Llama checkpoint or a
+/// Hugging Face GPT-2 (the paper's backbone).
 extension TrainCommand {
     static let tmHelp = """
-    usage: calm train-tm --baseline DIR --output DIR (--corpus FILE --tokenizer DIR | --data FILE) [options]
+    usage: calm train-tm (--baseline DIR | --from-gpt2 DIR) --output DIR (--corpus FILE --tokenizer DIR | --data FILE) [options]
 
-      Trains a Token Maturation model (arXiv 2601.04854, spec §3) on the Llama backbone of a discrete
-      checkpoint: a `calm train-baseline` folder (OUTPUT/checkpoint-N, or OUTPUT itself: its last
-      checkpoint is used) or any Hugging Face LlamaForCausalLM folder, with the same tokenizer and the
-      same layout (BOS + ids per document, blocks). The conditioning outputs start at zero and the head
-      at the identity, so step 0 is the discrete backbone. Each sequence gets a tail of K ~ U{1..max}
-      vectors at a random cut, corrupted as z = a*e + (1-a)*eps with the decoding maturity profile;
+      Trains a Token Maturation model (arXiv 2601.04854, spec §3) on the decoder stack of a discrete
+      checkpoint, with its tokenizer and the same layout (BOS + ids per document, blocks):
+        --baseline DIR    a Llama: a `calm train-baseline` folder (OUTPUT/checkpoint-N, or OUTPUT
+                          itself: its last checkpoint is used) or any Hugging Face LlamaForCausalLM folder
+        --from-gpt2 DIR   a Hugging Face GPT2LMHeadModel folder (the paper fine-tunes GPT-2 Medium),
+                          save_pretrained or original Hub layout: wte (as E), wpe, every block and
+                          ln_f are copied; --block may not exceed n_positions + 1
+      The conditioning outputs start at zero and the head at the identity, so step 0 is the discrete
+      backbone. Each sequence gets a tail of K ~ U{1..max} vectors at a random cut, corrupted as
+      z = a*e + (1-a)*eps with the decoding maturity profile (GPT-2 adds its learned positions before FiLM);
       the loss is |z_hat - e|^2 + lambda * InfoNCE (cosine logits, shared uniform negatives), weighted
       by the target slot's maturity. Checkpoints are model_type "token_maturation" folders that
       `calm export` and TokenMaturationModel.load read.
 
-      model (from --baseline, unless --model DIR continues from a TM folder):
+      model (from --baseline / --from-gpt2, unless --model DIR continues from a TM folder of either backbone):
         --maturity-max 0.5     alpha_max of the tail profile (also written as the decoding default)
         --embryo-scale 0.1     rho: corruption noise N(0, (rho R)^2/d I), as the decoding embryos
         --max-tail 64          K ~ U{1..this} (max_tail_length: rows of the FiLM table)
         --tail-length 16       default K written for generation
-        --embedding-radius R   default: the mean row norm of the baseline's embedding matrix
+        --embedding-radius R   default: the mean row norm of the backbone's embedding matrix
         --train-embeddings     fine-tune E = R * rownormalize(W) (default: frozen)
       loss:
         --lambda 1  --logit-scale 20  --negatives 256  --min-weight 0.05 (weight floor)
@@ -32,13 +37,12 @@ extension TrainCommand {
       held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-batches 4
       schedule: linear warm-up, then (default --lr-schedule cosine) decay to --final-lr-ratio 0.1 of --lr at --steps
       defaults: --steps 2000 --batch-size 4 --block 512 --lr 1e-4 --warmup 100 --checkpoint-every 250
-      (--warmup is linear, then the cosine decay; --from-gpt2 is not available: the TM GPT-2 backbone
-      is not trainable in this build)
+      (--warmup is linear, then the cosine decay)
 
     """ + commonHelp
 
     static let tmOptions = commonOptions.union([
-        "baseline", "eval-corpus", "eval-data", "eval-every", "eval-batches", "maturity-max", "embryo-scale", "max-tail",
+        "baseline", "from-gpt2", "eval-corpus", "eval-data", "eval-every", "eval-batches", "maturity-max", "embryo-scale", "max-tail",
         "tail-length", "embedding-radius", "lambda", "logit-scale", "negatives", "min-weight", "unconditional-prob",
     ])
 
@@ -66,6 +70,10 @@ extension TrainCommand {
         let resume = a.string("resume").map { URL(fileURLWithPath: $0) }
         let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
         let baselineDir = a.string("baseline").map { URL(fileURLWithPath: $0) }
+        let gpt2Dir = a.string("from-gpt2").map { URL(fileURLWithPath: $0) }
+        if baselineDir != nil && gpt2Dir != nil {
+            throw UsageError("--baseline and --from-gpt2 both set up a new model: give one of them")
+        }
         let tok = try tokenizer(&a)
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 1e-4, checkpointEvery: 250, schedule: "cosine")
         let evalBatches = try evaluationOptions(&a, into: &options)
@@ -89,22 +97,31 @@ extension TrainCommand {
         let model: TrainableTokenMaturation
         if let dir = resume ?? modelDir {
             let flag = resume != nil ? "resume" : "model"
-            for name in ["baseline", "maturity-max", "embryo-scale", "max-tail", "tail-length", "embedding-radius"] where a.string(name) != nil {
-                throw UsageError("--\(name) sets up a new model from a baseline; with --\(flag) the folder's config.json decides")
+            for name in ["baseline", "from-gpt2", "maturity-max", "embryo-scale", "max-tail", "tail-length", "embedding-radius"]
+            where a.string(name) != nil {
+                throw UsageError("--\(name) sets up a new model; with --\(flag) the folder's config.json decides")
             }
             if let resume {
                 // A resumed run trains what the checkpoint's optimizer state covers.
                 let optimizer = resume.appendingPathComponent("optimizer.safetensors")
                 let f = try SafetensorsFile(url: optimizer)
-                let trained = f.info("exp_avg." + TrainableTokenMaturation.embeddingName) != nil
+                let embeddingName = try TokenMaturationConfig.load(directory: resume).backbone.embeddingTensorName
+                let trained = f.info("exp_avg." + embeddingName) != nil
                 if trainEmbeddings && !trained {
                     throw UsageError("--train-embeddings: the run in \(resume.path) kept the embeddings frozen; resume it without the flag")
                 }
                 trainEmbeddings = trained
             }
             model = try TrainableTokenMaturation.load(directory: dir, trainEmbeddings: trainEmbeddings)
+        } else if let gpt2Dir {
+            let dir = try modelFolder(gpt2Dir, flag: "from-gpt2")
+            model = try TrainableTokenMaturation.fromGPT2(directory: dir, settings: settings, trainEmbeddings: trainEmbeddings,
+                                                           seed: options.seed)
+            printer("gpt2: \(dir.path)")
         } else {
-            guard let baselineDir else { throw UsageError("give --baseline DIR (a train-baseline checkpoint), --model DIR or --resume DIR") }
+            guard let baselineDir else {
+                throw UsageError("give --baseline DIR (a train-baseline checkpoint), --from-gpt2 DIR (a GPT2LMHeadModel folder), --model DIR or --resume DIR")
+            }
             let dir = try modelFolder(baselineDir, flag: "baseline")
             model = try TrainableTokenMaturation.fromBaseline(directory: dir, settings: settings, trainEmbeddings: trainEmbeddings,
                                                                seed: options.seed)
@@ -112,11 +129,14 @@ extension TrainCommand {
         }
         let vocab = model.config.vocabSize
         if let tok, tok.vocabularySize > vocab {
-            throw UsageError("--tokenizer has \(tok.vocabularySize) tokens but the model's vocab_size is \(vocab): use the baseline's tokenizer")
+            throw UsageError("--tokenizer has \(tok.vocabularySize) tokens but the model's vocab_size is \(vocab): use the backbone's tokenizer")
         }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let block = options.blockSize ?? options.chunksPerSequence * 4
-        let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.config.llama?.bosTokenID, output: output,
+        if model.config.backbone == .gpt2 && block - 1 > model.config.maxPositions {
+            throw UsageError("--block \(block): the GPT-2 backbone has \(model.config.maxPositions) positions (n_positions); use --block \(model.config.maxPositions + 1) or less")
+        }
+        let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.bosTokenID, output: output,
                                              vocabulary: vocab, block: block)
         let c = model.config
         printer("token maturation: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "

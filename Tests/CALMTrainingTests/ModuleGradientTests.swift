@@ -127,3 +127,50 @@ import Testing
         }
     }
 }
+
+/// The trainable GPT-2 stack (Token Maturation's backbone).
+extension ModuleGradientTests {
+    /// A tiny GPT-2 config: 2 layers, 16 wide, 2 heads, inner 64, 24 tokens, 32 positions.
+    static func tinyGPT2() -> GPT2Config {
+        var c = GPT2Config()
+        c.vocabSize = 24; c.nEmbd = 16; c.nLayer = 2; c.nHead = 2; c.nPositions = 32; c.bosTokenID = 22; c.eosTokenID = 23
+        return c
+    }
+
+    @Test(arguments: [false, true])
+    func gpt2Backbone(masked: Bool) throws {
+        let c = Self.tinyGPT2()
+        let set = ModelInit.parameters(RandomModelWriter.gpt2Tensors(c), seed: 5, std: 0.3)
+        jitter(set, seed: 6, scale: 0.2)   // non-trivial LayerNorm weights and biases
+        let bb = GPT2BackboneModule(config: c, parameters: set)
+        var rng = TestRNG(7)
+        let seqs = 2, t = 4, e = c.nEmbd
+        let x = Parameter(name: "x", shape: [seqs * t, e], value: rng.floats(seqs * t * e))
+        let w = rng.floats(x.count)
+        // the tail-only mask of Token Maturation's guidance training: rows 2… of sequence 0 see keys 2…
+        let keyStart: [Int32]? = masked ? [0, 0, 2, 2, 0, 0, 0, 0] : nil
+        func run() -> [Float] {
+            var h = x.value
+            bb.addPositionEmbeddings(&h, sequences: seqs, length: t)
+            return bb.forward(h, sequences: seqs, length: t, keyStart: keyStart, pool: nil).y
+        }
+        set.zeroGrad()
+        var h = x.value
+        bb.addPositionEmbeddings(&h, sequences: seqs, length: t)
+        let (_, saved) = bb.forward(h, sequences: seqs, length: t, keyStart: keyStart, pool: nil)
+        let dx = bb.backward(w, saved: saved, pool: nil)
+        bb.positionEmbeddingBackward(dx, sequences: seqs, length: t)
+        func loss() -> Double { weightedSum(run(), w) }
+        checkGradient("gpt2 backbone dx", x, analytic: dx, h: 3e-3, loss: loss)
+        for p in probes(set, ["transformer.wpe.weight", "transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias",
+                              "transformer.h.0.attn.c_attn.weight", "transformer.h.0.attn.c_attn.bias",
+                              "transformer.h.0.attn.c_proj.weight", "transformer.h.1.ln_2.weight", "transformer.h.1.mlp.c_fc.weight",
+                              "transformer.h.1.mlp.c_fc.bias", "transformer.h.1.mlp.c_proj.weight", "transformer.h.1.mlp.c_proj.bias",
+                              "transformer.ln_f.weight", "transformer.ln_f.bias"]) {
+            #expect(p.grad.contains { $0 != 0 }, "\(p.name) gets a gradient")
+            checkGradient(p.name, p, analytic: p.grad, h: 3e-3, loss: loss)
+        }
+        // positions past the sequence length get none
+        #expect(set["transformer.wpe.weight"].grad[(t * e)...].allSatisfy { $0 == 0 })
+    }
+}

@@ -191,3 +191,41 @@ import Testing
         for p in set.parameters { checkGradient(p.name, p, analytic: p.grad, h: 3e-3, loss: loss) }
     }
 }
+
+/// The ops the GPT-2 backbone adds: GELU-tanh and `Conv1D`-layout projections.
+extension OpGradientTests {
+    @Test func geluTanh() {
+        var rng = TestRNG(7)
+        let x = param("x", [16], &rng, scale: 4)
+        let c = rng.floats(16)
+        // the forward is GPT-2's gelu_new, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+        let y = GELUTanhOp.forward(x.value)
+        for (xi, yi) in zip(x.value, y) {
+            let reference = 0.5 * Double(xi) * (1 + tanh((2 / Double.pi).squareRoot() * (Double(xi) + 0.044715 * pow(Double(xi), 3))))
+            #expect(abs(Double(yi) - reference) <= 2e-6 * max(1, abs(reference)), "gelu_new(\(xi))")
+        }
+        checkGradient("gelu-tanh", x, analytic: GELUTanhOp.backward(c, input: x.value), h: 1e-3) {
+            weightedSum(GELUTanhOp.forward(x.value), c)
+        }
+    }
+
+    @Test func conv1DLayoutLinear() {
+        var rng = TestRNG(8)
+        let rows = 3, inF = 5, outF = 4
+        let w = param("w", [inF, outF], &rng), b = param("b", [outF], &rng), x = param("x", [rows, inF], &rng)
+        let op = LinearOp(conv1D: w, bias: b)
+        #expect(op.inFeatures == inF && op.outFeatures == outF)
+        // y = x·W + b equals nn.Linear over the transposed weight
+        var transposed = [Float](repeating: 0, count: inF * outF)
+        for i in 0..<inF { for o in 0..<outF { transposed[o * inF + i] = w.value[i * outF + o] } }
+        let linear = LinearOp(weight: Parameter(name: "wt", shape: [outF, inF], value: transposed), bias: b)
+        let a = op.forward(x.value, rows: rows, pool: nil), l = linear.forward(x.value, rows: rows, pool: nil)
+        #expect(zip(a, l).allSatisfy { abs($0 - $1) < 1e-5 })
+        let c = rng.floats(rows * outF)
+        func loss() -> Double { weightedSum(op.forward(x.value, rows: rows, pool: nil), c) }
+        let dx = op.backward(c, input: x.value, rows: rows, pool: nil) ?? []
+        checkGradient("conv1d dx", x, analytic: dx, loss: loss)
+        checkGradient("conv1d dW", w, analytic: w.grad, loss: loss)
+        checkGradient("conv1d db", b, analytic: b.grad, loss: loss)
+    }
+}

@@ -229,7 +229,7 @@ import Testing
         #expect(!model.trainsEmbeddings)
         let batch = [[1, 5, 7, 2, 9, 3, 3, 8, 1], [3, 3, 8, 1, 0, 4, 6, 2, 5]]
         _ = try TokenMaturationTrainingStep.lossAndGradients(model: model, inputIDs: batch, plan: Self.plan(model, negatives: [1, 2]), pool: nil)
-        #expect(model.parameters[TrainableTokenMaturation.embeddingName].grad.allSatisfy { $0 == 0 })
+        #expect(model.parameters[model.embeddingName].grad.allSatisfy { $0 == 0 })
         // a tail that runs past the sequence, ids outside the vocabulary: typed errors
         var bad = Self.plan(model, negatives: [1])
         bad.sequences[0].cut = 6
@@ -367,7 +367,7 @@ import Testing
         let decoded = try tm.generate(prompt: [22, 1, 8], parameters: greedy).tokens
         var ids = [22, 1, 8]
         let d = model.hidden, v = model.config.vocabSize
-        let e = RowNormalizeOp.forward(model.parameters[TrainableTokenMaturation.embeddingName].value, rows: v, width: d,
+        let e = RowNormalizeOp.forward(model.parameters[model.embeddingName].value, rows: v, width: d,
                                        radius: model.radius).y
         for _ in 0..<5 {
             let plan = TokenMaturationTrainingPlan(sequences: [.init(tailLength: 1, cut: ids.count - 1)],
@@ -406,9 +406,9 @@ import Testing
         let a = try TrainableTokenMaturation.load(directory: end), b = try TrainableTokenMaturation.load(directory: end2)
         for p in a.parameters.parameters { #expect(b.parameters[p.name].value == p.value, "\(p.name)") }
         // the embeddings were trained and kept out of weight decay
-        #expect(TrainableTokenMaturation.decays(a.parameters["tm.head.weight"]))
-        #expect(!TrainableTokenMaturation.decays(a.parameters[TrainableTokenMaturation.embeddingName]))
-        #expect(a.parameters[TrainableTokenMaturation.embeddingName].value != (try fresh()).parameters[TrainableTokenMaturation.embeddingName].value)
+        #expect(a.decays(a.parameters["tm.head.weight"]))
+        #expect(!a.decays(a.parameters[a.embeddingName]))
+        #expect(a.parameters[a.embeddingName].value != (try fresh()).parameters[a.embeddingName].value)
         // a resumed run must train what its optimizer state covers
         #expect(throws: TrainingError.self) {
             try Trainer.trainTokenMaturation(try TrainableTokenMaturation.load(directory: mid, trainEmbeddings: false), data: data,

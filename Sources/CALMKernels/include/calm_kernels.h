@@ -369,6 +369,8 @@ void calm_train_attention_backward(calm_pool *pool, const float *q, const float 
 
 /** dgate, dup of y = silu(gate) * up given dy (n elements). */
 void calm_train_swiglu_backward(const float *gate, const float *up, const float *dy, float *dgate, float *dup, size_t n);
+/** dx of y = gelu_new(x) (calm_gelu_tanh) given dy. dx may alias dy. */
+void calm_train_gelu_tanh_backward(const float *x, const float *dy, float *dx, size_t n);
 /** dx of y = silu(x) given dy. dx may alias dy. */
 void calm_train_silu_backward(const float *x, const float *dy, float *dx, size_t n);
 /** RMSNorm forward keeping rstd (one per row). */

@@ -4,10 +4,7 @@ import Foundation
 enum TokenMaturationBackbones {
     /// The embedding matrix E's tensor (Hugging Face names).
     static func embeddingKey(_ backbone: TokenMaturationConfig.Backbone) -> String {
-        switch backbone {
-        case .gpt2: return "transformer.wte.weight"
-        case .llama: return "model.embed_tokens.weight"
-        }
+        backbone.embeddingTensorName
     }
 
     /// The decoder stack, read from `reader` under the backbone's Hugging Face prefix.

@@ -19,6 +19,15 @@ public struct TokenMaturationConfig: Sendable, Equatable {
         case gpt2
         /// Llama (RoPE, RMSNorm, SwiGLU); keys `hidden_size`, `num_hidden_layers`, …, tensors `model.*`.
         case llama
+
+        /// The tensor that holds the embedding matrix E (W before the row rescaling) in a TM folder:
+        /// the backbone's Hugging Face token embedding.
+        public var embeddingTensorName: String {
+            switch self {
+            case .gpt2: return "transformer.wte.weight"
+            case .llama: return "model.embed_tokens.weight"
+            }
+        }
     }
 
     /// The `model_type` that marks a TM folder.

@@ -110,3 +110,58 @@ public struct TailLengthFiLMModule: Sendable {
         return dx
     }
 }
+
+/// The decoder stack under the TM modules: the only part of the TM training step that depends on
+/// the backbone. The step builds the summed input z + MLP_α(SinEmb(α)), lets the stack add its
+/// learned positions (GPT-2's `wpe`; nothing for Llama, which rotates inside attention), applies
+/// FiLM(K), and runs the stack — the order of the inference model (`TokenMaturationModel.step`:
+/// conditioning, `addPositionEmbeddings`, FiLM, backbone).
+enum TokenMaturationBackboneModule: Sendable {
+    case llama(BackboneModule)
+    case gpt2(GPT2BackboneModule)
+
+    /// One forward's result: the stack and what its backward needs.
+    enum Pass: Sendable {
+        case llama(BackboneModule, BackboneModule.Saved)
+        case gpt2(GPT2BackboneModule, GPT2BackboneModule.Saved)
+
+        /// Accumulates the stack's gradients and returns d inputs (the gradient of the FiLM output).
+        func backward(_ dy: [Float], pool: ComputePool?) -> [Float] {
+            switch self {
+            case let .llama(module, saved): return module.backward(dy, saved: saved, pool: pool)
+            case let .gpt2(module, saved): return module.backward(dy, saved: saved, pool: pool)
+            }
+        }
+
+        /// Accumulates the position table's gradient from the gradient of the summed input (before
+        /// FiLM); nothing for Llama.
+        func positionEmbeddingBackward(_ dx: [Float], sequences: Int, length: Int) {
+            if case let .gpt2(module, _) = self { module.positionEmbeddingBackward(dx, sequences: sequences, length: length) }
+        }
+    }
+
+    /// Positions the stack can place rows at (GPT-2's `n_positions`); nil: no limit (RoPE).
+    var maxPositions: Int? {
+        switch self {
+        case .llama: return nil
+        case let .gpt2(module): return module.maxPositions
+        }
+    }
+
+    /// Adds the learned position of every row (position t of each sequence gets `wpe[t]`); nothing for Llama.
+    func addPositionEmbeddings(_ x: inout [Float], sequences: Int, length: Int) {
+        if case let .gpt2(module) = self { module.addPositionEmbeddings(&x, sequences: sequences, length: length) }
+    }
+
+    /// The stack's final-norm hidden states; `keyStart` as in `CausalAttentionOp`.
+    func forward(_ inputs: [Float], sequences: Int, length: Int, keyStart: [Int32]?, pool: ComputePool?) -> (y: [Float], pass: Pass) {
+        switch self {
+        case let .llama(module):
+            let (y, saved) = module.forward(inputs, sequences: sequences, length: length, keyStart: keyStart, pool: pool)
+            return (y, .llama(module, saved))
+        case let .gpt2(module):
+            let (y, saved) = module.forward(inputs, sequences: sequences, length: length, keyStart: keyStart, pool: pool)
+            return (y, .gpt2(module, saved))
+        }
+    }
+}

@@ -102,9 +102,10 @@ public struct TokenMaturationTrainingPlan: Sendable, Equatable {
 ///
 ///     z_t = e_{x_t}                                  (t ≤ c, α = 1)
 ///     z_t = α_j·e_{x_t} + (1 − α_j)·ε_t,  ε ~ N(0, (ρR)²/d·I)   (t = c+1+j, α_j = α_max(K−1−j)/(K−1))
-///     h_t = FiLM_K(z_t + MLP_α(SinEmb(α_t)))
+///     h_t = FiLM_K(z_t + MLP_α(SinEmb(α_t)) + P[t])
 ///
-/// (no position embedding: the Llama backbone rotates inside attention), the backbone's final-norm
+/// (P[t]: GPT-2's learned position t; none on the Llama backbone, which rotates inside attention;
+/// the inference model's order), the backbone (`TrainableTokenMaturation.backboneModule`) final-norm
 /// state goes through `tm.head`, and row t predicts slot t+1's clean embedding e_{x_{t+1}} with weight
 /// max(maturity of slot t+1, floor) — 1 inside the clean prefix. The loss is `TokenMaturationLossOp`
 /// (L_reg + λ·L_NCE, weighted mean). E = R·rownormalize(W) everywhere.
@@ -134,7 +135,7 @@ public enum TokenMaturationTrainingStep {
         var alphas: [Float]
         var conditioningSaved: AlphaConditionerModule.Saved
         var filmSaved: TailLengthFiLMModule.Saved
-        var last: [Float], backboneSaved: BackboneModule.Saved
+        var last: [Float], backbonePass: TokenMaturationBackboneModule.Pass
         /// ẑ for every row (sequences·length × d).
         var predictions: [Float]
         var keptRows: [Int], targetIDs: [Int], weights: [Float]
@@ -175,6 +176,9 @@ public enum TokenMaturationTrainingStep {
         }
         if let bad = inputIDs.joined().first(where: { $0 < 0 || $0 >= c.vocabSize }) {
             throw TrainingError.invalidInput("token id \(bad) outside the vocabulary (\(c.vocabSize))")
+        }
+        if c.backbone == .gpt2 && width - 1 > c.maxPositions {
+            throw TrainingError.invalidInput("rows of \(width) tokens feed up to \(width - 1) positions, more than the GPT-2 backbone's \(c.maxPositions) (n_positions): use blocks of at most \(c.maxPositions + 1) tokens")
         }
         guard plan.sequences.count == inputIDs.count else {
             throw TrainingError.invalidInput("the plan has \(plan.sequences.count) sequences for \(inputIDs.count) input rows")
@@ -237,20 +241,20 @@ public enum TokenMaturationTrainingStep {
         for (i, id) in used.enumerated() { local[id] = i }
         let inputRows = ids.map { local[$0] ?? 0 }, targetRows = keptTargets.map { local[$0] ?? 0 }
         let negativeRows = plan.negatives.map { local[$0] ?? 0 }
-        let wRows = RowGatherOp.forward(table: p[TrainableTokenMaturation.embeddingName].value, width: d, indices: used)
+        let wRows = RowGatherOp.forward(table: p[model.embeddingName].value, width: d, indices: used)
         let (e, eSaved) = RowNormalizeOp.forward(wRows, rows: used.count, width: d, radius: r)
 
-        // inputs: corrupted embeddings + maturity conditioning, then FiLM(K); a backbone with learned
-        // positions (GPT-2) would add them to h here, before FiLM
+        // inputs: corrupted embeddings + maturity conditioning (+ GPT-2's learned positions), then FiLM(K)
         let clean = RowGatherOp.forward(table: e, width: d, indices: inputRows)
         var h = TailCorruptionOp.forward(clean: clean, noise: noise, alphas: alphas, width: d)
         let conditioner = AlphaConditionerModule(parameters: p, channels: c.alphaChannels, scale: c.alphaScale, maxPeriod: c.alphaMaxPeriod)
         let (conditioning, condSaved) = conditioner.forward(alphas: alphas, pool: pool)
         for i in 0..<h.count { h[i] += conditioning[i] }
+        let backbone = try model.backboneModule()
+        backbone.addPositionEmbeddings(&h, sequences: b, length: length)
         let film = TailLengthFiLMModule(parameters: p)
         let (filmed, filmSaved) = film.forward(h, tailLengths: plan.sequences.map(\.tailLength), length: length, pool: pool)
-        let backbone = BackboneModule(config: model.backbone, parameters: p, prefix: "model")
-        let (last, bbSaved) = backbone.forward(filmed, sequences: b, length: length, keyStart: masked ? keyStart : nil, pool: pool)
+        let (last, backbonePass) = backbone.forward(filmed, sequences: b, length: length, keyStart: masked ? keyStart : nil, pool: pool)
         let head = LinearOp(weight: p["tm.head.weight"], bias: p["tm.head.bias"])
         let zhat = head.forward(last, rows: b * length, pool: pool)
 
@@ -266,7 +270,7 @@ public enum TokenMaturationTrainingStep {
                                                  lambda: o.lambda, logitScale: o.logitScale, pool: pool)
         return Forward(sequences: b, length: length, used: used, embeddings: e, embeddingSaved: eSaved, inputRows: inputRows,
                        targetRows: targetRows, negativeRows: negativeRows, alphas: alphas,
-                       conditioningSaved: condSaved, filmSaved: filmSaved, last: last, backboneSaved: bbSaved, predictions: zhat,
+                       conditioningSaved: condSaved, filmSaved: filmSaved, last: last, backbonePass: backbonePass, predictions: zhat,
                        keptRows: kept, targetIDs: keptTargets, weights: keptWeights, loss: loss,
                        keptPredictions: predictions, targets: targets)
     }
@@ -283,12 +287,12 @@ public enum TokenMaturationTrainingStep {
         RowGatherOp.backward(dPred, width: d, indices: f.keptRows, into: &dZhat)
         let head = LinearOp(weight: p["tm.head.weight"], bias: p["tm.head.bias"])
         let dLast = head.backward(dZhat, input: f.last, rows: rows, pool: pool) ?? []
-        let backbone = BackboneModule(config: model.backbone, parameters: p, prefix: "model")
-        let dFilmed = backbone.backward(dLast, saved: f.backboneSaved, pool: pool)
+        let dFilmed = f.backbonePass.backward(dLast, pool: pool)
         let dInputs = TailLengthFiLMModule(parameters: p).backward(dFilmed, saved: f.filmSaved, pool: pool)
+        f.backbonePass.positionEmbeddingBackward(dInputs, sequences: f.sequences, length: f.length)
         AlphaConditionerModule(parameters: p, channels: c.alphaChannels, scale: c.alphaScale, maxPeriod: c.alphaMaxPeriod)
             .backward(dInputs, saved: f.conditioningSaved, pool: pool)
-        let w = p[TrainableTokenMaturation.embeddingName]
+        let w = p[model.embeddingName]
         guard w.requiresGrad else { return }
         // E is used three times: inputs (through the corruption), targets and negatives.
         var dE = [Float](repeating: 0, count: f.used.count * d)

@@ -37,3 +37,23 @@ public enum SwiGLUOp {
         return (dg, du)
     }
 }
+
+/// GPT-2's `gelu_new`, the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with the
+/// inference kernel (`calm_gelu_tanh`) so training and decoding compute the same values. Backward:
+/// s + x·s·(1 − s)·k·(1 + 3·0.044715·x²) with s = σ(k·(x + 0.044715·x³)), k = 2√(2/π).
+public enum GELUTanhOp {
+    /// y = gelu_new(x), element-wise.
+    public static func forward(_ x: [Float]) -> [Float] {
+        var y = [Float](repeating: 0, count: x.count)
+        y.withUnsafeMutableBufferPointer { calm_gelu_tanh(x, $0.baseAddress!, x.count) }
+        return y
+    }
+
+    /// dx given dy and the forward's input.
+    public static func backward(_ dy: [Float], input x: [Float]) -> [Float] {
+        precondition(dy.count == x.count)
+        var dx = [Float](repeating: 0, count: x.count)
+        dx.withUnsafeMutableBufferPointer { calm_train_gelu_tanh_backward(x, dy, $0.baseAddress!, x.count) }
+        return dx
+    }
+}

@@ -132,8 +132,8 @@ public enum Trainer {
     /// Trains a Token Maturation model (spec §3) from its discrete initialisation; returns the final
     /// checkpoint folder (a `model_type: "token_maturation"` folder). Batches are the causal layout's
     /// blocks; each step's plan (K, cut, tail-only mask, noise, negatives) is drawn from the step's
-    /// seeded stream, so a resumed run repeats an uninterrupted one. Weight decay skips the embedding
-    /// and tail-length tables (`TrainableTokenMaturation.decays`).
+    /// seeded stream, so a resumed run repeats an uninterrupted one. Weight decay skips the lookup
+    /// tables: W, GPT-2's positions and the tail-length table (`TrainableTokenMaturation.decays`).
     @discardableResult
     public static func trainTokenMaturation(_ model: TrainableTokenMaturation, data: TokenData, options o: TrainingRunOptions,
                                             objective: TokenMaturationObjective = TokenMaturationObjective(), output: URL,
@@ -143,7 +143,7 @@ public enum Trainer {
         guard length >= 2 else { throw TrainingError.invalidInput("block size must be at least 2") }
         try objective.validate()
         return try loop(kind: .tokenMaturation, parameters: model.parameters, options: o, output: output, resume: resume,
-                        tokensPerStep: o.accumulationSteps * o.batchSize * length, hooks: hooks, progress: progress, decays: TrainableTokenMaturation.decays,
+                        tokensPerStep: o.accumulationSteps * o.batchSize * length, hooks: hooks, progress: progress, decays: model.decays,
                         step: { batch, rng, accumulate in
                             let rows = try data.batch(step: batch, rows: o.batchSize, length: length, shuffleSeed: o.shuffle ? o.seed : nil)
                             return try TokenMaturationTrainingStep.lossAndGradients(model: model, inputIDs: rows, rng: rng, objective: objective,

@@ -29,6 +29,27 @@ public enum Matmul {
         calm_gemm_tn(pool?.raw, Int32(out), Int32(inF), Int32(rows), dy, out, x, inF, dw, inF, accumulate ? 1 : 0)
     }
 
+    /// y[rows × out] = x[rows × in] · W, W being in × out (a Hugging Face `Conv1D` weight).
+    public static func xW(_ x: UnsafePointer<Float>, rows: Int, w: UnsafePointer<Float>, out: Int, in inF: Int,
+                          into y: UnsafeMutablePointer<Float>, pool: ComputePool?) {
+        flopCount += 2 * Double(rows) * Double(out) * Double(inF)
+        calm_gemm_nn(pool?.raw, Int32(rows), Int32(out), Int32(inF), x, inF, w, out, y, out, 0)
+    }
+
+    /// dx[rows × in] = dy[rows × out] · Wᵀ, W being in × out.
+    public static func dyWt(_ dy: UnsafePointer<Float>, rows: Int, w: UnsafePointer<Float>, out: Int, in inF: Int,
+                            into dx: UnsafeMutablePointer<Float>, pool: ComputePool?) {
+        flopCount += 2 * Double(rows) * Double(out) * Double(inF)
+        calm_gemm_nt(pool?.raw, Int32(rows), Int32(inF), Int32(out), dy, out, w, out, dx, inF, 0)
+    }
+
+    /// dW[in × out] += xᵀ · dy over `rows` rows.
+    public static func xTdy(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows: Int, out: Int, in inF: Int,
+                            into dw: UnsafeMutablePointer<Float>, pool: ComputePool?) {
+        flopCount += 2 * Double(rows) * Double(out) * Double(inF)
+        calm_gemm_tn(pool?.raw, Int32(inF), Int32(out), Int32(rows), x, inF, dy, out, dw, out, 1)
+    }
+
     // Array conveniences.
 
     public static func xWt(_ x: [Float], rows: Int, w: [Float], out: Int, in inF: Int, pool: ComputePool?) -> [Float] {
