@@ -18,7 +18,9 @@ extension TrainCommand {
                           save_pretrained or original Hub layout: wte (as E), wpe, every block and
                           ln_f are copied; --block may not exceed n_positions + 1
       The conditioning outputs start at zero and the head at the identity, so step 0 is the discrete
-      backbone. Each sequence gets a tail of K ~ U{1..max} vectors at a random cut, corrupted as
+      backbone; --fit-head N instead starts the head at the least-squares read-out of the next
+      token's embedding from the backbone's final state over N clean training batches (for a
+      baseline whose final states and embedding rows differ in scale: an untied lm_head). Each sequence gets a tail of K ~ U{1..max} vectors at a random cut, corrupted as
       z = a*e + (1-a)*eps with the decoding maturity profile (GPT-2 adds its learned positions before FiLM);
       the loss is |z_hat - e|^2 + lambda * InfoNCE (cosine logits, shared uniform negatives), weighted
       by the target slot's maturity. Checkpoints are model_type "token_maturation" folders that
@@ -44,6 +46,7 @@ extension TrainCommand {
     static let tmOptions = commonOptions.union([
         "baseline", "from-gpt2", "eval-corpus", "eval-data", "eval-every", "eval-batches", "maturity-max", "embryo-scale", "max-tail",
         "tail-length", "embedding-radius", "lambda", "logit-scale", "negatives", "min-weight", "unconditional-prob",
+        "fit-head",
     ])
 
     /// A baseline folder, or a training output folder holding `checkpoint-N` folders (the largest N).
@@ -77,6 +80,8 @@ extension TrainCommand {
         let tok = try tokenizer(&a)
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 1e-4, checkpointEvery: 250, schedule: "cosine")
         let evalBatches = try evaluationOptions(&a, into: &options)
+        let fitHeadBatches = try a.int("fit-head") ?? 0
+        guard fitHeadBatches >= 0 else { throw UsageError("--fit-head must be ≥ 0 (batches; 0 keeps the identity head)") }
         let pool = try pool(&a)
 
         var settings = TokenMaturationSettings()
@@ -97,7 +102,7 @@ extension TrainCommand {
         let model: TrainableTokenMaturation
         if let dir = resume ?? modelDir {
             let flag = resume != nil ? "resume" : "model"
-            for name in ["baseline", "from-gpt2", "maturity-max", "embryo-scale", "max-tail", "tail-length", "embedding-radius"]
+            for name in ["baseline", "from-gpt2", "maturity-max", "embryo-scale", "max-tail", "tail-length", "embedding-radius", "fit-head"]
             where a.string(name) != nil {
                 throw UsageError("--\(name) sets up a new model; with --\(flag) the folder's config.json decides")
             }
@@ -138,6 +143,10 @@ extension TrainCommand {
         }
         let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.bosTokenID, output: output,
                                              vocabulary: vocab, block: block)
+        if fitHeadBatches > 0 && resume == nil && modelDir == nil {
+            let fit = try TokenMaturationHeadFit.fit(model, data: data, batches: fitHeadBatches, rows: options.batchSize, length: block, pool: pool)
+            printer(fit.line)
+        }
         let c = model.config
         printer("token maturation: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "
                 + "embeddings \(model.trainsEmbeddings ? "trained" : "frozen"), R \(String(format: "%.4g", model.radius)), "

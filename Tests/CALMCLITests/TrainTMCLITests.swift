@@ -24,9 +24,10 @@ struct TrainTMCLITests {
                       "--eval-batches", "1", "--threads", "1", "--accumulate", "2"]
         let out = dir.url.appendingPathComponent("run")
         // --baseline names the training output folder: the largest checkpoint-N inside is used
-        let trained = try CLI.run(["train-tm", "--baseline", base.path, "--output", out.path, "--max-tail", "16"] + common)
+        let trained = try CLI.run(["train-tm", "--baseline", base.path, "--output", out.path, "--max-tail", "16", "--fit-head", "2"] + common)
         #expect(trained.status == 0, "\(trained.stderr)")
         let lines = trained.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("head fitted on 124 clean positions: L_reg ") }, "\(trained.stdout)")
         #expect(lines.contains { $0.hasPrefix("token maturation: ") && $0.contains("embeddings frozen") }, "\(trained.stdout)")
         #expect(lines.first == "baseline: " + base.appendingPathComponent("checkpoint-250").path, "\(trained.stdout)")
         #expect(lines.contains { $0.hasPrefix("step 2: held-out loss ") }, "\(trained.stdout)")
@@ -63,6 +64,7 @@ struct TrainTMCLITests {
         try oneLine(["--baseline", dir.url.path, "--data", "x.txt", "--lr-schedule", "linear"], "--lr-schedule must be constant or cosine")
         try oneLine(["--baseline", dir.url.path, "--data", "x.txt", "--final-lr-ratio", "2"], "--final-lr-ratio must be in [0, 1]")
         try oneLine(["--baseline", dir.url.path, "--data", "x.txt", "--accumulate", "0"], "--accumulate must be at least 1")
+        try oneLine(["--baseline", dir.url.path, "--data", "x.txt", "--fit-head", "-1"], "--fit-head must be ≥ 0")
     }
 }
 

@@ -35,6 +35,39 @@ import Testing
         return (baseline, model)
     }
 
+    // MARK: head fit
+
+    /// `--fit-head`: the fitted head is the least-squares read-out of the next embedding from the
+    /// clean final states: the mean L_reg over the fit's rows falls, and no small step of the head
+    /// in any direction lowers it (a minimum, up to the tiny ridge).
+    @Test func fittedHeadMinimisesTheCleanRegression() throws {
+        let dir = try TemporaryDirectory()
+        let (_, model) = try Self.tinyModel(dir.url, vocab: 24, layers: 1)
+        var rng = TestRNG(17)
+        let data = TokenData(ids: (0..<400).map { _ in rng.int(22) })
+        let d = model.config.hiddenSize
+        let report = try TokenMaturationHeadFit.fit(model, data: data, batches: 3, rows: 2, length: 12, ridge: 1e-9, pool: nil)
+        #expect(report.rows == 3 * 2 * 11)
+        #expect(report.regressionAfter < report.regressionBefore, "\(report.line)")
+        let (xs, ys, count) = try TokenMaturationHeadFit.cleanPairs(model, data: data, batches: 3, rows: 2, length: 12, pool: nil)
+        let w = model.parameters["tm.head.weight"].value, b = model.parameters["tm.head.bias"].value
+        let best = TokenMaturationHeadFit.meanRegression(xs: xs, ys: ys, rows: count, width: d, weight: w, bias: b)
+        #expect(abs(best - report.regressionAfter) < 1e-6 * max(1, best))
+        for trial in 0..<6 {
+            let dw = (0..<(d * d)).map { _ in 1e-3 * rng.float() }, db = (0..<d).map { _ in 1e-3 * rng.float() }
+            for sign: Float in [1, -1] {
+                let moved = TokenMaturationHeadFit.meanRegression(xs: xs, ys: ys, rows: count, width: d,
+                                                                  weight: zip(w, dw).map { $0 + sign * $1 },
+                                                                  bias: zip(b, db).map { $0 + sign * $1 })
+                #expect(moved >= best * (1 - 1e-6), "trial \(trial): \(moved) < \(best)")
+            }
+        }
+        // fewer clean positions than the width: a typed error
+        #expect(throws: TrainingError.self) {
+            try TokenMaturationHeadFit.fit(model, data: TokenData(ids: Array(data.ids.prefix(12))), batches: 1, rows: 1, length: 12, pool: nil)
+        }
+    }
+
     // MARK: ops
 
     @Test func filmOp() {
