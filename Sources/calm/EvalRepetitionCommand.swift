@@ -24,8 +24,11 @@ enum EvalRepetitionCommand {
       --prompt-ids-file FILE  prompts as comma-separated token ids, one a line (no tokenizer needed)
       --samples N             continuations per prompt (default 1)
       --concurrency C         requests in flight at once (default 64)
+      --dictionary FILE       also report the share of the continuations' words (decoded text) that
+                              FILE (one word a line, e.g. /usr/share/dict/words) holds (Docs/Evaluation.md)
       --json                  print one JSON row: model, family, settings, prompts, samples, tokens,
-                              dist_1, dist_2, rep_2, rep_3, loop_percent, seconds
+                              dist_1, dist_2, rep_2, rep_3, loop_percent, seconds (+ real_word_percent,
+                              words, dictionary with --dictionary)
     \(EngineOptions.modelHelp)
     \(EngineOptions.samplingHelpText(samplesOption: "head-samples"))
       (--seed S is the base seed, default 0; CALM's batch-sampler sample count is --head-samples here)
@@ -36,12 +39,13 @@ enum EvalRepetitionCommand {
         let (stops, rest) = extractRepeated("stop", from: raw)
         var a = try Arguments(rest, switches: EngineOptions.switches.union(["json"]),
                               values: EngineOptions.valueOptions(samplesOption: "head-samples")
-                                .union(["prompts", "prompt-ids-file", "samples", "concurrency"]))
+                                .union(["prompts", "prompt-ids-file", "samples", "concurrency", "dictionary"]))
         let options = try EngineOptions(&a, stops: stops, samplesOption: "head-samples")
         let promptsPath = a.string("prompts"), idsPath = a.string("prompt-ids-file")
         let samples = try a.int("samples") ?? 1
         let concurrency = try a.int("concurrency") ?? 64
         let json = a.flag("json")
+        let dictionaryPath = a.string("dictionary")
         try a.finish()
         guard samples >= 1 else { throw UsageError("option --samples: must be at least 1, got \(samples)") }
         guard concurrency >= 1 else { throw UsageError("option --concurrency: must be at least 1, got \(concurrency)") }
@@ -57,7 +61,13 @@ enum EvalRepetitionCommand {
         case (_?, _?): throw UsageError("give either --prompts or --prompt-ids-file, not both")
         }
         let textPrompts = promptsPath != nil
-        let engine = try options.engine(kvCacheBytes: 1 << 30, tokenizerRequired: textPrompts || !stops.isEmpty)
+        let dictionary: RealWordShare.Dictionary?
+        do {
+            dictionary = try dictionaryPath.map { try RealWordShare.Dictionary(contentsOf: URL(fileURLWithPath: $0)) }
+        } catch {
+            throw UsageError("option --dictionary: \(error)")
+        }
+        let engine = try options.engine(kvCacheBytes: 1 << 30, tokenizerRequired: textPrompts || !stops.isEmpty || dictionary != nil)
         let vocabulary = engine.family.vocabularySize
         for (line, ids) in idPrompts {
             if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
@@ -110,6 +120,7 @@ enum EvalRepetitionCommand {
             tokens.last.map(ends.contains) == true ? Array(tokens.dropLast()) : tokens
         }
         let metrics = RepetitionMetrics(samples: continuations)
+        let realWords = dictionary.flatMap { d in engine.tokenizer.map { t in RealWordShare(texts: continuations.map(t.decode), dictionary: d) } }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 
         let model = options.builtInFamily.map { "built-in \($0)" } ?? options.modelDirectory.path
@@ -123,11 +134,21 @@ enum EvalRepetitionCommand {
             row["prompts"] = prompts.count
             row["prompt_format"] = textPrompts ? "text" : "ids"
             row["seconds"] = seconds
+            if let realWords, let dictionary {
+                row["real_word_percent"] = realWords.percent
+                row["words"] = realWords.words
+                row["dictionary"] = dictionary.source
+            }
             let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
             writeStdout(String(decoding: data, as: UTF8.self) + "\n")
         } else {
-            writeStdout(table(metrics, model: model, family: engine.family.name, settings: settings, prompts: prompts.count,
-                              samples: samples, seconds: seconds))
+            var text = table(metrics, model: model, family: engine.family.name, settings: settings, prompts: prompts.count,
+                             samples: samples, seconds: seconds)
+            if let realWords, let dictionary {
+                text += String(format: "Real words %.1f%%  (%d of %d words in %@)\n", realWords.percent, realWords.realWords,
+                               realWords.words, dictionary.source)
+            }
+            writeStdout(text)
         }
     }
 

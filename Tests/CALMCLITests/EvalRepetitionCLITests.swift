@@ -96,6 +96,16 @@ struct EvalRepetitionCLITests {
         #expect(row["family"] as? String == "calm" && row["model"] as? String == "built-in calm")
         #expect(row["samples"] as? Int == 4 && row["prompt_format"] as? String == "text")
         #expect((row["settings"] as? [String: Any])?["sampler"] as? String == "single")
+        // --dictionary: the share of the decoded continuations' words a word list holds
+        let words = try Self.write("the\nand\nof\nto\na\nin\nhe\nthat\nit\nwas\n", to: dir.url.appendingPathComponent("words.txt"))
+        let withWords = try Self.json(try CLI.run(["eval-repetition", "--family", "calm", "--prompts", prompts, "--samples", "2",
+                                                   "--max-tokens", "16", "--sampler", "single", "--temperature", "1", "--dictionary", words, "--json"]))
+        let percent = try #require(withWords["real_word_percent"] as? Double)
+        #expect(percent >= 0 && percent <= 100 && (withWords["words"] as? Int ?? 0) > 0, "\(withWords)")
+        #expect(withWords["dictionary"] as? String == words)
+        NewUserCLITests().expectOneLineError(try CLI.run(["eval-repetition", "--family", "calm", "--prompts", prompts,
+                                                          "--dictionary", dir.url.appendingPathComponent("none.txt").path]),
+                                             status: 2, "option --dictionary: ")
     }
 
     /// `calm eval` scores a Token Maturation folder (the built-in tokenizer's ids folded into
