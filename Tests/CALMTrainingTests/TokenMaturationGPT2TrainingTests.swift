@@ -67,6 +67,23 @@ import Testing
         #expect(model.matmulParameterCount == 2 * (16 * 48 + 16 * 16 + 16 * 64 + 64 * 16) + 8 * 16 + 16 * 16 + 16 * 32 + 16 * 16)
     }
 
+    /// One initialisation: the inference-side writer (`TokenMaturationInitializer.write(fromGPT2:)`)
+    /// and the trainer's `fromGPT2` start every `tm.*` tensor with the same values for the same seed.
+    @Test func theWriterAndTheTrainerStartTheModulesAlike() throws {
+        let dir = try TemporaryDirectory()
+        let (folder, _) = try Self.tinyModel(dir.url)
+        let written = dir.url.appendingPathComponent("written")
+        try TokenMaturationInitializer.write(fromGPT2: folder, to: written, seed: 4)
+        let trained = try TrainableTokenMaturation.fromGPT2(directory: folder, settings: TokenMaturationSettings(), seed: 4)
+        let file = try SafetensorsFile(url: written.appendingPathComponent("model.safetensors"))
+        let modules = file.tensorNames.filter { $0.hasPrefix("tm.") }
+        #expect(modules.count == 9)
+        for name in modules {
+            #expect(try file.tensor(name).floats() == trained.parameters[name].value, "\(name)")
+        }
+        #expect(trained.parameters["tm.alpha_mlp.0.weight"].value.contains { $0 != 0 })
+    }
+
     @Test func badGPT2FoldersAreTypedErrors() throws {
         let dir = try TemporaryDirectory()
         let (folder, model) = try Self.tinyModel(dir.url)

@@ -88,3 +88,24 @@ public final class ScriptedRandomness: SequenceRandomness, @unchecked Sendable {
     /// How many recorded floats and doubles were consumed so far.
     public var consumed: (floats: Int, doubles: Int) { (floatIndex, doubleIndex) }
 }
+
+extension SeededRandomness {
+    /// `count` standard normals (Marsaglia's polar method on 24-bit uniforms in (−1, 1): one
+    /// log and one square root per pair, no trigonometry).
+    public func normalFloats(count: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: count)
+        var i = 0
+        while i < count {
+            let r = next()
+            let u = Float(Int32(truncatingIfNeeded: r >> 40) - (1 << 23)) * 0x1p-23 + 0x1p-24
+            let v = Float(Int32(truncatingIfNeeded: (r >> 16) & 0xFF_FFFF) - (1 << 23)) * 0x1p-23 + 0x1p-24
+            let s = u * u + v * v
+            if s >= 1 || s == 0 { continue }
+            let f = (-2 * logf(s) / s).squareRoot()
+            out[i] = u * f
+            if i + 1 < count { out[i + 1] = v * f }
+            i += 2
+        }
+        return out
+    }
+}

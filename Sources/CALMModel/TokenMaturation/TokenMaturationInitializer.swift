@@ -16,7 +16,8 @@ public enum TokenMaturationInitializer {
     /// `model.safetensors` (the GPT-2 tensors under `transformer.*`, whichever layout the source
     /// folder used, without the Hub checkpoints' attention-mask buffers, plus the `tm.*` modules).
     /// `seed` draws the maturity MLP's first layer and the tail-length embedding (their outputs are
-    /// zeroed by the layers after them). Errors name the source file and key.
+    /// zeroed by the layers after them), as `moduleTensor` does for training (`calm train-tm`), so
+    /// both start a model alike. Errors name the source file and key.
     public static func write(fromGPT2 source: URL, to directory: URL, seed: UInt64 = 0) throws {
         let gpt2 = try GPT2Config.load(directory: source)
         let weights = try ModelFolder.openWeights(source)
@@ -24,7 +25,6 @@ public enum TokenMaturationInitializer {
         var config = TokenMaturationConfig(gpt2: gpt2)
         config.gpt2?.tieWordEmbeddings = true
         try config.validate(file: source.appendingPathComponent("config.json").path)
-        let d = config.hiddenSize, channels = config.alphaChannels
         var writer = SafetensorsWriter(metadata: ["format": "pt", "source": "GPT2LMHeadModel at \(source.lastPathComponent)"])
         for name in weights.tensorNames where name.hasPrefix(prefix) {
             let stem = String(name.dropFirst(prefix.count))
@@ -35,25 +35,9 @@ public enum TokenMaturationInitializer {
         guard writer.count > 0 else {
             throw ModelError.missingWeight(file: weights.url.lastPathComponent, keys: ["transformer.h.0.attn.c_attn.weight"])
         }
-        let rng = SeededRandomness(seed: seed)
-        func normal(_ count: Int, scale: Float) -> [Float] {
-            (0..<count).map { _ in
-                let u1 = max(rng.uniformDouble(), 1e-12), u2 = rng.uniformDouble()
-                return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)) * scale
-            }
+        for (index, (name, shape)) in try RandomModelWriter.tokenMaturationTensors(config).enumerated() where name.hasPrefix("tm.") {
+            try writer.add(name: name, shape: shape, floats: moduleTensor(name, shape: shape, config: config, seed: seed, index: index))
         }
-        var identity = [Float](repeating: 0, count: d * d)
-        for i in 0..<d { identity[i * d + i] = 1 }
-        try writer.add(name: "tm.alpha_mlp.0.weight", shape: [d, channels], floats: normal(d * channels, scale: 1 / Float(channels).squareRoot()))
-        try writer.add(name: "tm.alpha_mlp.0.bias", shape: [d], floats: [Float](repeating: 0, count: d))
-        try writer.add(name: "tm.alpha_mlp.2.weight", shape: [d, d], floats: [Float](repeating: 0, count: d * d))
-        try writer.add(name: "tm.alpha_mlp.2.bias", shape: [d], floats: [Float](repeating: 0, count: d))
-        try writer.add(name: "tm.tail_length.embedding.weight", shape: [config.maxTailLength, d],
-                       floats: normal(config.maxTailLength * d, scale: 1))
-        try writer.add(name: "tm.tail_length.proj.weight", shape: [2 * d, d], floats: [Float](repeating: 0, count: 2 * d * d))
-        try writer.add(name: "tm.tail_length.proj.bias", shape: [2 * d], floats: [Float](repeating: 0, count: 2 * d))
-        try writer.add(name: "tm.head.weight", shape: [d, d], floats: identity)
-        try writer.add(name: "tm.head.bias", shape: [d], floats: [Float](repeating: 0, count: d))
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -63,6 +47,30 @@ public enum TokenMaturationInitializer {
         let data = try JSONSerialization.data(withJSONObject: try config.jsonObject(), options: [.prettyPrinted, .sortedKeys])
         do { try data.write(to: directory.appendingPathComponent("config.json")) } catch {
             throw ModelError.unknownModel(path: directory.appendingPathComponent("config.json").path, reason: "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    /// The starting value of one `tm.*` tensor (spec §1.3, §1.4, §3.6), the one initialisation both
+    /// this writer and the trainer (`TrainableTokenMaturation`) use: the last layer of MLP_α and the
+    /// FiLM projection are zero (no conditioning), the head is the identity, biases are zero;
+    /// `tm.alpha_mlp.0.weight` ~ N(0, 1/channels) and the K table ~ N(0, 1) (PyTorch's `nn.Embedding`
+    /// default), drawn from a stream of `seed` and the tensor's `index` in
+    /// `RandomModelWriter.tokenMaturationTensors(config)`.
+    public static func moduleTensor(_ name: String, shape: [Int], config: TokenMaturationConfig, seed: UInt64, index: Int) -> [Float] {
+        let count = shape.reduce(1, *), d = config.hiddenSize
+        let rng = SeededRandomness(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index + 1))
+        switch name {
+        case "tm.alpha_mlp.0.weight":
+            let std = 1 / Float(config.alphaChannels).squareRoot()
+            return rng.normalFloats(count: count).map { $0 * std }
+        case "tm.tail_length.embedding.weight":
+            return rng.normalFloats(count: count)
+        case "tm.head.weight":
+            var identity = [Float](repeating: 0, count: count)
+            for i in 0..<min(d, count / max(d, 1)) { identity[i * d + i] = 1 }
+            return identity
+        default:
+            return [Float](repeating: 0, count: count)
         }
     }
 }

@@ -190,10 +190,10 @@ public final class TrainableTokenMaturation: Sendable {
     }
 
     /// The TM initialisation shared by every backbone (spec §1.3, §1.4, §3.6): the backbone's tensors
-    /// (`backbone`, W included) are used as they are; the last layer of MLP_α and the FiLM
-    /// projection are zero (no conditioning), the head is the identity; `tm.alpha_mlp.0.weight` ~
-    /// N(0, 1/channels) and the K table ~ N(0, 1) (PyTorch's `nn.Embedding` default) are random,
-    /// deterministic in `seed`; biases are zero. R = `settings.embeddingRadius` or W's mean row norm.
+    /// (`backbone`, W included) are used as they are; the `tm.*` modules start as
+    /// `TokenMaturationInitializer.moduleTensor` says (no conditioning, identity head; the same
+    /// values the inference-side initializer writes for the same seed). R =
+    /// `settings.embeddingRadius` or W's mean row norm.
     static func initialized(config base: TokenMaturationConfig, backbone loaded: ParameterSet, settings: TokenMaturationSettings,
                             trainEmbeddings: Bool, seed: UInt64, file: String) throws -> TrainableTokenMaturation {
         var config = base
@@ -208,20 +208,7 @@ public final class TrainableTokenMaturation: Sendable {
                 set.add(Parameter(name: name, shape: shape, value: loaded[name].value))
                 continue
             }
-            let count = shape.reduce(1, *)
-            var value = [Float](repeating: 0, count: count)
-            let rng = SeededRandomness(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index + 1))
-            switch name {
-            case "tm.alpha_mlp.0.weight":
-                let std = 1 / Float(config.alphaChannels).squareRoot()
-                value = rng.normalFloats(count: count).map { $0 * std }
-            case tailLengthTableName:
-                value = rng.normalFloats(count: count)
-            case "tm.head.weight":
-                for i in 0..<d { value[i * d + i] = 1 }
-            default:
-                break   // biases, the last layer of MLP_α and the FiLM projection: zero
-            }
+            let value = TokenMaturationInitializer.moduleTensor(name, shape: shape, config: config, seed: seed, index: index)
             set.add(Parameter(name: name, shape: shape, value: value))
         }
         set[embeddingName].requiresGrad = trainEmbeddings
