@@ -12,7 +12,8 @@ import Foundation
 /// bias takes the means), solved by Cholesky in double precision.
 ///
 /// ```swift
-/// let tm = try TrainableTokenMaturation.fromBaseline(directory: baseline)
+/// let tm = try TrainableTokenMaturation.fromBaseline(directory: URL(fileURLWithPath: "llama/checkpoint-1000"))
+/// let data = try TokenData.load(URL(fileURLWithPath: "llama/train-causal-tokens.u32"))
 /// let fit = try TokenMaturationHeadFit.fit(tm, data: data, batches: 8, rows: 4, length: 512)
 /// print(fit.line)   // L_reg on the fitted rows before and after
 /// ```
