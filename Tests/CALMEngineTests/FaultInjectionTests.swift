@@ -106,7 +106,7 @@ struct PathologicalRequestTests {
             (SamplingParameters(temperature: 1e-20, sampler: .batchApproximation(samples: 8)), "temperature"),
             (SamplingParameters(temperature: 1e-7, sampler: .batchApproximation(samples: 8)), "temperature"),
             (SamplingParameters(temperature: 1e-20, sampler: .exactRejection(maxDraws: 100)), "temperature"),
-            (SamplingParameters(temperature: 1e-320, sampler: .exactRejection(maxDraws: 100)), "temperature"),
+            (SamplingParameters(temperature: Double(sign: .plus, exponent: -1063, significand: 1), sampler: .exactRejection(maxDraws: 100)), "temperature"),
             (SamplingParameters(temperature: 0.01, sampler: .exactRejection(maxDraws: .max)), "maxDraws"),
         ]
         for (p, name) in bad {

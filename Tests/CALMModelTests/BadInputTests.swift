@@ -103,7 +103,7 @@ struct BadInputTests {
         }
         let model = try CALMModel.load(directory: copy, options: LoadOptions(autoencoderPath: try FixtureModels.folder("ae_k4_h32")))
         let reference = try CALMModel.load(directory: try FixtureModels.folder("calm_k4_gqa"))
-        let h = try model.head.sample(hiddenStates: [Float](repeating: 0.1, count: 32), rows: 1, samplesPerRow: 1,
+        let h = model.head.sample(hiddenStates: [Float](repeating: 0.1, count: 32), rows: 1, samplesPerRow: 1,
                                       noise: [Float](repeating: 0.2, count: 8), pool: .shared)
         #expect(model.autoencoder.decodeTokens(h, rows: 1, pool: .shared) == reference.autoencoder.decodeTokens(h, rows: 1, pool: .shared))
     }
