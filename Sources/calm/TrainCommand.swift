@@ -270,14 +270,9 @@ enum TrainCommand {
                                resume: URL?, pool: ComputePool, evalTokens: Int) throws {
         let k = model.config.patchSize
         let block = options.blockSize ?? options.chunksPerSequence * k
-        printer("autoencoder: \(model.parameters.scalarCount) parameters, \(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
-                + (held.map { ", \($0.ids.count) held-out tokens" } ?? ""))
-        var hooks = Trainer.Hooks(log: printer)
-        if let held {
-            let n = min(held.ids.count, evalTokens) / k * k
-            let ids = Array(held.ids.prefix(n))
-            hooks.evaluate = { _ in ReconstructionAccuracy.evaluate(model, ids: ids, pool: pool).line }
-        }
+        printer("autoencoder: \(model.parameters.scalarCount) parameters, " + streamSummary(data, heldOut: held, block: block))
+        let evalIDs = held.map { Array($0.ids.prefix(min($0.ids.count, evalTokens) / k * k)) } ?? []
+        let hooks = hooks(heldOut: held) { _ in ReconstructionAccuracy.evaluate(model, ids: evalIDs, pool: pool).line }
         let last = try Trainer.trainAutoencoder(model, data: data, options: options, output: output, resume: resume, pool: pool,
                                                 hooks: hooks, progress: { printer($0.line) })
         if let held {
@@ -339,6 +334,19 @@ enum TrainCommand {
         return batches
     }
 
+    /// "N training tokens (B blocks of L)[, M held-out tokens]" for a recipe's opening line.
+    static func streamSummary(_ data: TokenData, heldOut held: TokenData?, block: Int) -> String {
+        "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
+            + (held.map { ", \($0.ids.count) held-out tokens" } ?? "")
+    }
+
+    /// Hooks that log through `printer` and, with a held-out stream, report `evaluate(held)`.
+    static func hooks(heldOut held: TokenData?, evaluate: @escaping (TokenData) throws -> String) -> Trainer.Hooks {
+        var hooks = Trainer.Hooks(log: printer)
+        if let held { hooks.evaluate = { _ in try evaluate(held) } }
+        return hooks
+    }
+
     // MARK: train (CALM)
 
     static func calm(_ raw: [String]) throws {
@@ -378,18 +386,14 @@ enum TrainCommand {
         let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output,
                                              vocabulary: model.config.vocabSize, block: block)
         printer("calm: \(model.parameters.scalarCount) trainable parameters (autoencoder frozen), N = \(model.config.numSamples), M = \(targets), "
-                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
-                + (held.map { ", \($0.ids.count) held-out tokens" } ?? ""))
-        var hooks = Trainer.Hooks(log: printer)
-        if let held {
-            let rows = options.batchSize
-            hooks.evaluate = { _ in
-                let energy = try EnergyTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block,
-                                                             targetSamples: targets, pool: pool)
-                let brier = try heldOutBrier(model, data: held, blocks: evalBatches * rows, length: block,
-                                             scratch: output.appendingPathComponent("eval-scratch"))
-                return energy.line + "  " + brier
-            }
+                + streamSummary(data, heldOut: held, block: block))
+        let rows = options.batchSize
+        let hooks = hooks(heldOut: held) { held in
+            let energy = try EnergyTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block,
+                                                         targetSamples: targets, pool: pool)
+            let brier = try heldOutBrier(model, data: held, blocks: evalBatches * rows, length: block,
+                                         scratch: output.appendingPathComponent("eval-scratch"))
+            return energy.line + "  " + brier
         }
         let last = try Trainer.trainCALM(model, data: data, options: options, output: output, resume: resume, pool: pool,
                                          targetSamples: targets, hooks: hooks, progress: { printer($0.line) })
@@ -445,14 +449,10 @@ enum TrainCommand {
         let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.config.bosTokenID, output: output,
                                              vocabulary: model.config.vocabSize, block: block)
         printer("baseline: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "
-                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
-                + (held.map { ", \($0.ids.count) held-out tokens" } ?? ""))
-        var hooks = Trainer.Hooks(log: printer)
-        if let held {
-            let rows = options.batchSize
-            hooks.evaluate = { _ in
-                try CausalLMTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block, pool: pool).heldOutLine
-            }
+                + streamSummary(data, heldOut: held, block: block))
+        let rows = options.batchSize
+        let hooks = hooks(heldOut: held) { held in
+            try CausalLMTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block, pool: pool).heldOutLine
         }
         let last = try Trainer.trainBaseline(model, data: data, options: options, output: output, resume: resume, pool: pool,
                                              hooks: hooks, progress: { printer($0.line) })

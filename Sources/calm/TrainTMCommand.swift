@@ -143,7 +143,7 @@ extension TrainCommand {
         }
         let (data, held) = try causalStreams(&a, tokenizer: tok, modelBOS: model.bosTokenID, output: output,
                                              vocabulary: vocab, block: block)
-        if fitHeadBatches > 0 && resume == nil && modelDir == nil {
+        if fitHeadBatches > 0 {   // only a new model gets here with --fit-head: --model/--resume refuse it above
             let fit = try TokenMaturationHeadFit.fit(model, data: data, batches: fitHeadBatches, rows: options.batchSize, length: block, pool: pool)
             printer(fit.line)
         }
@@ -151,15 +151,11 @@ extension TrainCommand {
         printer("token maturation: \(model.parameters.scalarCount) parameters (\(model.matmulParameterCount) in matmuls), "
                 + "embeddings \(model.trainsEmbeddings ? "trained" : "frozen"), R \(String(format: "%.4g", model.radius)), "
                 + "alpha_max \(c.maturityMax), rho \(c.embryoScale), K 1…\(min(c.maxTailLength, block - 1)), "
-                + "\(data.ids.count) training tokens (\(data.blockCount(length: block)) blocks of \(block))"
-                + (held.map { ", \($0.ids.count) held-out tokens" } ?? ""))
-        var hooks = Trainer.Hooks(log: printer)
-        if let held {
-            let rows = options.batchSize
-            hooks.evaluate = { _ in
-                try TokenMaturationTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block,
-                                                         objective: objective, pool: pool).heldOutLine
-            }
+                + streamSummary(data, heldOut: held, block: block))
+        let rows = options.batchSize
+        let hooks = hooks(heldOut: held) { held in
+            try TokenMaturationTrainingStep.evaluate(model: model, data: held, batches: evalBatches, rows: rows, length: block,
+                                                     objective: objective, pool: pool).heldOutLine
         }
         let last = try Trainer.trainTokenMaturation(model, data: data, options: options, objective: objective, output: output,
                                                     resume: resume, pool: pool, hooks: hooks, progress: { printer($0.line) })

@@ -270,57 +270,19 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: end.appendingPathComponent("config.json"))) as? [String: Any]
         #expect(json?["model_type"] as? String == "token_maturation" && json?["backbone"] as? String == "gpt2")
         #expect(json?["n_embd"] as? Int == 16 && json?["embedding_radius"] as? Double != nil)
-        let exported = dir.url.appendingPathComponent("export")
-        try ModelFolderExport.export(from: end, to: exported, dtype: .f32)
-        let tm = try TokenMaturationModel.load(directory: exported, options: LoadOptions(pool: .serial))
-        var p = TokenMaturationParameters(maxTokens: 6, seed: 1)
-        p.stopAtEndToken = false
-        let result = try tm.generate(prompt: [22, 1, 8], parameters: p)
-        #expect(result.tokens.count == 6 && result.tokens.allSatisfy { $0 >= 0 && $0 < 24 })
-
-        // greedy consistency: K = 1, α_max = 1 decodes the training forward's argmax ⟨ẑ, e⟩ step by step
-        var greedy = TokenMaturationParameters(maxTokens: 5, tailLength: 1, seed: 2)
-        greedy.maturityMax = 1
-        greedy.stopAtEndToken = false
-        let decoded = try tm.generate(prompt: [22, 1, 8], parameters: greedy).tokens
-        var ids = [22, 1, 8]
-        let d = model.hidden, v = model.config.vocabSize
-        let e = RowNormalizeOp.forward(model.parameters[model.embeddingName].value, rows: v, width: d, radius: model.radius).y
-        for _ in 0..<5 {
-            let plan = TokenMaturationTrainingPlan(sequences: [.init(tailLength: 1, cut: ids.count - 1)],
-                                                   noise: [Float](repeating: 0, count: d), negatives: [])
-            let f = try TokenMaturationTrainingStep.forward(model: model, inputIDs: [ids + [0]], plan: plan,
-                                                            objective: TokenMaturationObjective(), pool: .serial)
-            let z = Array(f.predictions[((ids.count - 1) * d)..<(ids.count * d)])
-            let scores = (0..<v).map { i in (0..<d).reduce(Float(0)) { $0 + z[$1] * e[i * d + $1] } }
-            ids.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
-        }
-        #expect(decoded == Array(ids[3...]), "engine \(decoded) vs training forward \(Array(ids[3...]))")
+        try TokenMaturationTrainingTests.expectExportedFolderGenerates(model, checkpoint: end, exportTo: dir.url.appendingPathComponent("export"))
     }
 
     @Test func resumeReproducesAnUninterruptedRun() throws {
         let dir = try TemporaryDirectory()
         let (folder, _) = try Self.tinyModel(dir.url)
-        let data = TokenMaturationTrainingTests.stream(count: 300)
-        var o = TrainingRunOptions()
-        o.steps = 4; o.batchSize = 2; o.blockSize = 12; o.checkpointEvery = 2; o.learningRate = 5e-3; o.warmupSteps = 1
-        o.cosineDecay = true
-        var objective = TokenMaturationObjective()
-        objective.negatives = 8; objective.unconditionalProbability = 0.5
         func fresh() throws -> TrainableTokenMaturation {
             try TrainableTokenMaturation.fromGPT2(directory: folder, settings: Self.settings(), trainEmbeddings: true, seed: 3)
         }
-        var full: [Float] = []
-        let end = try Trainer.trainTokenMaturation(try fresh(), data: data, options: o, objective: objective,
-                                                   output: dir.url.appendingPathComponent("a"), pool: .serial) { full.append($0.loss) }
-        #expect(end.lastPathComponent == "checkpoint-4" && full.count == 4 && full.allSatisfy { $0.isFinite })
-        let mid = dir.url.appendingPathComponent("a/checkpoint-2")
-        var resumed: [Float] = []
-        let end2 = try Trainer.trainTokenMaturation(try TrainableTokenMaturation.load(directory: mid, trainEmbeddings: true), data: data,
-                                                    options: o, objective: objective, output: dir.url.appendingPathComponent("b"),
-                                                    resume: mid, pool: .serial) { resumed.append($0.loss) }
-        #expect(resumed == Array(full[2...]))
-        let a = try TrainableTokenMaturation.load(directory: end), b = try TrainableTokenMaturation.load(directory: end2)
+        let run = try TokenMaturationTrainingTests.runAndResume(in: dir.url, fresh: fresh)
+        #expect(run.end.lastPathComponent == "checkpoint-4" && run.full.count == 4 && run.full.allSatisfy { $0.isFinite })
+        #expect(run.resumed == Array(run.full[2...]))
+        let a = try TrainableTokenMaturation.load(directory: run.end), b = try TrainableTokenMaturation.load(directory: run.resumedEnd)
         for p in a.parameters.parameters { #expect(b.parameters[p.name].value == p.value, "\(p.name)") }
         // W, the positions and every block were trained
         let start = try fresh()

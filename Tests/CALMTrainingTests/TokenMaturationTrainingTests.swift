@@ -346,6 +346,67 @@ import Testing
     // MARK: training runs
 
     /// A cyclic token stream (easy to learn) with BOS markers.
+    /// A trained checkpoint exported and loaded as an inference model generates in-vocabulary ids,
+    /// and greedy consistency holds: K = 1, α_max = 1 decodes the training forward's argmax ⟨ẑ, e⟩
+    /// step by step (`model` is the trained model the checkpoint holds).
+    static func expectExportedFolderGenerates(_ model: TrainableTokenMaturation, checkpoint end: URL, exportTo exported: URL,
+                                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+        try ModelFolderExport.export(from: end, to: exported, dtype: .f32)
+        let tm = try TokenMaturationModel.load(directory: exported, options: LoadOptions(pool: .serial))
+        var p = TokenMaturationParameters(maxTokens: 6, seed: 1)
+        p.stopAtEndToken = false
+        let result = try tm.generate(prompt: [22, 1, 8], parameters: p)
+        #expect(result.tokens.count == 6 && result.tokens.allSatisfy { $0 >= 0 && $0 < 24 }, sourceLocation: sourceLocation)
+
+        var greedy = TokenMaturationParameters(maxTokens: 5, tailLength: 1, seed: 2)
+        greedy.maturityMax = 1
+        greedy.stopAtEndToken = false
+        let decoded = try tm.generate(prompt: [22, 1, 8], parameters: greedy).tokens
+        var ids = [22, 1, 8]
+        let d = model.hidden, v = model.config.vocabSize
+        let e = RowNormalizeOp.forward(model.parameters[model.embeddingName].value, rows: v, width: d, radius: model.radius).y
+        for _ in 0..<5 {
+            let plan = TokenMaturationTrainingPlan(sequences: [.init(tailLength: 1, cut: ids.count - 1)],
+                                                   noise: [Float](repeating: 0, count: d), negatives: [])
+            let f = try TokenMaturationTrainingStep.forward(model: model, inputIDs: [ids + [0]], plan: plan,
+                                                            objective: TokenMaturationObjective(), pool: .serial)
+            let z = Array(f.predictions[((ids.count - 1) * d)..<(ids.count * d)])
+            let scores = (0..<v).map { i in (0..<d).reduce(Float(0)) { $0 + z[$1] * e[i * d + $1] } }
+            ids.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
+        }
+        #expect(decoded == Array(ids[3...]), "engine \(decoded) vs training forward \(Array(ids[3...]))", sourceLocation: sourceLocation)
+    }
+
+    /// The resume setting both backbones share: a 4-step run with checkpoints every 2 steps (trained
+    /// embeddings, the tail-only mask on half the sequences, cosine decay), then the same run resumed
+    /// from `checkpoint-2`; the resumed losses must equal the uninterrupted run's last two.
+    struct ResumedRun {
+        var data: TokenData, options: TrainingRunOptions, objective: TokenMaturationObjective
+        var full: [Float], resumed: [Float]
+        var end: URL, resumedEnd: URL, mid: URL
+    }
+
+    static func runAndResume(in dir: URL, fresh: () throws -> TrainableTokenMaturation) throws -> ResumedRun {
+        let data = stream(count: 300)
+        var o = TrainingRunOptions()
+        o.steps = 4; o.batchSize = 2; o.blockSize = 12; o.checkpointEvery = 2; o.learningRate = 5e-3; o.warmupSteps = 1
+        o.cosineDecay = true
+        var objective = TokenMaturationObjective()
+        objective.negatives = 8; objective.unconditionalProbability = 0.5
+        var full: [Float] = []
+        let end = try Trainer.trainTokenMaturation(try fresh(), data: data, options: o, objective: objective,
+                                                   output: dir.appendingPathComponent("a"), pool: .serial) { full.append($0.loss) }
+        let mid = dir.appendingPathComponent("a/checkpoint-2")
+        var resumed: [Float] = []
+        let resumedEnd = try Trainer.trainTokenMaturation(try TrainableTokenMaturation.load(directory: mid, trainEmbeddings: true),
+                                                          data: data, options: o, objective: objective,
+                                                          output: dir.appendingPathComponent("b"), resume: mid, pool: .serial) {
+            resumed.append($0.loss)
+        }
+        return ResumedRun(data: data, options: o, objective: objective, full: full, resumed: resumed, end: end,
+                          resumedEnd: resumedEnd, mid: mid)
+    }
+
     static func stream(count: Int) -> TokenData {
         TokenData(ids: (0..<count).map { $0 % 11 == 0 ? 22 : ($0 * 7) % 13 + 1 })
     }
@@ -385,58 +446,20 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: end.appendingPathComponent("config.json"))) as? [String: Any]
         #expect(json?["model_type"] as? String == "token_maturation" && json?["backbone"] as? String == "llama")
         #expect(json?["embedding_radius"] as? Double != nil && json?["max_tail_length"] as? Int == 8)
-        let exported = dir.url.appendingPathComponent("export")
-        try ModelFolderExport.export(from: end, to: exported, dtype: .f32)
-        let tm = try TokenMaturationModel.load(directory: exported, options: LoadOptions(pool: .serial))
-        var p = TokenMaturationParameters(maxTokens: 6, seed: 1)
-        p.stopAtEndToken = false
-        let result = try tm.generate(prompt: [22, 1, 8], parameters: p)
-        #expect(result.tokens.count == 6 && result.tokens.allSatisfy { $0 >= 0 && $0 < 24 })
-
-        // greedy consistency: K = 1, α_max = 1 decodes the training forward's argmax ⟨ẑ, e⟩ step by step
-        var greedy = TokenMaturationParameters(maxTokens: 5, tailLength: 1, seed: 2)
-        greedy.maturityMax = 1
-        greedy.stopAtEndToken = false
-        let decoded = try tm.generate(prompt: [22, 1, 8], parameters: greedy).tokens
-        var ids = [22, 1, 8]
-        let d = model.hidden, v = model.config.vocabSize
-        let e = RowNormalizeOp.forward(model.parameters[model.embeddingName].value, rows: v, width: d,
-                                       radius: model.radius).y
-        for _ in 0..<5 {
-            let plan = TokenMaturationTrainingPlan(sequences: [.init(tailLength: 1, cut: ids.count - 1)],
-                                                   noise: [Float](repeating: 0, count: d), negatives: [])
-            let f = try TokenMaturationTrainingStep.forward(model: model, inputIDs: [ids + [0]], plan: plan,
-                                                            objective: TokenMaturationObjective(), pool: .serial)
-            let z = Array(f.predictions[((ids.count - 1) * d)..<(ids.count * d)])
-            let scores = (0..<v).map { i in (0..<d).reduce(Float(0)) { $0 + z[$1] * e[i * d + $1] } }
-            ids.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
-        }
-        #expect(decoded == Array(ids[3...]), "engine \(decoded) vs training forward \(Array(ids[3...]))")
+        try Self.expectExportedFolderGenerates(model, checkpoint: end, exportTo: dir.url.appendingPathComponent("export"))
     }
 
     @Test func resumeReproducesAnUninterruptedRun() throws {
         let dir = try TemporaryDirectory()
         let (baseline, _) = try Self.tinyModel(dir.url)
-        let data = Self.stream(count: 300)
-        var o = TrainingRunOptions()
-        o.steps = 4; o.batchSize = 2; o.blockSize = 12; o.checkpointEvery = 2; o.learningRate = 5e-3; o.warmupSteps = 1
-        o.cosineDecay = true
-        var objective = TokenMaturationObjective()
-        objective.negatives = 8; objective.unconditionalProbability = 0.5
         func fresh() throws -> TrainableTokenMaturation {
             try TrainableTokenMaturation.fromBaseline(directory: baseline, settings: Self.tinySettings(), trainEmbeddings: true, seed: 3)
         }
-        var full: [Float] = []
-        let end = try Trainer.trainTokenMaturation(try fresh(), data: data, options: o, objective: objective,
-                                                   output: dir.url.appendingPathComponent("a"), pool: .serial) { full.append($0.loss) }
-        #expect(end.lastPathComponent == "checkpoint-4" && full.count == 4 && full.allSatisfy { $0.isFinite })
-        let mid = dir.url.appendingPathComponent("a/checkpoint-2")
-        var resumed: [Float] = []
-        let end2 = try Trainer.trainTokenMaturation(try TrainableTokenMaturation.load(directory: mid, trainEmbeddings: true), data: data,
-                                                    options: o, objective: objective, output: dir.url.appendingPathComponent("b"),
-                                                    resume: mid, pool: .serial) { resumed.append($0.loss) }
-        #expect(resumed == Array(full[2...]))
-        let a = try TrainableTokenMaturation.load(directory: end), b = try TrainableTokenMaturation.load(directory: end2)
+        let run = try Self.runAndResume(in: dir.url, fresh: fresh)
+        let (data, o, objective, mid) = (run.data, run.options, run.objective, run.mid)
+        #expect(run.end.lastPathComponent == "checkpoint-4" && run.full.count == 4 && run.full.allSatisfy { $0.isFinite })
+        #expect(run.resumed == Array(run.full[2...]))
+        let a = try TrainableTokenMaturation.load(directory: run.end), b = try TrainableTokenMaturation.load(directory: run.resumedEnd)
         for p in a.parameters.parameters { #expect(b.parameters[p.name].value == p.value, "\(p.name)") }
         // the embeddings were trained and kept out of weight decay
         #expect(a.decays(a.parameters["tm.head.weight"]))
