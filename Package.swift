@@ -33,9 +33,10 @@ let package = Package(
         .target(name: "CALMEvaluation", dependencies: ["CALMModel", "CALMTokenizer", "CALMKernels"]),
         // Training: gradients, optimiser, recipes, corpus building.
         .target(name: "CALMTraining", dependencies: ["CALMModel", "CALMTensor", "CALMKernels", "CALMTokenizer"]),
-        // The trained built-in model (bf16 weights + tokenizer) as a resource: `DefaultModel.engine()`.
+        // The trained built-in models (bf16 weights + tokenizer) as resources: `DefaultModel.engine()`
+        // (CALM) and `DefaultModel.engine(family: .tokenMaturation)`.
         .target(name: "CALMDefaultModel", dependencies: ["CALMEngine", "CALMModel", "CALMTokenizer"],
-                resources: [.copy("DefaultModel")]),
+                resources: [.copy("DefaultModel"), .copy("TokenMaturationModel")]),
         // `calm serve`: an OpenAI-compatible HTTP/1.1 server on POSIX sockets over the engine.
         .target(name: "CALMServer", dependencies: ["CALMEngine", "CALMModel", "CALMTensor", "CALMTokenizer"]),
         // Golden-fixture conformance runner shared by the CLI and the tests.

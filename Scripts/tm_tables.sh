@@ -8,7 +8,9 @@
 #   CORPUS_DIR    the `calm corpus` output (valid.jsonl: the held-out split)
 #   OUT_DIR       where the JSON rows and prompts go
 # env: CALM (default .build/release/calm), DICT (default /usr/share/dict/words: apt-get install
-#      wamerican), MAX_TOKENS (128), PROMPTS (120), TOKENIZER (default: the built-in model folder)
+#      wamerican), MAX_TOKENS (128), PROMPTS (120), TOKENIZER (default: the built-in model folder),
+#      KEEP=1 keeps rows whose JSON already exists in OUT_DIR (to fill in only the missing ones),
+#      ROWS (default: all six, in the order below) picks rows by name
 set -euo pipefail
 TM=$1; BASE=$2; CORPUS=$3; OUT=$4
 CALM=${CALM:-.build/release/calm}
@@ -18,7 +20,14 @@ TOK=${TOKENIZER:-Sources/CALMDefaultModel/DefaultModel}
 mkdir -p "$OUT"
 python3 Scripts/repetition_prompts.py "$CORPUS/valid.jsonl" --count "${PROMPTS:-120}" > "$OUT/prompts.txt"
 common=(--prompts "$OUT/prompts.txt" --tokenizer "$TOK" --max-tokens "$MAX" --dictionary "$DICT" --seed 0 --json)
-run() { local name=$1; shift; echo "== $name: $CALM eval-repetition $*" >&2; "$CALM" eval-repetition "$@" "${common[@]}" > "$OUT/$name.json"; }
+ROWS=${ROWS:-tm-k16-s1 tm-k16-s2 greedy greedy-rp1.2 sample-t0.5 calm-t0.5}
+run() {
+  local name=$1; shift
+  [[ " $ROWS " == *" $name "* ]] || return 0
+  if [[ "${KEEP:-0}" == 1 && -s "$OUT/$name.json" ]]; then echo "== $name: kept" >&2; return 0; fi
+  echo "== $name: $CALM eval-repetition $*" >&2; "$CALM" eval-repetition "$@" "${common[@]}" > "$OUT/$name.json.part"
+  mv "$OUT/$name.json.part" "$OUT/$name.json"
+}
 run tm-k16-s1      --model "$TM" --tail 16 --cfg-scale 1
 run tm-k16-s2      --model "$TM" --tail 16 --cfg-scale 2
 run greedy         --model "$BASE" --temperature 0
@@ -28,7 +37,7 @@ run calm-t0.5      --family calm --temperature 0.5
 python3 - "$OUT" <<'PY'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
-rows = ["tm-k16-s1", "tm-k16-s2", "greedy", "greedy-rp1.2", "sample-t0.5", "calm-t0.5"]
+rows = [r for r in ["tm-k16-s1", "tm-k16-s2", "greedy", "greedy-rp1.2", "sample-t0.5", "calm-t0.5"] if (out / f"{r}.json").exists()]
 print("| row | Dist-1 | Dist-2 | Rep-2 | Rep-3 | Loop % | real words % | tokens |")
 print("|---|---|---|---|---|---|---|---|")
 for r in rows:

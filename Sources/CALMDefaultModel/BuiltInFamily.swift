@@ -1,13 +1,15 @@
+import CALMEngine
 import CALMModel
+import CALMTokenizer
 import Foundation
 
 /// The model families that may ship a built-in model, by the names the CLI's `--family` takes.
-/// Only CALM has one today (`DefaultModel`); `DefaultModel.directory(family:)` is the one place a
-/// family becomes a folder, so the Token Maturation and discrete-baseline built-ins are one case
-/// there each when they land.
+/// CALM (`DefaultModel`) and Token Maturation (`TokenMaturationModel`) have one; the discrete
+/// baseline does not (its 14 M parameters would break the package's 80 MB budget for model files).
+/// `DefaultModel.directory(family:)` is the one place a family becomes a folder.
 ///
 /// ```swift
-/// let folder = try DefaultModel.directory(family: .calm)
+/// let folder = try DefaultModel.directory(family: .tokenMaturation)
 /// let engine = try CALMEngine(directory: folder)
 /// ```
 public enum BuiltInFamily: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -27,6 +29,25 @@ public enum BuiltInFamily: String, Sendable, CaseIterable, CustomStringConvertib
     public init(name: String) throws {
         guard let family = BuiltInFamily(rawValue: name) else { throw BuiltInModelError.unknownFamily(name) }
         self = family
+    }
+
+    /// The family's model folder inside the resource bundle (and the package's source folder);
+    /// nil for a family that ships none.
+    var folderName: String? {
+        switch self {
+        case .calm: return DefaultModel.folderName
+        case .tokenMaturation: return "TokenMaturationModel"
+        case .llama: return nil
+        }
+    }
+
+    /// The environment variable that names a folder to use instead of the bundled one.
+    var environmentOverride: String? {
+        switch self {
+        case .calm: return DefaultModel.environmentOverride
+        case .tokenMaturation: return "CALM_DEFAULT_TM_MODEL"
+        case .llama: return nil
+        }
     }
 }
 
@@ -52,20 +73,42 @@ public enum BuiltInModelError: Error, Equatable, CustomStringConvertible {
 extension DefaultModel {
     /// Whether `family` ships a built-in model.
     public static func hasBuiltInModel(_ family: BuiltInFamily) -> Bool {
-        switch family {
-        case .calm: return true
-        case .tokenMaturation, .llama: return false
-        }
+        family.folderName != nil
     }
 
     /// The built-in model folder of `family`: the one function `--family` resolves through.
     ///
-    /// - Throws: `BuiltInModelError.notAvailable` for a family without a built-in model yet, and
-    ///   what `directory()` throws when the CALM model's files are missing.
+    /// Looked up as `directory()` looks up the CALM model, under the family's own folder name and
+    /// environment variable (`CALM_DEFAULT_TM_MODEL` for Token Maturation).
+    ///
+    /// - Throws: `BuiltInModelError.notAvailable` for a family without a built-in model, and
+    ///   `ModelError.unknownModel` when the family's files are missing.
     public static func directory(family: BuiltInFamily) throws -> URL {
-        switch family {
-        case .calm: return try directory()
-        case .tokenMaturation, .llama: throw BuiltInModelError.notAvailable(family: family)
+        guard let folder = family.folderName, let variable = family.environmentOverride else {
+            throw BuiltInModelError.notAvailable(family: family)
         }
+        return try resolve(environment: ProcessInfo.processInfo.environment, mainBundle: Bundle.main.bundleURL,
+                           sourceFolder: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(folder),
+                           moduleBundle: { Bundle.module.bundleURL }, folderName: folder, environmentOverride: variable)
+    }
+
+    /// One call from nothing to a running engine over `family`'s built-in model and the built-in
+    /// tokenizer (every built-in model uses the same one).
+    ///
+    /// ```swift
+    /// let engine = try DefaultModel.engine(family: .tokenMaturation)
+    /// var parameters = SamplingParameters(maxTokens: 48, seed: 1)
+    /// parameters.maturation = TokenMaturationParameters(tailLength: 16)
+    /// for await event in try engine.generate(prompt: "Once upon a time", parameters: parameters) {
+    ///     if case let .chunk(chunk) = event { print(chunk.text, terminator: "") }
+    /// }
+    /// ```
+    ///
+    /// - Throws: what `directory(family:)` throws, and the loader's typed errors.
+    public static func engine(family: BuiltInFamily, configuration: EngineConfiguration = EngineConfiguration(),
+                              options: LoadOptions = LoadOptions()) throws -> CALMEngine {
+        let folder = try directory(family: family)
+        return try CALMEngine(family: ModelFamilyRegistry.load(directory: folder, options: options),
+                              tokenizer: TokenizerLoader.load(directory: folder), configuration: configuration)
     }
 }

@@ -8,7 +8,8 @@ import Foundation
 /// that `calm corpus` builds, with its byte-level BPE tokenizer (8,192 tokens). Weights are bf16
 /// (38.5 MB with the autoencoder); the model card is `MODEL_CARD.md` in the model folder and, with
 /// samples and the retraining recipe, in the README. It is small and briefly trained: English
-/// words and punctuation, not sense.
+/// words and punctuation, not sense. A Token Maturation model (24 MB, the same tokenizer) ships
+/// beside it: `DefaultModel.engine(family: .tokenMaturation)`.
 ///
 /// An app that depends on the package gets it through `Bundle.module` and needs no files of its
 /// own:
@@ -39,9 +40,7 @@ public enum DefaultModel {
     /// - Throws: `ModelError.unknownModel` naming the places looked at when none holds the model
     ///   (an executable copied away from its `…_CALMDefaultModel.resources` folder, say).
     public static func directory() throws -> URL {
-        try resolve(environment: ProcessInfo.processInfo.environment, mainBundle: Bundle.main.bundleURL,
-                    sourceFolder: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(folderName),
-                    moduleBundle: { Bundle.module.bundleURL })
+        try directory(family: .calm)
     }
 
     /// The lookup behind `directory()`, with its inputs injectable for tests.
@@ -50,7 +49,8 @@ public enum DefaultModel {
     /// `*_CALMDefaultModel.resources` folder is known to sit next to the executable (where it
     /// looks first).
     static func resolve(environment: [String: String], mainBundle: URL, sourceFolder: URL,
-                        moduleBundle: () -> URL) throws -> URL {
+                        moduleBundle: () -> URL, folderName: String = folderName,
+                        environmentOverride: String = environmentOverride) throws -> URL {
         let fm = FileManager.default
         func holdsModel(_ url: URL) -> Bool { fm.fileExists(atPath: url.appendingPathComponent("config.json").path) }
         if let path = environment[environmentOverride], !path.isEmpty {

@@ -68,6 +68,9 @@ public struct EvaluationResult: Sendable {
             "brierlm_stderr": clean(report.brierLMStderr),
             "brierlm_unscaled": clean(report.brierLMUnscaled),
             "brierlm_unscaled_stderr": clean(report.brierLMUnscaledStderr),
+            // the reference's max(Π Brier-n, 0)^¼ reads a product of an even number of negatives
+            // as a score; a reader of the JSON must be able to tell (the text output says so)
+            "brierlm_meaningful": !report.brier.contains { !($0 > 0) },
             "accuracy": report.accuracy.map(clean),
             "accuracy_stderr": report.accuracyStderr.map(clean),
             "collision": report.collision.map(clean),

@@ -14,8 +14,8 @@ struct EngineOptions {
     static let modelHelp = """
       --model DIR          model folder of any family (CALM, LlamaForCausalLM, GPT2LMHeadModel or Token
                            Maturation; default: the built-in model)
-      --family F           the built-in model of a family instead of --model: calm (tm and llama have
-                           none yet)
+      --family F           the built-in model of a family instead of --model: calm or tm (Token
+                           Maturation; llama has none)
       --tokenizer DIR      tokenizer folder (default: the model folder's tokenizer.json / tokenizer.model)
       --weights-dtype D    hold weights as f32, f16 or bf16 in memory (default: as in the file)
       --ae-path DIR        CALM: autoencoder folder, overriding the config's ae_path
@@ -81,18 +81,9 @@ struct EngineOptions {
     /// `--model` or `--family`, `defaultModel` says whether the built-in model is taken or the
     /// command fails. CALM's head-sample count is read from `--samplesOption`.
     init(_ a: inout Arguments, stops: [String], defaultModel: Bool = true, samplesOption: String = "samples") throws {
-        let familyName = a.string("family")
-        if let m = a.string("model") {
-            if familyName != nil { throw UsageError("give either --model or --family, not both") }
-            modelDirectory = URL(fileURLWithPath: m)
-        } else if let familyName {
-            do {
-                let family = try BuiltInFamily(name: familyName)
-                builtInFamily = family
-                modelDirectory = try DefaultModel.directory(family: family)
-            } catch let error as BuiltInModelError {
-                throw UsageError("option --family: \(error)" + (error == .unknownFamily(familyName) ? "" : "; give a model folder with --model DIR"))
-            }
+        if let (directory, family) = try Self.modelFolder(&a) {
+            modelDirectory = directory
+            builtInFamily = family
         } else if defaultModel {
             modelDirectory = try DefaultModel.directory()
         } else {
@@ -113,6 +104,23 @@ struct EngineOptions {
             chunkDecoding = strategy
         }
         parameters = p
+    }
+
+    /// The folder `--model DIR` or `--family NAME` names (with the family for a built-in model), nil
+    /// when neither was given: the one place every command resolves them.
+    static func modelFolder(_ a: inout Arguments) throws -> (URL, BuiltInFamily?)? {
+        let familyName = a.string("family")
+        if let m = a.string("model") {
+            if familyName != nil { throw UsageError("give either --model or --family, not both") }
+            return (URL(fileURLWithPath: m), nil)
+        }
+        guard let familyName else { return nil }
+        do {
+            let family = try BuiltInFamily(name: familyName)
+            return (try DefaultModel.directory(family: family), family)
+        } catch let error as BuiltInModelError {
+            throw UsageError("option --family: \(error)" + (error == .unknownFamily(familyName) ? "" : "; give a model folder with --model DIR"))
+        }
     }
 
     /// Token Maturation's settings, nil when no TM option was given (so other families see none).

@@ -9,7 +9,7 @@ import Foundation
 /// the reference's protocol.
 enum EvalCommand {
     static let help = """
-    usage: calm eval [--model DIR] --data FILE [options]
+    usage: calm eval [--model DIR | --family tm|calm] --data FILE [options]
 
       Evaluates BrierLM as the CALM paper measures it: every document becomes [BOS] + its token
       ids, documents are concatenated, cut into blocks (the tail is dropped), and every position
@@ -24,6 +24,7 @@ enum EvalCommand {
 
       --model DIR            model folder: CALM (EnergyTransformer), LlamaForCausalLM or Token Maturation,
                              chosen from config.json (default: the built-in model)
+      --family F             a built-in model instead: calm (the default) or tm
       --data FILE            JSON lines ({"text": …} per line) or plain text (the whole file is one document)
       --format F             jsonl or text (default: from the extension / first character)
       --tokenizer DIR        tokenizer folder (default: the model folder's tokenizer)
@@ -49,9 +50,9 @@ enum EvalCommand {
     static func run(_ raw: [String]) throws {
         if Arguments.wantsHelp(raw) { writeStdout(help + "\n"); return }
         var a = try Arguments(raw, switches: ["json", "quiet", "energy-loss", "fold-ids-into-vocab", "renormalize-tail"],
-                                values: EngineOptions.maturationValues.union(["model", "data", "tokenizer", "format", "block-size",
+                                values: EngineOptions.maturationValues.union(["model", "family", "data", "tokenizer", "format", "block-size",
                                                                               "max-blocks", "seed", "continuation-group", "weights-dtype"]))
-        let modelDir = try a.string("model").map { URL(fileURLWithPath: $0) } ?? DefaultModel.directory()
+        let modelDir = try EngineOptions.modelFolder(&a)?.0 ?? DefaultModel.directory()
         let dataURL = URL(fileURLWithPath: try a.required("data"))
         let tokenizerDir = a.string("tokenizer").map { URL(fileURLWithPath: $0) }
         let formatName = a.string("format")

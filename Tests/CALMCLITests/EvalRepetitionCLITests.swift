@@ -66,8 +66,8 @@ struct EvalRepetitionCLITests {
         #expect(settings?["tail"] as? Int == 4 && settings?["seed"] as? Int == 5 && settings?["embryo"] as? Double == 0.1)
 
         let one = NewUserCLITests()
-        one.expectOneLineError(try CLI.run(["eval-repetition", "--family", "tm", "--prompt-ids-file", ids]), status: 2,
-                               "option --family: family 'tm' has no built-in model yet")
+        one.expectOneLineError(try CLI.run(["eval-repetition", "--family", "llama", "--prompt-ids-file", ids]), status: 2,
+                               "option --family: family 'llama' has no built-in model yet (families with one: tm, calm)")
         one.expectOneLineError(try CLI.run(["eval-repetition", "--family", "gpt5", "--prompt-ids-file", ids]), status: 2,
                                "option --family: family 'gpt5' is not one of tm, calm, llama")
         one.expectOneLineError(try CLI.run(["eval-repetition", "--model", model]), status: 2, "--prompts FILE")
@@ -125,6 +125,7 @@ struct EvalRepetitionCLITests {
         #expect(a["blocks"] as? Int == 2 && a["positions"] as? Int == 2 * (32 - 1 - 4))
         let brier = a["brier"] as? [Double] ?? []
         #expect(brier.count == 4 && brier.allSatisfy { $0 >= -1 && $0 <= 2 })
+        #expect(a["brierlm_meaningful"] as? Bool == brier.allSatisfy { $0 > 0 })
         #expect((a["backbone_rows"] as? Int ?? 0) >= 2 * 2 * 31 * 4)
         let b = try Self.json(try CLI.run(args))
         #expect(a["brier"] as? [Double] == b["brier"] as? [Double])

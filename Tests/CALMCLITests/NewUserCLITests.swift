@@ -267,6 +267,28 @@ struct NewUserCLITests {
         #expect(inspect.stdout.contains("DefaultModel  (CALM energy transformer)"), "\(inspect.stdout.prefix(200))")
     }
 
+    /// `--family tm` is the Token Maturation built-in model in every command that takes a model:
+    /// generate (seeded, so two seeds differ), inspect and eval name it; `--model` with `--family`
+    /// is one typed line.
+    @Test(.enabled(if: builtInModelPresent, "the built-in model's files are not in this checkout"))
+    func familyTmIsTheBuiltInTokenMaturationModel() throws {
+        func generate(_ seed: String) throws -> String {
+            let r = try CLI.run(["generate", "--family", "tm", "Once upon a time", "--max-tokens", "16", "--tail", "4", "--seed", seed])
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout
+        }
+        let one = try generate("1"), again = try generate("1"), two = try generate("2")
+        #expect(!one.isEmpty && one == again)
+        #expect(one != two, "seeds 1 and 2 both gave: \(one)")
+        let inspect = try CLI.run(["inspect", "--family", "tm", "--json"])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.contains("TokenMaturationModel"), "\(inspect.stdout.prefix(300))")
+        expectOneLineError(try CLI.run(["inspect", "--family", "tm", "--model", Self.builtInModel.path]), status: 2,
+                           "give either --model or --family, not both")
+        expectOneLineError(try CLI.run(["eval", "--family", "llama", "--data", "x.jsonl"]), status: 2,
+                           "option --family: family 'llama' has no built-in model yet")
+    }
+
     // MARK: sampler hints
 
     @Test(.enabled(if: builtInModelPresent, "the built-in model's files are not in this checkout"))

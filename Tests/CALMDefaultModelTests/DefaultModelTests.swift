@@ -28,16 +28,57 @@ import Testing
     }
 
     /// `--family` resolves through `DefaultModel.directory(family:)`: calm is the built-in model,
-    /// the families without one are a typed error naming the family, unknown names another.
+    /// tm its Token Maturation sibling, the family without one is a typed error naming it, unknown
+    /// names another.
     @Test func familiesResolveThroughOneFunction() throws {
         #expect(try DefaultModel.directory(family: .calm) == DefaultModel.directory())
+        #expect(try DefaultModel.directory(family: .tokenMaturation).lastPathComponent == "TokenMaturationModel")
         #expect(try BuiltInFamily(name: "tm") == .tokenMaturation && BuiltInFamily.allCases.map(\.rawValue) == ["tm", "calm", "llama"])
-        for family in [BuiltInFamily.tokenMaturation, .llama] {
-            #expect(!DefaultModel.hasBuiltInModel(family))
-            #expect(throws: BuiltInModelError.notAvailable(family: family)) { try DefaultModel.directory(family: family) }
-            #expect("\(BuiltInModelError.notAvailable(family: family))".contains("family '\(family.rawValue)' has no built-in model yet"))
-        }
+        #expect(DefaultModel.hasBuiltInModel(.calm) && DefaultModel.hasBuiltInModel(.tokenMaturation) && !DefaultModel.hasBuiltInModel(.llama))
+        #expect(throws: BuiltInModelError.notAvailable(family: .llama)) { try DefaultModel.directory(family: .llama) }
+        #expect("\(BuiltInModelError.notAvailable(family: .llama))" == "family 'llama' has no built-in model yet (families with one: tm, calm)")
         #expect(throws: BuiltInModelError.unknownFamily("gpt5")) { try BuiltInFamily(name: "gpt5") }
+    }
+
+    /// The package promises ≤ 80 MB of built-in model files in all, and one tokenizer: the Token
+    /// Maturation folder carries a byte-identical copy of the CALM model's tokenizer files, so
+    /// either folder works alone as `--model`.
+    @Test func builtInModelsShareOneTokenizerAndStayWithinTheBudget() throws {
+        let fm = FileManager.default
+        var total = 0
+        for family in BuiltInFamily.allCases where DefaultModel.hasBuiltInModel(family) {
+            let files = try fm.contentsOfDirectory(at: DefaultModel.directory(family: family), includingPropertiesForKeys: [.fileSizeKey])
+            total += try files.reduce(0) { $0 + (try $1.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0) }
+        }
+        #expect(total <= 80_000_000, "built-in model folders hold \(total) bytes")
+        let calm = try DefaultModel.directory(), tm = try DefaultModel.directory(family: .tokenMaturation)
+        for name in ["tokenizer.json", "tokenizer_config.json"] {
+            let a = try Data(contentsOf: calm.appendingPathComponent(name)), b = try Data(contentsOf: tm.appendingPathComponent(name))
+            #expect(a == b, "\(name) differs between the built-in models")
+        }
+    }
+
+    /// The Token Maturation built-in: one call to an engine, words from its tokenizer, the same
+    /// text for the same seed and different text for different seeds (its only randomness is the
+    /// embryos), and mostly real words.
+    @Test func tokenMaturationModelGeneratesAndItsSeedsDiffer() async throws {
+        let engine = try DefaultModel.engine(family: .tokenMaturation, configuration: EngineConfiguration(kvCacheBytes: 32 << 20))
+        #expect(engine.family.name == "tm")
+        func run(seed: UInt64) async throws -> String {
+            var parameters = SamplingParameters(maxTokens: 24, seed: seed)
+            parameters.maturation = TokenMaturationParameters(tailLength: 4)
+            var text = ""
+            for await event in try engine.generate(prompt: "Once upon a time", parameters: parameters) {
+                if case let .chunk(c) = event { text += c.text }
+            }
+            return text
+        }
+        let first = try await run(seed: 1), again = try await run(seed: 1), other = try await run(seed: 2)
+        #expect(first == again)
+        #expect(first != other, "seeds 1 and 2 both gave: \(first)")
+        let words = (first + " " + other).split(whereSeparator: \.isWhitespace)
+        let wordLike = words.filter { w in w.contains(where: \.isLetter) && w.allSatisfy { $0.isLetter || $0.isPunctuation } }
+        #expect(words.count >= 8 && Double(wordLike.count) >= 0.7 * Double(words.count), "generated: \(first) | \(other)")
     }
 
     @Test func autoencoderReconstructsUnseenEnglish() throws {
@@ -85,6 +126,17 @@ import Testing
 /// Where `DefaultModel.directory()` looks, with the environment and folders injected.
 @Suite struct DefaultModelLookupTests {
     let empty = FileManager.default.temporaryDirectory.appendingPathComponent("calm-no-bundle-\(UUID().uuidString)")
+
+    /// Each family has its own folder and variable: CALM_DEFAULT_TM_MODEL moves the TM model only.
+    @Test func tokenMaturationHasItsOwnFolderAndOverride() throws {
+        let tm = try DefaultModel.directory(family: .tokenMaturation)
+        let found = try DefaultModel.resolve(environment: ["CALM_DEFAULT_TM_MODEL": tm.path, "CALM_DEFAULT_MODEL": empty.path],
+                                             mainBundle: empty, sourceFolder: empty, moduleBundle: { empty },
+                                             folderName: "TokenMaturationModel", environmentOverride: "CALM_DEFAULT_TM_MODEL")
+        #expect(found.path == tm.path)
+        #expect(BuiltInFamily.tokenMaturation.environmentOverride == "CALM_DEFAULT_TM_MODEL")
+        #expect(BuiltInFamily.calm.environmentOverride == DefaultModel.environmentOverride)
+    }
 
     @Test func environmentOverrideWinsAndIsChecked() throws {
         let real = try DefaultModel.directory()

@@ -31,6 +31,14 @@ struct ReadmeSnippetTests {
         #expect(chunks >= 1 && last != nil)
     }
 
+    @Test func tokenMaturationSnippet() async throws {
+        let engine = try DefaultModel.engine(family: .tokenMaturation)
+        var parameters = SamplingParameters(maxTokens: 8, seed: 1)
+        parameters.maturation = TokenMaturationParameters(tailLength: 16, guidanceScale: 1)
+        let completion = try await engine.complete(prompt: "Once upon a time", parameters: parameters)
+        #expect((1...8).contains(completion.info.generatedTokens) && !completion.text.isEmpty)
+    }
+
     @Test func llamaSnippet() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("readme-llama-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
