@@ -8,9 +8,13 @@ import Foundation
 /// (issue: "Token Maturation, part 1", item 6). Random weights in the paper's shape (GPT-2 Medium)
 /// by default; the folders are written once under --dir and reused.
 ///   calm-bench tm [--shape medium|tiny] [--dtype f32|bf16] [--tails 1,4,16,64] [--scales 1,2]
-///                 [--concurrency 1,16] [--tokens 16] [--prompt-tokens 32] [--dir /tmp/calm-bench-tm] [--json]
+///                 [--concurrency 1,16] [--tokens 16] [--prompt-tokens 32] [--repeat 1] [--dir /tmp/calm-bench-tm] [--json]
 /// Reports, with the FMA peak and STREAM measured in the same run: tokens/s, seconds per decode step
 /// (the median time between chunks), rows per step (prefill included), the backbone's GFLOP/s and share of peak, and the TM step's cost over a plain decode step.
+/// `--repeat N` runs the whole sequence (greedy, then every TM setting) N times and ends with the
+/// median over the rounds of each setting's ratio to the greedy step of the same round: on a shared
+/// host one greedy/TM pair can read anywhere from 1.5× to 2.2× for the same build, and only
+/// interleaved rounds separate the code from the machine's minute.
 func runTokenMaturationBenchmark(_ arguments: [String]) async {
     func value(_ name: String) -> String? {
         arguments.firstIndex(of: "--\(name)").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
@@ -23,6 +27,7 @@ func runTokenMaturationBenchmark(_ arguments: [String]) async {
     let levels = list("concurrency", "1,16")
     let tokens = Int(value("tokens") ?? "") ?? 16
     let promptTokens = Int(value("prompt-tokens") ?? "") ?? 32
+    let rounds = max(1, Int(value("repeat") ?? "") ?? 1)
     let dir = URL(fileURLWithPath: value("dir") ?? "/tmp/calm-bench-tm")
     func log(_ s: String) { if !json { print(s) } }
 
@@ -55,6 +60,8 @@ func runTokenMaturationBenchmark(_ arguments: [String]) async {
 
     var records: [[String: Any]] = []
     var plainStep: [Int: Double] = [:]
+    var ratios: [String: [Double]] = [:]   // per TM setting, one step ÷ plain step per round
+    var round = 0
     func run(_ engine: CALMEngine, _ parameters: @escaping @Sendable (Int) -> SamplingParameters, concurrency: Int,
              vocab: Int) async -> (tokensPerSecond: Double, stepSeconds: Double, rowsPerStep: Double, backboneGFLOPs: Double) {
         // A warm-up request, then the measured wave (statistics reset in between).
@@ -88,38 +95,50 @@ func runTokenMaturationBenchmark(_ arguments: [String]) async {
                 stats.backboneSeconds > 0 ? Double(stats.backboneRows) * rowFLOPs / stats.backboneSeconds / 1e9 : 0)
     }
     func record(_ model: String, k: Int, s: Float, concurrency: Int, _ r: (tokensPerSecond: Double, stepSeconds: Double, rowsPerStep: Double, backboneGFLOPs: Double)) {
-        let factor = plainStep[concurrency].map { r.stepSeconds / $0 }
+        let factor = k == 0 ? nil : plainStep[concurrency].map { r.stepSeconds / $0 }   // greedy is the unit
+        if k > 0, let factor { ratios["K = \(k), s = \(String(format: "%g", s)), concurrency \(concurrency)", default: []].append(factor) }
         log(String(format: "| %@ | %@ | %@ | %d | %.2f | %.4f | %.1f | %.1f | %.0f%% | %@ |", model, k == 0 ? "–" : "\(k)",
                    k == 0 ? "–" : String(format: "%g", s), concurrency, r.tokensPerSecond, r.stepSeconds, r.rowsPerStep,
                    r.backboneGFLOPs, 100 * r.backboneGFLOPs / peak, factor.map { String(format: "%.2f×", $0) } ?? "1"))
         records.append(["model": model, "tail": k, "guidance": Double(s), "concurrency": concurrency, "tokens_per_s": r.tokensPerSecond,
                         "step_seconds": r.stepSeconds, "rows_per_step": r.rowsPerStep, "backbone_gflops": r.backboneGFLOPs,
                         "percent_of_peak": 100 * r.backboneGFLOPs / peak, "step_over_plain": factor ?? 1,
-                        "peak_gflops": peak, "stream_gbs": stream, "dtype": dtype.rawValue])
+                        "peak_gflops": peak, "stream_gbs": stream, "dtype": dtype.rawValue, "round": round])
     }
     do {
         let plain = try CALMEngine(directory: gpt2Dir, configuration: EngineConfiguration(kvCacheBytes: 2 << 30))
-        for c in levels {
-            let r = await run(plain, { SamplingParameters(maxTokens: tokens, temperature: 0, seed: UInt64($0), stopAtEndToken: false) },
-                              concurrency: c, vocab: config.vocabSize)
-            record("greedy", k: 0, s: 1, concurrency: c, r)
-            plainStep[c] = r.stepSeconds
-        }
         let tm = try CALMEngine(directory: tmDir, configuration: EngineConfiguration(kvCacheBytes: 4 << 30))
-        for k in tails {
-            for s in scales {
-                for c in levels {
-                    let r = await run(tm, { i in
-                        var p = SamplingParameters(maxTokens: tokens, seed: UInt64(i), stopAtEndToken: false)
-                        p.maturation = TokenMaturationParameters(tailLength: k, guidanceScale: s)
-                        return p
-                    }, concurrency: c, vocab: config.vocabSize)
-                    record("tm", k: k, s: s, concurrency: c, r)
+        for n in 1...rounds {
+            round = n
+            if rounds > 1 { log("round \(n) of \(rounds)") }
+            for c in levels {
+                let r = await run(plain, { SamplingParameters(maxTokens: tokens, temperature: 0, seed: UInt64($0), stopAtEndToken: false) },
+                                  concurrency: c, vocab: config.vocabSize)
+                record("greedy", k: 0, s: 1, concurrency: c, r)
+                plainStep[c] = r.stepSeconds
+            }
+            for k in tails {
+                for s in scales {
+                    for c in levels {
+                        let r = await run(tm, { i in
+                            var p = SamplingParameters(maxTokens: tokens, seed: UInt64(i), stopAtEndToken: false)
+                            p.maturation = TokenMaturationParameters(tailLength: k, guidanceScale: s)
+                            return p
+                        }, concurrency: c, vocab: config.vocabSize)
+                        record("tm", k: k, s: s, concurrency: c, r)
+                    }
                 }
             }
         }
     } catch {
         print("tm benchmark: \(error)"); return
+    }
+    if rounds > 1 {
+        log("\nmedian of \(rounds) rounds, TM step ÷ the same round's plain step (each round's ratios in brackets):")
+        for (setting, values) in ratios.sorted(by: { $0.key < $1.key }) {
+            let sorted = values.sorted()
+            log(String(format: "  %@: %.2f× [%@]", setting, sorted[sorted.count / 2], values.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+        }
     }
     if json, let data = try? JSONSerialization.data(withJSONObject: records, options: [.prettyPrinted, .sortedKeys]) {
         print(String(decoding: data, as: UTF8.self))
