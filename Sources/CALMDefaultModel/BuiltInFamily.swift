@@ -1,6 +1,5 @@
 import CALMEngine
 import CALMModel
-import CALMTokenizer
 import Foundation
 
 /// The model families that may ship a built-in model, by the names the CLI's `--family` takes.
@@ -31,21 +30,12 @@ public enum BuiltInFamily: String, Sendable, CaseIterable, CustomStringConvertib
         self = family
     }
 
-    /// The family's model folder inside the resource bundle (and the package's source folder);
-    /// nil for a family that ships none.
-    var folderName: String? {
+    /// The family's model folder inside the resource bundle (and the package's source folder) and
+    /// the environment variable that names a folder to use instead; nil for a family that ships none.
+    var builtInFolder: (name: String, environmentOverride: String)? {
         switch self {
-        case .calm: return DefaultModel.folderName
-        case .tokenMaturation: return "TokenMaturationModel"
-        case .llama: return nil
-        }
-    }
-
-    /// The environment variable that names a folder to use instead of the bundled one.
-    var environmentOverride: String? {
-        switch self {
-        case .calm: return DefaultModel.environmentOverride
-        case .tokenMaturation: return "CALM_DEFAULT_TM_MODEL"
+        case .calm: return (DefaultModel.folderName, DefaultModel.environmentOverride)
+        case .tokenMaturation: return ("TokenMaturationModel", "CALM_DEFAULT_TM_MODEL")
         case .llama: return nil
         }
     }
@@ -73,7 +63,7 @@ public enum BuiltInModelError: Error, Equatable, CustomStringConvertible {
 extension DefaultModel {
     /// Whether `family` ships a built-in model.
     public static func hasBuiltInModel(_ family: BuiltInFamily) -> Bool {
-        family.folderName != nil
+        family.builtInFolder != nil
     }
 
     /// The built-in model folder of `family`: the one function `--family` resolves through.
@@ -84,16 +74,15 @@ extension DefaultModel {
     /// - Throws: `BuiltInModelError.notAvailable` for a family without a built-in model, and
     ///   `ModelError.unknownModel` when the family's files are missing.
     public static func directory(family: BuiltInFamily) throws -> URL {
-        guard let folder = family.folderName, let variable = family.environmentOverride else {
-            throw BuiltInModelError.notAvailable(family: family)
-        }
+        guard let folder = family.builtInFolder else { throw BuiltInModelError.notAvailable(family: family) }
         return try resolve(environment: ProcessInfo.processInfo.environment, mainBundle: Bundle.main.bundleURL,
-                           sourceFolder: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(folder),
-                           moduleBundle: { Bundle.module.bundleURL }, folderName: folder, environmentOverride: variable)
+                           sourceFolder: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(folder.name),
+                           moduleBundle: { Bundle.module.bundleURL }, folderName: folder.name,
+                           environmentOverride: folder.environmentOverride)
     }
 
-    /// One call from nothing to a running engine over `family`'s built-in model and the built-in
-    /// tokenizer (every built-in model uses the same one).
+    /// One call from nothing to a running engine over `family`'s built-in model and its tokenizer
+    /// (every built-in folder holds the same tokenizer files).
     ///
     /// ```swift
     /// let engine = try DefaultModel.engine(family: .tokenMaturation)
@@ -107,8 +96,6 @@ extension DefaultModel {
     /// - Throws: what `directory(family:)` throws, and the loader's typed errors.
     public static func engine(family: BuiltInFamily, configuration: EngineConfiguration = EngineConfiguration(),
                               options: LoadOptions = LoadOptions()) throws -> CALMEngine {
-        let folder = try directory(family: family)
-        return try CALMEngine(family: ModelFamilyRegistry.load(directory: folder, options: options),
-                              tokenizer: TokenizerLoader.load(directory: folder), configuration: configuration)
+        try CALMEngine(directory: directory(family: family), configuration: configuration, loadOptions: options)
     }
 }

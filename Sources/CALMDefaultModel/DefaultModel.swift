@@ -85,6 +85,6 @@ public enum DefaultModel {
     /// One call from nothing to a running engine over the built-in model and its tokenizer.
     public static func engine(configuration: EngineConfiguration = EngineConfiguration(),
                               options: LoadOptions = LoadOptions()) throws -> CALMEngine {
-        try CALMEngine(model: load(options: options), tokenizer: tokenizer(), configuration: configuration)
+        try engine(family: .calm, configuration: configuration, options: options)
     }
 }

@@ -134,8 +134,8 @@ import Testing
                                              mainBundle: empty, sourceFolder: empty, moduleBundle: { empty },
                                              folderName: "TokenMaturationModel", environmentOverride: "CALM_DEFAULT_TM_MODEL")
         #expect(found.path == tm.path)
-        #expect(BuiltInFamily.tokenMaturation.environmentOverride == "CALM_DEFAULT_TM_MODEL")
-        #expect(BuiltInFamily.calm.environmentOverride == DefaultModel.environmentOverride)
+        #expect(BuiltInFamily.tokenMaturation.builtInFolder?.environmentOverride == "CALM_DEFAULT_TM_MODEL")
+        #expect(BuiltInFamily.calm.builtInFolder?.environmentOverride == DefaultModel.environmentOverride)
     }
 
     @Test func environmentOverrideWinsAndIsChecked() throws {
