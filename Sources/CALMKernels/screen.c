@@ -550,8 +550,7 @@ typedef struct {
     size_t ldv;
     const calm__screen_row *rows;
     int32_t ms;
-    int32_t limit;   /* most survivors a row may have (else: the direct kernel) */
-    int32_t cap_max; /* most candidates a row keeps per task during the pass */
+    int32_t cap_max; /* most candidates a row keeps per task during the pass (more: the direct kernel) */
     int n_tasks;
     task_state *ts;
 } screen_job;
@@ -566,7 +565,7 @@ static void prune(cand_list *L, float ls) {
 
 /* cap: the most candidates a row keeps in one task after pruning against the task's running lower bound
    (which only rises); more marks the row for the direct kernel. It bounds memory; the decision on
-   survivors (at most `limit`) is taken at the merge, against the best lower bound of all tasks. */
+   survivors is taken at the merge, against the best lower bound of all tasks. */
 static void push(task_state *T, cand_list *L, float ls, int32_t j, float u, int32_t cap_max) {
     if (L->over) return;
     if (L->len == L->cap) {
@@ -849,8 +848,7 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
         /* 2. screen the vocabulary */
         screen_job S;
         S.s = s; S.impl = impl; S.v = v; S.ldv = ldv; S.rows = rows; S.ms = ms;
-        S.limit = s->n / 128 > 64 ? s->n / 128 : 64;
-        S.cap_max = 8 * S.limit;
+        S.cap_max = 8 * (s->n / 128 > 64 ? s->n / 128 : 64);
         const double work = (double)ms * (double)s->n * (double)K;
         S.n_tasks = 1;
         if (threads > 1 && work >= 1e6)
@@ -872,6 +870,16 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
             PHASE("screen");
             /* 3. merge: the best lower bound over all tasks; rows with too many survivors go direct */
             int64_t *roff = (int64_t *)malloc(((size_t)ms + 1) * sizeof(int64_t));
+            /* a row's survivors are recomputed on their panels while they touch at most half of them:
+               each touched panel costs what the direct kernel pays for it (the same tile over the whole
+               panel), so beyond that the direct kernel is as cheap and streams. A count of survivors
+               (formerly max(64, n / 128)) sent rows of 400-1000 survivors spread over a third of the
+               panels to the direct kernel: random-weight GPT-2 greedy rows and every Token Maturation
+               commit on random weights, reading all n·k weights instead of a third of them. */
+            int32_t *stamp = roff ? (int32_t *)malloc((size_t)s->n_panels * sizeof(int32_t)) : NULL;
+            if (stamp)
+                for (int32_t p = 0; p < s->n_panels; p++) stamp[p] = -1;
+            else { free(roff); roff = NULL; } /* out of memory: every row to the direct kernel */
             int64_t total = 0;
             for (int32_t r = 0; ok && r < ms; r++) {
                 float lg = -INFINITY;
@@ -881,12 +889,18 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
                     over |= S.ts[t].lists[r].over | S.ts[t].oom;
                 }
                 lglobal[r] = lg;
-                int64_t cnt = 0;
+                over |= !stamp;
+                int64_t cnt = 0, touched = 0;
                 for (int t = 0; !over && t < S.n_tasks; t++) {
                     const cand_list *L = &S.ts[t].lists[r];
-                    for (int32_t a = 0; a < L->len; a++) cnt += L->e[a].u >= lg;
+                    for (int32_t a = 0; a < L->len; a++)
+                        if (L->e[a].u >= lg) {
+                            cnt++;
+                            const int32_t p = L->e[a].j / CALM_PANEL;
+                            if (stamp[p] != r) { stamp[p] = r; touched++; }
+                        }
                 }
-                undecided[r] = (uint8_t)(over || cnt > S.limit || cnt == 0);
+                undecided[r] = (uint8_t)(over || cnt == 0 || 2 * touched > s->n_panels);
                 if (roff) { roff[r] = total; total += undecided[r] ? 0 : cnt; }
             }
             /* 4. recompute the survivors exactly, panel by panel */
@@ -946,7 +960,7 @@ void calm_linear_argmax_screened(calm_pool *pool, const float *x, int32_t m, siz
             } else {
                 memset(undecided, 1, (size_t)ms);
             }
-            free(roff); free(sj); free(erow); free(pe); free(vals); free(poff);
+            free(roff); free(sj); free(erow); free(pe); free(vals); free(poff); free(stamp);
             for (int32_t r = 0; r < ms; r++) {
                 if (undecided[r]) dlist[nd++] = rowmap[r];
                 else st.screened_rows++;

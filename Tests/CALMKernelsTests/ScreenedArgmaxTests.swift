@@ -175,6 +175,34 @@ import Testing
         }
     }
 
+    /// The exact pass pays per touched 32-column panel: 600 tied entries packed into 19 of 282 panels are
+    /// recomputed there (screened; a count limit of max(64, n / 128) = 70 sent them direct), while 282
+    /// tied entries one per panel touch every panel and go direct.
+    @Test func survivorsOnFewPanelsAreScreened() {
+        let pool2 = calm_pool_create(2)
+        defer { calm_pool_destroy(pool2) }
+        let k = 24, n = 9000, m = 3
+        var rng = TestRNG(11)
+        let row = rng.floats(k)
+        let xs = Array([[Float]](repeating: row, count: m).joined())
+        var packed = rng.floats(n * k, scale: 0.01)
+        for j in 2000..<2600 { for kk in 0..<k { packed[j * k + kk] = row[kk] } }
+        var spread = rng.floats(n * k, scale: 0.01)
+        for j in stride(from: 5, to: n, by: 32) { for kk in 0..<k { spread[j * k + kk] = row[kk] } }
+        for (name, weights, screened) in [("packed", packed, true), ("spread", spread, false)] {
+            let w = PackedMatrix(n: n, k: k, dtype: CALM_F32, weights: weights)
+            let screen = makeScreen(pool2, w)
+            defer { calm_screen_destroy(screen) }
+            atEachISA { isa in
+                for pool in [nil, pool2] {
+                    let stats = expectSame(pool, x: xs, m: m, k: k, w: w, screen: screen, "\(name) \(isa)")
+                    #expect(stats.screened_rows == (screened ? Int64(m) : 0), "\(name): \(stats)")
+                    if screened { #expect(stats.max_survivors >= 600 && stats.exact_panels <= 20, "\(stats)") }
+                }
+            }
+        }
+    }
+
     /// Weights where quantisation loses the most: every value half a step from the grid, one outlier per
     /// row that sets a coarse step, rows scaled over 2^±20, rows below the smallest step (all residual),
     /// zero rows, and bf16 rounding on top.

@@ -174,7 +174,7 @@ typedef struct {
     int64_t screened_rows; /* rows decided by the screen and an exact recomputation of their survivors */
     int64_t zero_rows;     /* all-zero rows (every product is +0: index 0, max +0) */
     int64_t direct_rows;   /* rows left to calm_linear_argmax: non-finite or extreme (outside 2^-40..2^40) inputs,
-                              or more survivors than pay (max(64, n / 128)) */
+                              or survivors on more than half of the 32-column panels) */
     int64_t survivors;     /* vocabulary entries recomputed exactly, summed over the screened rows */
     int64_t exact_panels;  /* distinct 32-column panels the exact pass read (each once, for all rows needing it) */
     int64_t max_survivors; /* most survivors of one screened row */

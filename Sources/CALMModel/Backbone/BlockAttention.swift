@@ -53,7 +53,10 @@ struct BlockAttention {
             row += s.rows
         }
         let scratchHeads = tiles.map { min($0.rows, 8) * heads * ($0.firstKeys + $0.rows - 1) }.max() ?? 1
-        let allHeads = scratchHeads <= 1 << 15
+        // one task for all heads reads each key row once for every head; but with fewer tasks than
+        // threads (one sequence's Token Maturation tail, a single prompt) it leaves threads idle, and
+        // the per-head tasks spread the same work over them
+        let allHeads = scratchHeads <= 1 << 15 && (tiles.count >= pool.threadCount || pool.threadCount == 1)
         var tasks: [AttentionTask] = []
         tasks.reserveCapacity(tiles.count)
         var pointers: [Int: ([[UnsafePointer<Float>?]], [[UnsafePointer<Float>?]])] = [:]

@@ -27,7 +27,7 @@ import Foundation
 public final class GPT2Backbone: VectorBackbone, Sendable {
     struct Layer {
         let ln1: LayerNorm
-        let q: Linear, k: Linear, v: Linear
+        let qkv: QKVProjection
         let attnProj: Linear
         let ln2: LayerNorm
         let fc: Linear
@@ -84,14 +84,13 @@ public final class GPT2Backbone: VectorBackbone, Sendable {
         wpe = try reader.floats("wpe.weight", shape: [config.nPositions, e])
         layers = try (0..<config.nLayer).map { l in
             let p = "h.\(l)"
-            let qkv = try reader.conv1D("\(p).attn.c_attn", in: e, out: 3 * e, split: 3)
             return Layer(
                 ln1: try reader.layerNorm(["\(p).ln_1"], size: e, eps: eps),
-                q: qkv[0], k: qkv[1], v: qkv[2],
-                attnProj: try reader.conv1D("\(p).attn.c_proj", in: e, out: e)[0],
+                qkv: try reader.conv1DQKV("\(p).attn.c_attn", width: e),
+                attnProj: try reader.conv1D("\(p).attn.c_proj", in: e, out: e),
                 ln2: try reader.layerNorm(["\(p).ln_2"], size: e, eps: eps),
-                fc: try reader.conv1D("\(p).mlp.c_fc", in: e, out: inner)[0],
-                mlpProj: try reader.conv1D("\(p).mlp.c_proj", in: inner, out: e)[0])
+                fc: try reader.conv1D("\(p).mlp.c_fc", in: e, out: inner),
+                mlpProj: try reader.conv1D("\(p).mlp.c_proj", in: inner, out: e))
         }
         finalNorm = try reader.layerNorm(["ln_f"], size: e, eps: eps)
         attention = BlockAttention(heads: heads, kvHeads: heads, headDim: headDim)
@@ -107,7 +106,7 @@ public final class GPT2Backbone: VectorBackbone, Sendable {
 
     /// Bytes of packed weights one pass reads (the embeddings are read per row, not counted).
     public var weightBytes: Int {
-        layers.reduce(0) { $0 + $1.q.weightBytes + $1.k.weightBytes + $1.v.weightBytes + $1.attnProj.weightBytes
+        layers.reduce(0) { $0 + $1.qkv.weightBytes + $1.attnProj.weightBytes
             + $1.fc.weightBytes + $1.mlpProj.weightBytes }
     }
 
@@ -157,14 +156,11 @@ public final class GPT2Backbone: VectorBackbone, Sendable {
         var v = [Float](repeating: 0, count: rows * hidden)
         var attn = [Float](repeating: 0, count: rows * hidden)
         var mlp = [Float](repeating: 0, count: rows * inner)
+        var qkv: [Float] = []
         for (l, layer) in layers.enumerated() {
             record?("layer\(l)_input", x)
             let normed = layer.ln1(x, rows: rows)
-            normed.withUnsafeBufferPointer { n in
-                q.withUnsafeMutableBufferPointer { layer.q.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
-                k.withUnsafeMutableBufferPointer { layer.k.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
-                v.withUnsafeMutableBufferPointer { layer.v.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
-            }
+            layer.qkv.apply(normed, rows: rows, q: &q, k: &k, v: &v, scratch: &qkv, pool: pool)
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { attention.store(layer: l, keys: kp.baseAddress!, values: $0.baseAddress!, slices: slices) }
             }

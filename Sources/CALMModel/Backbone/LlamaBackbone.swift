@@ -27,10 +27,8 @@ extension CALMConfig {
 public final class LlamaBackbone: VectorBackbone, Sendable {
     struct Layer {
         let inputNorm: RMSNorm
-        let q: Linear, k: Linear, v: Linear, o: Linear
-        /// q, k and v side by side in one packing (q, k, v are views of it): one multiply for all
-        /// three; nil when they could not be fused.
-        let qkv: Linear?
+        let qkv: QKVProjection
+        let o: Linear
         let mlp: ResidualGatedMLP
     }
 
@@ -57,9 +55,8 @@ public final class LlamaBackbone: VectorBackbone, Sendable {
                                               outs: [shape.hidden, kvDim, kvDim], in: shape.hidden)
             return Layer(
                 inputNorm: try reader.rmsNorm("\(p).input_layernorm", size: shape.hidden, eps: shape.rmsNormEps),
-                q: qkv.parts[0], k: qkv.parts[1], v: qkv.parts[2],
+                qkv: QKVProjection(q: qkv.parts[0], k: qkv.parts[1], v: qkv.parts[2], fused: qkv.fused),
                 o: try reader.linear("\(p).self_attn.o_proj", out: shape.hidden, in: shape.hidden, bias: false),
-                qkv: qkv.fused,
                 mlp: try ResidualGatedMLP(reader: reader, prefix: p, normName: "post_attention_layernorm",
                                           hidden: shape.hidden, intermediate: shape.intermediate,
                                           eps: shape.rmsNormEps))
@@ -79,7 +76,7 @@ public final class LlamaBackbone: VectorBackbone, Sendable {
 
     /// Bytes of weights one pass reads.
     public var weightBytes: Int {
-        layers.reduce(0) { $0 + $1.q.weightBytes + $1.k.weightBytes + $1.v.weightBytes + $1.o.weightBytes + $1.mlp.weightBytes }
+        layers.reduce(0) { $0 + $1.qkv.weightBytes + $1.o.weightBytes + $1.mlp.weightBytes }
     }
 
     /// Rotary tables for a position (for conformance checks).
@@ -116,33 +113,7 @@ public final class LlamaBackbone: VectorBackbone, Sendable {
         for (l, layer) in layers.enumerated() {
             record?("layer\(l)_input", x)
             let normed = layer.inputNorm(x, rows: rows)
-            if let qkvLayer = layer.qkv {
-                // one multiply for [q | k | v] per row, then each part to its own array
-                let width = hidden + 2 * kvDim
-                if qkv.count < rows * width { qkv = [Float](repeating: 0, count: rows * width) }
-                qkv.withUnsafeMutableBufferPointer { f in
-                    let fp = f.baseAddress!
-                    normed.withUnsafeBufferPointer { qkvLayer.apply($0.baseAddress!, rows: rows, into: fp, pool: pool) }
-                    q.withUnsafeMutableBufferPointer { qp in
-                        k.withUnsafeMutableBufferPointer { kp in
-                            v.withUnsafeMutableBufferPointer { vp in
-                                for r in 0..<rows {
-                                    let src = fp + r * width
-                                    (qp.baseAddress! + r * hidden).update(from: src, count: hidden)
-                                    (kp.baseAddress! + r * kvDim).update(from: src + hidden, count: kvDim)
-                                    (vp.baseAddress! + r * kvDim).update(from: src + hidden + kvDim, count: kvDim)
-                                }
-                            }
-                        }
-                    }
-                }
-            } else {
-                normed.withUnsafeBufferPointer { n in
-                    q.withUnsafeMutableBufferPointer { layer.q.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
-                    k.withUnsafeMutableBufferPointer { layer.k.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
-                    v.withUnsafeMutableBufferPointer { layer.v.apply(n.baseAddress!, rows: rows, into: $0.baseAddress!, pool: pool) }
-                }
-            }
+            layer.qkv.apply(normed, rows: rows, q: &q, k: &k, v: &v, scratch: &qkv, pool: pool)
             // RoPE on each row's queries and keys, then store keys/values into each sequence's cache.
             q.withUnsafeMutableBufferPointer { qp in
                 k.withUnsafeMutableBufferPointer { kp in

@@ -78,9 +78,37 @@ struct WeightReader {
     }
 
     /// A GPT-2 `Conv1D` (`<name>.weight` stored (in, out), the transpose of a Linear's, and
-    /// `<name>.bias` of `out`), transposed into a packed `Linear`. With `split`, the outputs are cut
-    /// into that many equal consecutive parts (GPT-2's fused `c_attn` → q, k, v), one `Linear` each.
-    func conv1D(_ name: String, in inFeatures: Int, out: Int, split parts: Int = 1) throws -> [Linear] {
+    /// `<name>.bias` of `out`), transposed into a packed `Linear`.
+    func conv1D(_ name: String, in inFeatures: Int, out: Int) throws -> Linear {
+        try transposedConv1D(name, in: inFeatures, out: out) { weight, source, target, bias in
+            Linear(weight: weight, sourceDType: source, outFeatures: out, inFeatures: inFeatures, bias: bias, storageDType: target)
+        }
+    }
+
+    /// GPT-2's fused `c_attn` (a `Conv1D` of `width` → 3·`width`) as q, k and v: views of one packing
+    /// when `width` is a whole number of panels (one multiply for all three), else three layers.
+    func conv1DQKV(_ name: String, width: Int) throws -> QKVProjection {
+        try transposedConv1D(name, in: width, out: 3 * width) { weight, source, target, bias in
+            let size = Int(calm_dtype_size(source))
+            let parts = (0..<3).map { p in
+                (weight: UnsafeRawPointer(weight + p * width * width * size), sourceDType: source, outFeatures: width,
+                 bias: Optional(Array(bias[(p * width)..<((p + 1) * width)])))
+            }
+            if let (fused, views) = Linear.fused(parts, inFeatures: width, storageDType: target) {
+                return QKVProjection(q: views[0], k: views[1], v: views[2], fused: fused)
+            }
+            let separate = parts.map {
+                Linear(weight: $0.weight, sourceDType: source, outFeatures: width, inFeatures: width, bias: $0.bias, storageDType: target)
+            }
+            return QKVProjection(q: separate[0], k: separate[1], v: separate[2], fused: nil)
+        }
+    }
+
+    /// Reads `<name>.weight` (in, out) and `<name>.bias`, transposes the weight to (out, in) element by
+    /// element in the file's own dtype (bf16 stays bf16) and hands it to `pack` with the source and
+    /// storage dtypes and the bias.
+    private func transposedConv1D<T>(_ name: String, in inFeatures: Int, out: Int,
+                                     pack: (UnsafeRawPointer, calm_dtype, calm_dtype, [Float]) throws -> T) throws -> T {
         let weight = try tensor([name + ".weight"], shape: [inFeatures, out])
         let bias = try floats(name + ".bias", shape: [out])
         guard let source = weight.dtype.kernelDType else {
@@ -88,8 +116,6 @@ struct WeightReader {
         }
         let target = storageDType?.kernelDType ?? source
         let size = weight.dtype.size
-        let partOut = out / max(parts, 1)
-        // (in, out) → (out, in), element by element in the file's own dtype (bf16 stays bf16).
         let transposed = UnsafeMutableRawPointer.allocate(byteCount: max(out * inFeatures * size, 1), alignment: 64)
         defer { transposed.deallocate() }
         weight.withUnsafeBytes { raw in
@@ -99,10 +125,7 @@ struct WeightReader {
             default: Self.transpose(src, into: transposed, rows: inFeatures, columns: out, as: UInt32.self)
             }
         }
-        return (0..<max(parts, 1)).map { p in
-            Linear(weight: transposed + p * partOut * inFeatures * size, sourceDType: source, outFeatures: partOut,
-                   inFeatures: inFeatures, bias: Array(bias[(p * partOut)..<((p + 1) * partOut)]), storageDType: target)
-        }
+        return try pack(UnsafeRawPointer(transposed), source, target, bias)
     }
 
     /// dst (columns × rows) = transpose of src (rows × columns), elements of `T`, in 32×32 tiles;
