@@ -40,7 +40,8 @@ enum TrainCommand {
       and latent dropout. Reports token reconstruction accuracy on the held-out file (decoding
       the posterior mean and z = μ + ε·σ) every --eval-every steps and at the end.
 
-      model (fresh unless --model DIR continues from an autoencoder folder):
+      model (fresh unless --model DIR continues from an autoencoder folder; continuing, shape flags
+      must match the folder and --kl-weight, --kl-clamp, --dropout set the new run's loss):
         --hidden 256  --intermediate 512  --latent 64  --patch 4 (K)  --encoder-layers 2
         --decoder-layers 2  --kl-weight 1e-3  --kl-clamp 0.5  --dropout 0.15  --vocab (tokenizer's)
       held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-tokens 16384
@@ -222,22 +223,37 @@ enum TrainCommand {
         let evalTokens = try a.int("eval-tokens") ?? 16384
         let pool = try pool(&a)
 
+        // the shape: from these flags for a fresh model, from the folder when continuing (a flag that
+        // disagrees with the folder is an error, never silently dropped)
+        let shape: [(flag: String, value: Int?, fresh: Int, folder: WritableKeyPath<AutoencoderConfig, Int>)] = [
+            ("hidden", try a.int("hidden"), 256, \.hiddenSize), ("intermediate", try a.int("intermediate"), 512, \.intermediateSize),
+            ("latent", try a.int("latent"), 64, \.latentSize), ("patch", try a.int("patch"), 4, \.patchSize),
+            ("encoder-layers", try a.int("encoder-layers"), 2, \.numEncoderLayers),
+            ("decoder-layers", try a.int("decoder-layers"), 2, \.numDecoderLayers),
+            ("vocab", try a.int("vocab"), tok?.vocabularySize ?? 0, \.vocabSize)]
+        // the loss's hyperparameters: flags win over the folder's values when continuing
+        let klWeight = try a.double("kl-weight"), klClamp = try a.double("kl-clamp"), dropout = try a.double("dropout")
         var config = AutoencoderConfig()
-        config.hiddenSize = try a.int("hidden") ?? 256
-        config.intermediateSize = try a.int("intermediate") ?? 512
-        config.latentSize = try a.int("latent") ?? 64
-        config.patchSize = try a.int("patch") ?? 4
-        config.numEncoderLayers = try a.int("encoder-layers") ?? 2
-        config.numDecoderLayers = try a.int("decoder-layers") ?? 2
-        config.klWeight = try a.double("kl-weight") ?? 1e-3
-        config.klClamp = try a.double("kl-clamp") ?? 0.5
-        config.aeDropout = try a.double("dropout") ?? 0.15
-        config.vocabSize = try a.int("vocab") ?? tok?.vocabularySize ?? 0
+        for s in shape { config[keyPath: s.folder] = s.value ?? s.fresh }
+        config.klWeight = klWeight ?? 1e-3
+        config.klClamp = klClamp ?? 0.5
+        config.aeDropout = dropout ?? 0.15
         config.padTokenID = tok?.padTokenID; config.eosTokenID = tok?.eosTokenID; config.bosTokenID = tok?.bosTokenID
-        let model: TrainableAutoencoder
+        var model: TrainableAutoencoder
         if let dir = resume ?? modelDir {
             model = try TrainableAutoencoder.load(directory: dir)
+            for s in shape {
+                if let given = s.value, given != model.config[keyPath: s.folder] {
+                    throw UsageError("--\(s.flag) \(given) disagrees with \(dir.path) (\(model.config[keyPath: s.folder])): "
+                                     + "a continued autoencoder keeps its shape")
+                }
+            }
             config = model.config
+            if let klWeight { config.klWeight = klWeight }
+            if let klClamp { config.klClamp = klClamp }
+            if let dropout { config.aeDropout = dropout }
+            try config.validate(file: "autoencoder options")
+            if config != model.config { model = TrainableAutoencoder(config: config, parameters: model.parameters) }
         } else {
             guard config.vocabSize > 0 else { throw UsageError("give --tokenizer DIR or --vocab N for a fresh autoencoder") }
             try config.validate(file: "autoencoder options")
@@ -288,10 +304,29 @@ enum TrainCommand {
         var hidden = 384, intermediate = 1024, layers = 6, heads = 6
         var kvHeads: Int?
         var ropeTheta = 10000.0
+        /// The shape flags given (command line or --config), by name: they shape a fresh model only.
+        var given: [String: Double] = [:]
+
+        /// A continued model (`--model` or `--resume`) keeps its folder's shape: a shape flag that
+        /// disagrees with it (`folder`: flag name → the folder's value) is an error naming both, never
+        /// silently dropped; the same value (a resume with the run's --config) is fine.
+        func checkContinued(_ dir: URL, folder: [String: Double]) throws {
+            let clashes = folder.keys.sorted().compactMap { flag -> String? in
+                guard let v = given[flag], let f = folder[flag], v != f else { return nil }
+                return "--\(flag) \(Self.number(v)) (the folder has \(Self.number(f)))"
+            }
+            guard !clashes.isEmpty else { return }
+            throw UsageError(clashes.joined(separator: ", ") + " disagree with \(dir.path): a continued model keeps its shape")
+        }
+
+        static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
     }
 
     static func backboneFlags(_ a: inout Arguments) throws -> BackboneFlags {
         var f = BackboneFlags()
+        for name in ["hidden", "intermediate", "layers", "heads", "kv-heads", "rope-theta"] {
+            if let v = try a.double(name) { f.given[name] = v }
+        }
         f.hidden = try a.int("hidden") ?? f.hidden
         f.intermediate = try a.int("intermediate") ?? f.intermediate
         f.layers = try a.int("layers") ?? f.layers
@@ -368,9 +403,16 @@ enum TrainCommand {
         c.numMLPLayers = try a.int("head-blocks") ?? 2
         c.noiseSize = try a.int("noise") ?? 64
         c.numSamples = try a.int("samples") ?? 8
+        var shape = sizes
+        for name in ["head-blocks", "noise", "samples"] { if let v = try a.double(name) { shape.given[name] = v } }
         let model: TrainableCALM
         if let dir = resume ?? modelDir {
             model = try TrainableCALM.load(directory: dir, autoencoderPath: aeDir)
+            let m = model.config
+            try shape.checkContinued(dir, folder: [
+                "hidden": Double(m.hiddenSize), "intermediate": Double(m.intermediateSize), "layers": Double(m.numHiddenLayers),
+                "heads": Double(m.numAttentionHeads), "kv-heads": Double(m.kvHeads), "rope-theta": m.ropeTheta,
+                "head-blocks": Double(m.numMLPLayers), "noise": Double(m.noiseSize), "samples": Double(m.numSamples)])
         } else {
             guard let aeDir else { throw UsageError("give --autoencoder DIR (a trained autoencoder) or --model DIR") }
             let ae = try TrainableAutoencoder.load(directory: aeDir, requiresGrad: false)
@@ -437,9 +479,16 @@ enum TrainCommand {
         c.vocabSize = try a.int("vocab") ?? tok?.vocabularySize ?? 0
         c.bosTokenID = tok?.bosTokenID; c.eosTokenID = tok?.eosTokenID; c.padTokenID = tok?.padTokenID
         c.maxPositionEmbeddings = max(c.maxPositionEmbeddings, options.blockSize ?? 0)
+        var shape = sizes
+        if let v = try a.double("vocab") { shape.given["vocab"] = v }
         let model: TrainableLlama
         if let dir = resume ?? modelDir {
             model = try TrainableLlama.load(directory: dir)
+            let m = model.config
+            try shape.checkContinued(dir, folder: [
+                "hidden": Double(m.hiddenSize), "intermediate": Double(m.intermediateSize), "layers": Double(m.numHiddenLayers),
+                "heads": Double(m.numAttentionHeads), "kv-heads": Double(m.numKeyValueHeads), "rope-theta": m.ropeTheta,
+                "vocab": Double(m.vocabSize)])
         } else {
             guard c.vocabSize > 0 else { throw UsageError("give --tokenizer DIR or --vocab N for a fresh baseline") }
             try c.validate()

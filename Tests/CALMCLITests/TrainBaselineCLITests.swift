@@ -40,5 +40,10 @@ struct TrainBaselineCLITests {
         let refused = try CLI.run(["train-baseline", "--output", dir.url.appendingPathComponent("x").path, "--data", data.path,
                                    "--vocab", "64", "--flop-budget", "1e9", "--lr-schedule", "cosine"])
         #expect(refused.status != 0 && refused.stderr.contains("--flop-budget") && refused.stderr.contains("--steps"), "\(refused.stderr)")
+
+        // the resume above repeated the run's shape flags (fine); a different shape is an error, not ignored
+        let reshaped = try CLI.run(["train-baseline", "--resume", dir.url.appendingPathComponent("run/checkpoint-2").path,
+                                    "--output", dir.url.appendingPathComponent("reshaped").path] + common + ["--layers", "2"])
+        #expect(reshaped.status != 0 && reshaped.stderr.contains("--layers 2 (the folder has 1)"), "\(reshaped.stderr)")
     }
 }

@@ -82,6 +82,13 @@ public struct AutoencoderConfig: Sendable, Equatable, Codable {
                 throw ModelError.invalidConfig(file: file, key: key, reason: "\(id) is outside the vocabulary (size \(vocabSize))")
             }
         }
+        if !(klWeight >= 0 && klWeight.isFinite) {
+            throw ModelError.invalidConfig(file: file, key: "kl_weight", reason: "must be a finite number ≥ 0, got \(klWeight)")
+        }
+        if !klClamp.isFinite { throw ModelError.invalidConfig(file: file, key: "kl_clamp", reason: "must be finite, got \(klClamp)") }
+        if !(aeDropout >= 0 && aeDropout < 1) {
+            throw ModelError.invalidConfig(file: file, key: "ae_dropout", reason: "must be in [0, 1), got \(aeDropout)")
+        }
     }
 }
 
