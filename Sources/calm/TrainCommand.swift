@@ -223,32 +223,33 @@ enum TrainCommand {
         let evalTokens = try a.int("eval-tokens") ?? 16384
         let pool = try pool(&a)
 
-        // the shape: from these flags for a fresh model, from the folder when continuing (a flag that
-        // disagrees with the folder is an error, never silently dropped)
-        let shape: [(flag: String, value: Int?, fresh: Int, folder: WritableKeyPath<AutoencoderConfig, Int>)] = [
-            ("hidden", try a.int("hidden"), 256, \.hiddenSize), ("intermediate", try a.int("intermediate"), 512, \.intermediateSize),
-            ("latent", try a.int("latent"), 64, \.latentSize), ("patch", try a.int("patch"), 4, \.patchSize),
-            ("encoder-layers", try a.int("encoder-layers"), 2, \.numEncoderLayers),
-            ("decoder-layers", try a.int("decoder-layers"), 2, \.numDecoderLayers),
-            ("vocab", try a.int("vocab"), tok?.vocabularySize ?? 0, \.vocabSize)]
+        var shape = ContinuedShape()
+        for name in ["hidden", "intermediate", "latent", "patch", "encoder-layers", "decoder-layers", "vocab"] {
+            if let v = try a.double(name) { shape.given[name] = v }
+        }
         // the loss's hyperparameters: flags win over the folder's values when continuing
         let klWeight = try a.double("kl-weight"), klClamp = try a.double("kl-clamp"), dropout = try a.double("dropout")
         var config = AutoencoderConfig()
-        for s in shape { config[keyPath: s.folder] = s.value ?? s.fresh }
+        config.hiddenSize = try a.int("hidden") ?? 256
+        config.intermediateSize = try a.int("intermediate") ?? 512
+        config.latentSize = try a.int("latent") ?? 64
+        config.patchSize = try a.int("patch") ?? 4
+        config.numEncoderLayers = try a.int("encoder-layers") ?? 2
+        config.numDecoderLayers = try a.int("decoder-layers") ?? 2
         config.klWeight = klWeight ?? 1e-3
         config.klClamp = klClamp ?? 0.5
         config.aeDropout = dropout ?? 0.15
+        config.vocabSize = try a.int("vocab") ?? tok?.vocabularySize ?? 0
         config.padTokenID = tok?.padTokenID; config.eosTokenID = tok?.eosTokenID; config.bosTokenID = tok?.bosTokenID
         var model: TrainableAutoencoder
         if let dir = resume ?? modelDir {
             model = try TrainableAutoencoder.load(directory: dir)
-            for s in shape {
-                if let given = s.value, given != model.config[keyPath: s.folder] {
-                    throw UsageError("--\(s.flag) \(given) disagrees with \(dir.path) (\(model.config[keyPath: s.folder])): "
-                                     + "a continued autoencoder keeps its shape")
-                }
-            }
-            config = model.config
+            let m = model.config
+            try shape.checkContinued(dir, folder: [
+                "hidden": Double(m.hiddenSize), "intermediate": Double(m.intermediateSize), "latent": Double(m.latentSize),
+                "patch": Double(m.patchSize), "encoder-layers": Double(m.numEncoderLayers),
+                "decoder-layers": Double(m.numDecoderLayers), "vocab": Double(m.vocabSize)])
+            config = m
             if let klWeight { config.klWeight = klWeight }
             if let klClamp { config.klClamp = klClamp }
             if let dropout { config.aeDropout = dropout }
@@ -304,19 +305,26 @@ enum TrainCommand {
         var hidden = 384, intermediate = 1024, layers = 6, heads = 6
         var kvHeads: Int?
         var ropeTheta = 10000.0
-        /// The shape flags given (command line or --config), by name: they shape a fresh model only.
+        /// The shape flags given (command line or --config).
+        var shape = ContinuedShape()
+    }
+
+    /// Shape flags given on the command line (or in --config), by name: they shape a fresh model. A
+    /// continued model (`--model` or `--resume`) keeps its folder's shape, so a flag that disagrees
+    /// with it is an error naming both values, never silently dropped; repeating the folder's value
+    /// (a resume with the run's --config) is fine.
+    struct ContinuedShape {
         var given: [String: Double] = [:]
 
-        /// A continued model (`--model` or `--resume`) keeps its folder's shape: a shape flag that
-        /// disagrees with it (`folder`: flag name → the folder's value) is an error naming both, never
-        /// silently dropped; the same value (a resume with the run's --config) is fine.
+        /// `folder`: flag name → the continued folder's value.
         func checkContinued(_ dir: URL, folder: [String: Double]) throws {
             let clashes = folder.keys.sorted().compactMap { flag -> String? in
                 guard let v = given[flag], let f = folder[flag], v != f else { return nil }
                 return "--\(flag) \(Self.number(v)) (the folder has \(Self.number(f)))"
             }
             guard !clashes.isEmpty else { return }
-            throw UsageError(clashes.joined(separator: ", ") + " disagree with \(dir.path): a continued model keeps its shape")
+            throw UsageError(clashes.joined(separator: ", ") + (clashes.count == 1 ? " disagrees" : " disagree")
+                             + " with \(dir.path): a continued model keeps its shape")
         }
 
         static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
@@ -325,7 +333,7 @@ enum TrainCommand {
     static func backboneFlags(_ a: inout Arguments) throws -> BackboneFlags {
         var f = BackboneFlags()
         for name in ["hidden", "intermediate", "layers", "heads", "kv-heads", "rope-theta"] {
-            if let v = try a.double(name) { f.given[name] = v }
+            if let v = try a.double(name) { f.shape.given[name] = v }
         }
         f.hidden = try a.int("hidden") ?? f.hidden
         f.intermediate = try a.int("intermediate") ?? f.intermediate
@@ -403,7 +411,7 @@ enum TrainCommand {
         c.numMLPLayers = try a.int("head-blocks") ?? 2
         c.noiseSize = try a.int("noise") ?? 64
         c.numSamples = try a.int("samples") ?? 8
-        var shape = sizes
+        var shape = sizes.shape
         for name in ["head-blocks", "noise", "samples"] { if let v = try a.double(name) { shape.given[name] = v } }
         let model: TrainableCALM
         if let dir = resume ?? modelDir {
@@ -479,7 +487,7 @@ enum TrainCommand {
         c.vocabSize = try a.int("vocab") ?? tok?.vocabularySize ?? 0
         c.bosTokenID = tok?.bosTokenID; c.eosTokenID = tok?.eosTokenID; c.padTokenID = tok?.padTokenID
         c.maxPositionEmbeddings = max(c.maxPositionEmbeddings, options.blockSize ?? 0)
-        var shape = sizes
+        var shape = sizes.shape
         if let v = try a.double("vocab") { shape.given["vocab"] = v }
         let model: TrainableLlama
         if let dir = resume ?? modelDir {
