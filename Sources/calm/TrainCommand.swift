@@ -40,8 +40,9 @@ enum TrainCommand {
       and latent dropout. Reports token reconstruction accuracy on the held-out file (decoding
       the posterior mean and z = μ + ε·σ) every --eval-every steps and at the end.
 
-      model (fresh unless --model DIR continues from an autoencoder folder; continuing, shape flags
-      must match the folder and --kl-weight, --kl-clamp, --dropout set the new run's loss):
+      model (fresh unless --model DIR continues from an autoencoder folder or the autoencoder a
+      CALM folder embeds; continuing, shape flags must match the folder and --kl-weight,
+      --kl-clamp, --dropout set the new run's loss):
         --hidden 256  --intermediate 512  --latent 64  --patch 4 (K)  --encoder-layers 2
         --decoder-layers 2  --kl-weight 1e-3  --kl-clamp 0.5  --dropout 0.15  --vocab (tokenizer's)
       held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-tokens 16384
@@ -58,7 +59,9 @@ enum TrainCommand {
       energy head; N model samples are scored against M posterior samples of the next chunk's
       latent. Saved folders embed the autoencoder under ae_model.*.
 
-      model (fresh around --autoencoder, unless --model DIR continues from a CALM folder):
+      model (fresh around --autoencoder, unless --model DIR continues from a CALM folder; --model
+      with --autoencoder trains that folder's energy model on the given autoencoder instead of
+      the one it embeds):
         --hidden 384  --intermediate 1024  --layers 6  --heads 6  --kv-heads (= heads)
         --head-blocks 2  --noise 64  --samples 8 (N)  --targets 100 (M)  --rope-theta 10000
       held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-batches 4: every N steps
@@ -415,7 +418,9 @@ enum TrainCommand {
         for name in ["head-blocks", "noise", "samples"] { if let v = try a.double(name) { shape.given[name] = v } }
         let model: TrainableCALM
         if let dir = resume ?? modelDir {
-            model = try TrainableCALM.load(directory: dir, autoencoderPath: aeDir)
+            // --model with --autoencoder: a warm start of the energy model on another autoencoder;
+            // a resumed checkpoint keeps the autoencoder it embeds
+            model = try TrainableCALM.load(directory: dir, autoencoderPath: aeDir, replacingAutoencoder: resume == nil ? aeDir : nil)
             let m = model.config
             try shape.checkContinued(dir, folder: [
                 "hidden": Double(m.hiddenSize), "intermediate": Double(m.intermediateSize), "layers": Double(m.numHiddenLayers),

@@ -83,12 +83,22 @@ public final class TrainableAutoencoder: Sendable {
         name == "encoder.embed_tokens.weight" ? [name, "decoder.lm_head_weight"] : [name]
     }
 
-    /// Loads an autoencoder folder (`config.json` + weights).
+    /// Loads an autoencoder folder (`config.json` + weights), or the autoencoder embedded under
+    /// `ae_model.*` in a CALM folder (its shape inferred from the weights, its loss settings the
+    /// defaults), so that a shipped CALM model's autoencoder can be trained further.
     public static func load(directory: URL, requiresGrad: Bool = true) throws -> TrainableAutoencoder {
         let (data, _) = try ParameterLoader.readConfig(directory)
-        let config = try JSONDecoder().decode(AutoencoderConfig.self, from: data)
-        try config.validate(file: directory.appendingPathComponent("config.json").path)
+        let path = directory.appendingPathComponent("config.json").path
         let source = try CheckpointLoader.open(directory: directory)
+        if TrainableCALM.embedsAutoencoder(source) {
+            let calm = try JSONDecoder().decode(CALMConfig.self, from: data)
+            try calm.validate(file: path)
+            let config = try TrainableCALM.inferAutoencoderConfig(source: source, base: calm)
+            try config.validate(file: path + " (its ae_model.* weights)")
+            return try load(config: config, source: source, prefix: "ae_model.", requiresGrad: requiresGrad)
+        }
+        let config = try JSONDecoder().decode(AutoencoderConfig.self, from: data)
+        try config.validate(file: path)
         return try load(config: config, source: source, prefix: "", requiresGrad: requiresGrad)
     }
 
@@ -137,10 +147,18 @@ public final class TrainableCALM: Sendable {
         name.hasPrefix("mlp_generator.") ? [name, "generative_head." + name.dropFirst("mlp_generator.".count)] : [name]
     }
 
+    /// Whether a checkpoint holds an autoencoder under `ae_model.*`.
+    static func embedsAutoencoder(_ source: any TensorSource) -> Bool {
+        source.info("ae_model.encoder.embed_tokens.weight") != nil || source.info("ae_model.decoder.lm_head_weight") != nil
+    }
+
     /// Loads a CALM folder. The autoencoder comes from `ae_model.*` inside the checkpoint when
     /// present (its config from `ae_path` if readable, else inferred from the weights), otherwise
-    /// from the `ae_path` folder (or `autoencoderPath`).
-    public static func load(directory: URL, autoencoderPath: URL? = nil) throws -> TrainableCALM {
+    /// from the `ae_path` folder (or `autoencoderPath`). `replacement` swaps in another trained
+    /// autoencoder of the same vocabulary, K and latent size instead (the energy model is then
+    /// trained on its latents: a warm start onto a new autoencoder).
+    public static func load(directory: URL, autoencoderPath: URL? = nil,
+                            replacingAutoencoder replacement: URL? = nil) throws -> TrainableCALM {
         let (data, _) = try ParameterLoader.readConfig(directory)
         let config = try JSONDecoder().decode(CALMConfig.self, from: data)
         let path = directory.appendingPathComponent("config.json").path
@@ -150,9 +168,11 @@ public final class TrainableCALM: Sendable {
         let aeDir: URL? = autoencoderPath ?? config.aePath.flatMap { p in
             p.isEmpty ? nil : (p.hasPrefix("/") ? URL(fileURLWithPath: p) : directory.appendingPathComponent(p).standardizedFileURL)
         }
-        let embedded = source.info("ae_model.encoder.embed_tokens.weight") != nil || source.info("ae_model.decoder.lm_head_weight") != nil
         let ae: TrainableAutoencoder
-        if embedded {
+        if let replacement {
+            ae = try TrainableAutoencoder.load(directory: replacement, requiresGrad: false)
+            try config.validate(autoencoder: ae.config, file: path + " (with the autoencoder in \(replacement.path))")
+        } else if embedsAutoencoder(source) {
             var aeConfig: AutoencoderConfig
             if let aeDir, let (d, _) = try? ParameterLoader.readConfig(aeDir),
                let c = try? JSONDecoder().decode(AutoencoderConfig.self, from: d) {
