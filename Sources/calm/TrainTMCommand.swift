@@ -26,7 +26,8 @@ extension TrainCommand {
       by the target slot's maturity. Checkpoints are model_type "token_maturation" folders that
       `calm export` and TokenMaturationModel.load read.
 
-      model (from --baseline / --from-gpt2, unless --model DIR continues from a TM folder of either backbone):
+      model (from --baseline / --from-gpt2, unless --model DIR continues from a TM folder of either
+      backbone; continuing, these flags may repeat the folder's values but not change them):
         --maturity-max 0.5     alpha_max of the tail profile (also written as the decoding default)
         --embryo-scale 0.1     rho: corruption noise N(0, (rho R)^2/d I), as the decoding embryos
         --max-tail 64          K ~ U{1..this} (max_tail_length: rows of the FiLM table)
@@ -84,6 +85,10 @@ extension TrainCommand {
         guard fitHeadBatches >= 0 else { throw UsageError("--fit-head must be ≥ 0 (batches; 0 keeps the identity head)") }
         let pool = try pool(&a)
 
+        var shape = TrainCommand.ContinuedShape()
+        for name in ["maturity-max", "embryo-scale", "max-tail", "tail-length", "embedding-radius"] {
+            if let v = try a.double(name) { shape.given[name] = v }
+        }
         var settings = TokenMaturationSettings()
         settings.maturityMax = Float(try a.double("maturity-max") ?? Double(settings.maturityMax))
         settings.embryoScale = Float(try a.double("embryo-scale") ?? Double(settings.embryoScale))
@@ -102,8 +107,7 @@ extension TrainCommand {
         let model: TrainableTokenMaturation
         if let dir = resume ?? modelDir {
             let flag = resume != nil ? "resume" : "model"
-            for name in ["baseline", "from-gpt2", "maturity-max", "embryo-scale", "max-tail", "tail-length", "embedding-radius", "fit-head"]
-            where a.string(name) != nil {
+            for name in ["baseline", "from-gpt2", "fit-head"] where a.string(name) != nil {
                 throw UsageError("--\(name) sets up a new model; with --\(flag) the folder's config.json decides")
             }
             if let resume {
@@ -118,6 +122,14 @@ extension TrainCommand {
                 trainEmbeddings = trained
             }
             model = try TrainableTokenMaturation.load(directory: dir, trainEmbeddings: trainEmbeddings)
+            let m = model.config
+            // Float settings compare at their stored precision (a resume repeating --maturity-max 0.3)
+            func stored(_ name: String) { if let v = shape.given[name] { shape.given[name] = Double(Float(v)) } }
+            ["maturity-max", "embryo-scale", "embedding-radius"].forEach(stored)
+            var folder: [String: Double] = ["maturity-max": Double(m.maturityMax), "embryo-scale": Double(m.embryoScale),
+                                            "max-tail": Double(m.maxTailLength), "tail-length": Double(m.tailLength)]
+            if let r = m.embeddingRadius { folder["embedding-radius"] = Double(r) }
+            try shape.checkContinued(dir, folder: folder)
         } else if let gpt2Dir {
             let dir = try modelFolder(gpt2Dir, flag: "from-gpt2")
             model = try TrainableTokenMaturation.fromGPT2(directory: dir, settings: settings, trainEmbeddings: trainEmbeddings,

@@ -34,7 +34,11 @@ struct TrainTMCLITests {
         let steps = lines.filter { $0.hasPrefix("step 4/4  loss ") }
         #expect(steps.count == 1, "\(trained.stdout)")
 
-        let resumed = try CLI.run(["train-tm", "--resume", out.appendingPathComponent("checkpoint-2").path,
+        // repeating the run's shape flag is fine; another value is refused, naming both
+        let reshaped = try CLI.run(["train-tm", "--resume", out.appendingPathComponent("checkpoint-2").path, "--max-tail", "8",
+                                    "--output", dir.url.appendingPathComponent("reshaped").path] + common)
+        #expect(reshaped.status != 0 && reshaped.stderr.contains("--max-tail 8 (the folder has 16) disagrees with"), "\(reshaped.stderr)")
+        let resumed = try CLI.run(["train-tm", "--resume", out.appendingPathComponent("checkpoint-2").path, "--max-tail", "16",
                                    "--output", dir.url.appendingPathComponent("resumed").path] + common)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         // same loss at step 4 (the line up to the timing fields)
@@ -92,7 +96,11 @@ extension TrainTMCLITests {
         let steps = lines.filter { $0.hasPrefix("step 4/4  loss ") }
         #expect(steps.count == 1, "\(trained.stdout)")
 
-        let resumed = try CLI.run(["train-tm", "--resume", out.appendingPathComponent("checkpoint-2").path,
+        // repeating the run's shape flag is fine; another value is refused, naming both
+        let reshaped = try CLI.run(["train-tm", "--resume", out.appendingPathComponent("checkpoint-2").path, "--max-tail", "8",
+                                    "--output", dir.url.appendingPathComponent("reshaped").path] + common)
+        #expect(reshaped.status != 0 && reshaped.stderr.contains("--max-tail 8 (the folder has 16) disagrees with"), "\(reshaped.stderr)")
+        let resumed = try CLI.run(["train-tm", "--resume", out.appendingPathComponent("checkpoint-2").path, "--max-tail", "16",
                                    "--output", dir.url.appendingPathComponent("resumed").path] + common)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         func lossPart(_ s: String) -> String { s.components(separatedBy: "  grad-norm").first ?? s }
