@@ -77,6 +77,10 @@ enum GenerateCommand {
                 "isa": KernelISA.active.rawValue,
             ]
             if options.parameters.logprobs { json["logprob_sum"] = logprobSum }
+            // the batch approximation's steps by cascade level: all at level 1 means T acted as T = 1
+            if !info.sampler.cascadeLevels.isEmpty {
+                json["cascade_levels"] = Dictionary(uniqueKeysWithValues: info.sampler.cascadeLevels.map { (String($0.key), $0.value) })
+            }
             let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
             FileHandle.standardError.write(data + Data("\n".utf8))
         }

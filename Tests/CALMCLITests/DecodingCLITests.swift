@@ -33,6 +33,12 @@ struct DecodingCLITests {
         let repeatedStats = (try? JSONSerialization.jsonObject(with: Data((repeated.stderr.split(separator: "\n").last.map(String.init) ?? "").utf8))) as? [String: Any] ?? [:]
         let drawn = repeatedStats["samples_drawn"] as? Int ?? 0
         #expect(drawn > 0 && repeatedStats["argmax_rows"] as? Int == drawn * 4, "\(repeatedStats)")
+        // --stats counts the steps by cascade level: 24 equal samples reach level 2 (T = 1/2) every step
+        let steps = repeatedStats["steps"] as? Int ?? 0
+        #expect(steps > 0 && repeatedStats["cascade_levels"] as? [String: Int] == ["2": steps], "\(repeatedStats)")
+        let levels = full.stats["cascade_levels"] as? [String: Int] ?? [:]
+        #expect(levels.values.reduce(0, +) == full.stats["steps"] as? Int && levels.keys.allSatisfy { $0 == "1" || $0 == "2" },
+                "\(full.stats)")
         let llamaNoise = try CLI.run(["random-model", "--shape", "llama-tiny", "--head-noise-scale", "0.1", "--out", quiet.url.path, "--force"])
         #expect(llamaNoise.status == 2 && llamaNoise.stderr.contains("--head-noise-scale: only CALM shapes"), "\(llamaNoise.stderr)")
         let negative = try CLI.run(["random-model", "--shape", "tiny", "--head-noise-scale", "-1", "--out", quiet.url.path, "--force"])
