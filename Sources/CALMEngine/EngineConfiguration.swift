@@ -44,7 +44,16 @@ public struct EngineConfiguration: Sendable, Equatable {
         return overflow ? Int.max : bytes
     }
 
-    func validate() throws {
+    /// Throws `EngineError.invalidConfiguration` naming the first setting outside its range; the
+    /// engine checks this when it is created, and an app can check settings it reads from a file
+    /// before loading a model.
+    ///
+    /// ```swift
+    /// var configuration = EngineConfiguration(kvCacheBytes: 512 << 20)
+    /// configuration.blockChunks = settings.blockChunks
+    /// try configuration.validate()
+    /// ```
+    public func validate() throws {
         func check(_ name: String, _ value: Int, _ limit: Int) throws {
             guard value >= 1, value <= limit else {
                 throw EngineError.invalidConfiguration(name: name, reason: "must be in 1…\(limit), got \(value)")

@@ -117,11 +117,18 @@ struct PathologicalRequestTests {
                 return n == name
             }
         }
-        for c in [EngineConfiguration(kvCacheBytes: 1 << 60), EngineConfiguration(blockChunks: .max),
-                  EngineConfiguration(prefillChunksPerStep: .max), EngineConfiguration(streamBufferLimit: 0),
-                  EngineConfiguration(exactRejectionDrawsPerRound: .max)] {
-            #expect(throws: EngineError.self) { try CALMEngine(family: TestFamily.calm.makeFamily(), configuration: c) }
+        for (c, name) in [(EngineConfiguration(kvCacheBytes: 1 << 60), "kvCacheBytes"), (EngineConfiguration(blockChunks: .max), "blockChunks"),
+                          (EngineConfiguration(prefillChunksPerStep: .max), "prefillChunksPerStep"),
+                          (EngineConfiguration(streamBufferLimit: 0), "streamBufferLimit"),
+                          (EngineConfiguration(exactRejectionDrawsPerRound: .max), "exactRejectionDrawsPerRound")] {
+            func named(_ error: any Error) -> Bool {
+                guard case let EngineError.invalidConfiguration(n, _) = error else { return false }
+                return n == name
+            }
+            #expect(performing: { try c.validate() }, throws: named)
+            #expect(performing: { try CALMEngine(family: TestFamily.calm.makeFamily(), configuration: c) }, throws: named)
         }
+        #expect(throws: Never.self) { try EngineConfiguration().validate() }
         // a huge level in the cascade jumps to the first level any chunk reaches
         let s = BatchApproximation.select(pool: [[1], [2], [1]], level: 1_000_000, u: 0.3)
         #expect(s.level == 2 && s.candidates == [[1]])
