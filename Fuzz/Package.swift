@@ -39,6 +39,7 @@ let package = Package(
         harness("llama3-encode", ["CALMTokenizer"]),
         harness("config", ["CALMModel", "CALMEngine", "CALMTensor"], engine: true),
         harness("request", ["CALMModel", "CALMEngine", "CALMTokenizer"], engine: true),
+        harness("http", ["CALMModel", "CALMEngine", "CALMServer", "CALMTokenizer"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 HARNESSES=(safetensors sharded-index torch-bin torch-pickle config tokenizer-json tokenizer-config tiktoken
-           llama3-encode request)
+           llama3-encode request http)
 
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then export PATH=/opt/swift/usr/bin:$PATH; fi
 
@@ -45,6 +45,7 @@ dictionary() {
   case "$1" in
     safetensors|sharded-index|config|tokenizer-json|tokenizer-config) echo "-dict=$ROOT/Fuzz/Dictionaries/json.dict" ;;
     torch-bin|torch-pickle) echo "-dict=$ROOT/Fuzz/Dictionaries/pickle.dict" ;;
+    http) echo "-dict=$ROOT/Fuzz/Dictionaries/http.dict" ;;
   esac
 }
 
