@@ -49,9 +49,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// before loading a model.
     ///
     /// ```swift
-    /// var configuration = EngineConfiguration(kvCacheBytes: 512 << 20)
-    /// configuration.blockChunks = settings.blockChunks
-    /// try configuration.validate()
+    /// let blockChunks = Int(ProcessInfo.processInfo.environment["KV_BLOCK_CHUNKS"] ?? "") ?? 16
+    /// let configuration = EngineConfiguration(kvCacheBytes: 512 << 20, blockChunks: blockChunks)
+    /// try configuration.validate()   // EngineError.invalidConfiguration(name: "blockChunks", …) if out of range
     /// ```
     public func validate() throws {
         func check(_ name: String, _ value: Int, _ limit: Int) throws {
