@@ -9,14 +9,18 @@ The recipes print one "step N/T  loss X  lr ...  compute Y FLOP" line per step a
   train-baseline     held-out cross-entropy L (perplexity P; ...)
   train-tm           held-out loss L (reg R, nce N; ...)
 Logs given together continue each other (a resumed run's log after the first; later lines win
-on repeated steps). Needs matplotlib (pip install matplotlib).
+on repeated steps). `--run LABEL=LOG[,LOG...]` (repeatable) overlays several runs instead, and
+`--x compute` puts the training FLOPs on the x axis (the "compute" column), which is how runs of
+different step costs compare (equal-FLOPs experiments). Needs matplotlib (pip install matplotlib).
 
 usage: Scripts/plot_progress.py LOG [LOG ...] --out curves.png [--title TEXT] [--smooth N]
+       Scripts/plot_progress.py --run A=a.log --run B=b1.log,b2.log --x compute --out curves.png
 """
 import argparse
 import re
 
 STEP = re.compile(r"^step (\d+)/\d+\s+loss ([0-9.eE+-]+)\s+lr ([0-9.eE+-]+)")
+COMPUTE = re.compile(r"compute ([0-9.eE+-]+) FLOP")
 REPORT = re.compile(r"^step (\d+): (.*)$")
 # (panel title, pattern over the report text); each group is one curve named by the label list
 FIGURES = [
@@ -32,13 +36,15 @@ FIGURES = [
 
 
 def read(paths):
+    """Step lines as (step, (loss, lr, compute or None)) and held-out reports as (step, text)."""
     steps, reports = {}, {}
     for path in paths:
         with open(path, errors="replace") as f:
             for line in f:
                 m = STEP.match(line)
                 if m:
-                    steps[int(m.group(1))] = (float(m.group(2)), float(m.group(3)))
+                    c = COMPUTE.search(line)
+                    steps[int(m.group(1))] = (float(m.group(2)), float(m.group(3)), float(c.group(1)) if c else None)
                     continue
                 m = REPORT.match(line)
                 if m:
@@ -58,24 +64,56 @@ def smoothed(values, n):
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("logs", nargs="+")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--title", default="")
-    parser.add_argument("--smooth", type=int, default=20, help="moving average of the training loss over N steps")
-    args = parser.parse_args()
-    steps, reports = read(args.logs)
-    if not steps:
-        raise SystemExit("no 'step N/T  loss X' lines in " + ", ".join(args.logs))
-    panels = [("training loss", [("loss", [s for s, _ in steps], smoothed([l for _, (l, _) in steps], args.smooth))]),
-              ("learning rate", [("lr", [s for s, _ in steps], [r for _, (_, r) in steps])])]
+def panels_of(steps, reports, smooth, x_of):
+    """(title, [(label, xs, ys)]) for one run; x_of maps a step to the x axis."""
+    xs = [x_of(s) for s, _ in steps]
+    panels = [("training loss", [("loss", xs, smoothed([v[0] for _, v in steps], smooth))]),
+              ("learning rate", [("lr", xs, [v[1] for _, v in steps])])]
     for title, pattern, labels in FIGURES:
         points = [(s, pattern.search(text)) for s, text in reports]
         points = [(s, m) for s, m in points if m]
         if points:
-            panels.append((title, [(label, [s for s, _ in points], [float(m.group(i + 1)) for _, m in points])
+            panels.append((title, [(label, [x_of(s) for s, _ in points], [float(m.group(i + 1)) for _, m in points])
                                    for i, label in enumerate(labels)]))
+    return panels
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("logs", nargs="*")
+    parser.add_argument("--run", action="append", default=[], metavar="LABEL=LOG[,LOG...]",
+                        help="overlay this run (repeatable) instead of the positional logs")
+    parser.add_argument("--x", choices=["step", "compute"], default="step")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--title", default="")
+    parser.add_argument("--smooth", type=int, default=20, help="moving average of the training loss over N steps")
+    args = parser.parse_args()
+    runs = []
+    for spec in args.run:
+        label, _, paths = spec.partition("=")
+        if not paths:
+            raise SystemExit(f"--run {spec}: expected LABEL=LOG[,LOG...]")
+        runs.append((label, paths.split(",")))
+    if args.logs:
+        runs.append(("", args.logs))
+    if not runs:
+        raise SystemExit("give LOG files or --run LABEL=LOG")
+    merged = {}  # panel title -> curves, in first-seen order
+    for label, paths in runs:
+        steps, reports = read(paths)
+        if not steps:
+            raise SystemExit("no 'step N/T  loss X' lines in " + ", ".join(paths))
+        if args.x == "compute":
+            compute = {s: v[2] for s, v in steps if v[2] is not None}
+            if not compute:
+                raise SystemExit("--x compute: no 'compute X FLOP' column in " + ", ".join(paths))
+            x_of = lambda s, c=compute: c.get(s, c[max(k for k in c if k <= s)] if any(k <= s for k in c) else 0.0)
+        else:
+            x_of = lambda s: s
+        for title, curves in panels_of(steps, reports, args.smooth, x_of):
+            named = [((f"{label} {name}" if len(curves) > 1 else label) if label else name, xs, ys) for name, xs, ys in curves]
+            merged.setdefault(title, []).extend(named)
+    panels = list(merged.items())
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -86,7 +124,7 @@ def main():
         for label, xs, ys in curves:
             ax.plot(xs, ys, label=label, marker="o" if len(xs) < 40 else None, markersize=3)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("step")
+        ax.set_xlabel("training compute (FLOP)" if args.x == "compute" else "step")
         ax.grid(alpha=0.3)
         if len(curves) > 1:
             ax.legend(fontsize=8)
@@ -96,7 +134,7 @@ def main():
         fig.suptitle(args.title)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
-    print(f"wrote {args.out}: {len(steps)} steps, {len(reports)} held-out reports, {len(panels)} panels")
+    print(f"wrote {args.out}: {len(runs)} run(s), {len(panels)} panels")
 
 
 if __name__ == "__main__":
