@@ -90,7 +90,7 @@ def main():
     args = parser.parse_args()
     runs = []
     for spec in args.run:
-        label, _, paths = spec.partition("=")
+        label, _, paths = spec.rpartition("=")  # labels may hold "=" (K=4); paths rarely do
         if not paths:
             raise SystemExit(f"--run {spec}: expected LABEL=LOG[,LOG...]")
         runs.append((label, paths.split(",")))
