@@ -11,7 +11,8 @@ The recipes print one "step N/T  loss X  lr ...  compute Y FLOP" line per step a
 Logs given together continue each other (a resumed run's log after the first; later lines win
 on repeated steps). `--run LABEL=LOG[,LOG...]` (repeatable) overlays several runs instead, and
 `--x compute` puts the training FLOPs on the x axis (the "compute" column), which is how runs of
-different step costs compare (equal-FLOPs experiments). Needs matplotlib (pip install matplotlib).
+different step costs compare (equal-FLOPs experiments; a resumed run's log counts its compute from
+0, so it is continued from the earlier log's count). Needs matplotlib (pip install matplotlib).
 
 usage: Scripts/plot_progress.py LOG [LOG ...] --out curves.png [--title TEXT] [--smooth N]
        Scripts/plot_progress.py --run A=a.log --run B=b1.log,b2.log --x compute --out curves.png
@@ -39,12 +40,19 @@ def read(paths):
     """Step lines as (step, (loss, lr, compute or None)) and held-out reports as (step, text)."""
     steps, reports = {}, {}
     for path in paths:
+        offset = None  # a resumed run counts its compute from 0: continue the earlier log's count
         with open(path, errors="replace") as f:
             for line in f:
                 m = STEP.match(line)
                 if m:
-                    c = COMPUTE.search(line)
-                    steps[int(m.group(1))] = (float(m.group(2)), float(m.group(3)), float(c.group(1)) if c else None)
+                    step, c = int(m.group(1)), COMPUTE.search(line)
+                    compute = float(c.group(1)) if c else None
+                    if offset is None and compute is not None:
+                        before = steps.get(step - 1, (0, 0, None))[2]
+                        offset = before if before is not None and compute < before else 0.0
+                    if compute is not None:
+                        compute += offset
+                    steps[step] = (float(m.group(2)), float(m.group(3)), compute)
                     continue
                 m = REPORT.match(line)
                 if m:
