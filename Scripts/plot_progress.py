@@ -115,7 +115,8 @@ def main():
             compute = {s: v[2] for s, v in steps if v[2] is not None}
             if not compute:
                 raise SystemExit("--x compute: no 'compute X FLOP' column in " + ", ".join(paths))
-            x_of = lambda s, c=compute: c.get(s, c[max(k for k in c if k <= s)] if any(k <= s for k in c) else 0.0)
+            def x_of(s, c=compute):  # a report's step has its step line; else the last one before it
+                return c[s] if s in c else max((v for k, v in c.items() if k <= s), default=0.0)
         else:
             x_of = lambda s: s
         for title, curves in panels_of(steps, reports, args.smooth, x_of):
