@@ -60,6 +60,17 @@ def read(paths):
     return sorted(steps.items()), sorted(reports.items())
 
 
+def value(label, figure, text):
+    """A report's figure; BrierLM is left out (NaN, a gap in the curve) where some Brier-n <= 0 (the
+    trainer says so; older logs show it by Brier-1), since the reference's max(product, 0)^(1/4) is
+    positive for two negative Brier-n."""
+    if label == "BrierLM":
+        brier1 = re.search(r"Brier-1 ([0-9.eE+-]+)", text)
+        if "BrierLM not meaningful" in text or (brier1 and float(brier1.group(1)) <= 0):
+            return float("nan")
+    return float(figure)
+
+
 def smoothed(values, n):
     if n <= 1:
         return values
@@ -78,10 +89,11 @@ def panels_of(steps, reports, smooth, x_of):
     panels = [("training loss", [("loss", xs, smoothed([v[0] for _, v in steps], smooth))]),
               ("learning rate", [("lr", xs, [v[1] for _, v in steps])])]
     for title, pattern, labels in FIGURES:
-        points = [(s, pattern.search(text)) for s, text in reports]
-        points = [(s, m) for s, m in points if m]
+        points = [(s, pattern.search(text), text) for s, text in reports]
+        points = [(s, m, text) for s, m, text in points if m]
         if points:
-            panels.append((title, [(label, [x_of(s) for s, _ in points], [float(m.group(i + 1)) for _, m in points])
+            panels.append((title, [(label, [x_of(s) for s, _, _ in points],
+                                    [value(label, m.group(i + 1), text) for _, m, text in points])
                                    for i, label in enumerate(labels)]))
     return panels
 

@@ -129,4 +129,7 @@ public struct BrierReport: Sendable, Equatable {
     /// The paper's BrierLM (×100).
     public var brierLM: Double { 100 * brierLMUnscaled }
     public var brierLMStderr: Double { 100 * brierLMUnscaledStderr }
+    /// Whether BrierLM means anything: every Brier-n > 0. The reference's max(Π Brier-n, 0)^{1/4}
+    /// turns an even number of negative Brier-n into a positive score (untrained models get there).
+    public var brierLMIsMeaningful: Bool { brier.allSatisfy { $0 > 0 } }
 }

@@ -70,7 +70,7 @@ public struct EvaluationResult: Sendable {
             "brierlm_unscaled_stderr": clean(report.brierLMUnscaledStderr),
             // the reference's max(Π Brier-n, 0)^¼ reads a product of an even number of negatives
             // as a score; a reader of the JSON must be able to tell (the text output says so)
-            "brierlm_meaningful": !report.brier.contains { !($0 > 0) },
+            "brierlm_meaningful": report.brierLMIsMeaningful,
             "accuracy": report.accuracy.map(clean),
             "accuracy_stderr": report.accuracyStderr.map(clean),
             "collision": report.collision.map(clean),

@@ -171,7 +171,7 @@ enum EvalCommand {
             s += "\(n + 1)   \(f(rep.brier[n])) ± \(f(rep.brierStderr[n]))   \(f(rep.accuracy[n])) ± \(f(rep.accuracyStderr[n]))   \(f(rep.collision[n])) ± \(f(rep.collisionStderr[n]))\n"
         }
         s += "\nBrierLM    \(f(rep.brierLM, 2)) ± \(f(rep.brierLMStderr, 2))   (×100; reference code's unscaled value \(f(rep.brierLMUnscaled, 6)))\n"
-        if rep.brier.contains(where: { $0 <= 0 }) {
+        if !rep.brierLMIsMeaningful {
             s += "note       some Brier-n ≤ 0: the reference's max(Π Brier-n, 0)^¼ is not meaningful here (a product of four negatives is positive)\n"
         }
         if let e = r.energyLoss { s += "energy loss \(f(e, 6))\n" }

@@ -68,7 +68,8 @@ enum TrainCommand {
                 and at the end, "step N: held-out energy loss L (marginal M, gap G; P positions)  Brier-1 B
                 BrierLM X (x100; T tokens)": the energy loss on the first batches of the held-out stream
                 beside a context-free predictor's (posteriors of random held-out chunks) and the
-                engine's Brier scores on the same blocks
+                engine's Brier scores on the same blocks ("[some Brier-n <= 0: BrierLM not
+                meaningful]" follows when the reference's formula turns two negatives positive)
       defaults: --steps 2000 --batch-size 4 --block 2048 --lr 3e-4 --warmup 100 --checkpoint-every 250
 
     """ + commonHelp
@@ -466,7 +467,9 @@ enum TrainCommand {
         let inference = try CALMModel.load(directory: scratch)
         let result = try BrierLMEvaluator(model: .calm(inference), options: EvaluationOptions(seed: 0)).evaluate(held)
         let r = result.report
-        return String(format: "Brier-1 %.2f  BrierLM %.2f (x100; %d tokens)", 100 * (r.brier.first ?? 0), r.brierLM, result.tokens)
+        let line = String(format: "Brier-1 %.2f  BrierLM %.2f (x100; %d tokens)", 100 * (r.brier.first ?? 0), r.brierLM, result.tokens)
+        // Same convention as `calm eval`: early in training two negative Brier-n multiply to a positive BrierLM.
+        return r.brierLMIsMeaningful ? line : line + "  [some Brier-n <= 0: BrierLM not meaningful]"
     }
 
     // MARK: train-baseline

@@ -62,5 +62,18 @@ struct StatisticsTests {
         #expect(r.brier == [0, -0.5, -0.5, -1])
         #expect(r.brierLMUnscaled == 0)
         #expect(r.brierLMStderr.isNaN)
+        #expect(!r.brierLMIsMeaningful)
+    }
+
+    /// The reference's max(Π, 0)^¼ scores two negative Brier-n as a positive BrierLM (an early
+    /// training checkpoint does this); the report flags it rather than changing the reference value.
+    @Test func evenNumberOfNegativeBrierGivesPositiveButUnmeaningfulBrierLM() {
+        var acc = BrierAccumulator()
+        // Both draws match the first two target tokens and collide on all four: Brier = (1, 1, −1, −1).
+        acc.add(BrierIndicators(acc1: SIMD4(1, 1, 0, 0), acc2: SIMD4(1, 1, 0, 0), coll: SIMD4(1, 1, 1, 1)))
+        let r = acc.report()
+        #expect(r.brier == [1, 1, -1, -1])
+        #expect(abs(r.brierLMUnscaled - 1) < 1e-12)
+        #expect(!r.brierLMIsMeaningful)
     }
 }
