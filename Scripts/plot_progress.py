@@ -40,7 +40,7 @@ def read(paths):
     """Step lines as (step, (loss, lr, compute or None)) and held-out reports as (step, text)."""
     steps, reports = {}, {}
     for path in paths:
-        offset = None  # a resumed run counts its compute from 0: continue the earlier log's count
+        offset = None  # runs resumed by builds before 2026-12-07 count compute from 0: continue the earlier log's count
         with open(path, errors="replace") as f:
             for line in f:
                 m = STEP.match(line)

@@ -86,7 +86,9 @@ enum TrainCommand {
         --hidden 384  --intermediate 1024  --layers 6  --heads 6  --kv-heads (= heads)
         --rope-theta 10000  --vocab (tokenizer's)
         --flop-budget X   stop when the run's compute reaches X FLOPs (e.g. the "compute" a CALM
-                          run printed), for an equal-compute comparison; overrides --steps
+                          run printed), for an equal-compute comparison; overrides --steps (the
+                          step count, and a cosine decay's end, follow from the first step's cost;
+                          a resumed run counts on from its checkpoint's compute)
       held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-batches 4: every N steps
                 and at the end, "step N: held-out cross-entropy L (perplexity P; n predictions)" over
                 the first batches of the held-out stream (the same blocks each time)
@@ -484,8 +486,8 @@ enum TrainCommand {
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 3e-4, checkpointEvery: 250)
         options.flopBudget = try a.double("flop-budget")
         let evalBatches = try evaluationOptions(&a, into: &options)
-        if options.flopBudget != nil && options.cosineDecay {
-            throw UsageError("--flop-budget sets the step count during the run; the cosine schedule (--lr-schedule cosine) needs it up front: give --steps")
+        if let budget = options.flopBudget, !(budget > 0) {
+            throw UsageError("--flop-budget must be a positive number of FLOPs, not \(budget)")
         }
         let pool = try pool(&a)
         let sizes = try backboneFlags(&a)

@@ -4,7 +4,8 @@ import Testing
 
 /// `calm train-baseline` end to end on the built executable with the shared run flags: a tiny fresh
 /// Llama, gradient accumulation, the cosine schedule (the last step's learning rate is the floor)
-/// and the held-out cross-entropy line; a resume repeats the uninterrupted run's last loss.
+/// and the held-out cross-entropy line; a resume repeats the uninterrupted run's last loss and
+/// compute count; a FLOP budget sets the step count and the cosine decay's end.
 @Suite("train-baseline CLI (calm subprocess)")
 struct TrainBaselineCLITests {
     @Test func heldOutCrossEntropyCosineScheduleAndAccumulation() throws {
@@ -37,9 +38,31 @@ struct TrainBaselineCLITests {
         let heldOut = { (out: String) in out.split(separator: "\n").filter { $0.hasPrefix("step 4: held-out") } }
         #expect(heldOut(resumed.stdout) == heldOut(run.stdout), "\(resumed.stdout)")
 
+        // The compute count continues across the resume: the resumed run's last line is the uninterrupted one's.
+        func computePart(_ s: String) -> String? { s.components(separatedBy: "  compute ").dropFirst().first }
+        #expect(again.map(computePart) == last.map(computePart) && computePart(last.first ?? "") != nil, "\(resumed.stdout)")
+
+        // --flop-budget with a cosine decay: 3.5 steps' worth of compute is 4 steps, and the schedule
+        // ends on the 4th exactly as with --steps 4 (same loss, same floor learning rate), resumed too.
+        let firstStep = lines.first { $0.hasPrefix("step 1/4  loss ") }.flatMap(computePart)
+        let perStep = try #require(firstStep.flatMap { Double($0.components(separatedBy: " ").first ?? "") })
+        var budgetFlags = common
+        let stepsFlag = try #require(budgetFlags.firstIndex(of: "--steps"))
+        budgetFlags.removeSubrange(stepsFlag...(stepsFlag + 1))
+        budgetFlags += ["--flop-budget", String(3.5 * perStep)]
+        let budgeted = try CLI.run(["train-baseline", "--output", dir.url.appendingPathComponent("budget").path] + budgetFlags)
+        #expect(budgeted.status == 0, "\(budgeted.stderr)")
+        let budgetLast = budgeted.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("step 4/4  loss ") }
+        #expect(budgetLast.map(lossPart) == last.map(lossPart), "\(budgeted.stdout)")
+        let budgetResumed = try CLI.run(["train-baseline", "--resume", dir.url.appendingPathComponent("budget/checkpoint-2").path,
+                                         "--output", dir.url.appendingPathComponent("budget-resumed").path] + budgetFlags)
+        #expect(budgetResumed.status == 0, "\(budgetResumed.stderr)")
+        let budgetAgain = budgetResumed.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("step 4/4  loss ") }
+        #expect(budgetAgain.map(lossPart) == last.map(lossPart) && budgetAgain.map(computePart) == last.map(computePart),
+                "\(budgetResumed.stdout)")
         let refused = try CLI.run(["train-baseline", "--output", dir.url.appendingPathComponent("x").path, "--data", data.path,
-                                   "--vocab", "64", "--flop-budget", "1e9", "--lr-schedule", "cosine"])
-        #expect(refused.status != 0 && refused.stderr.contains("--flop-budget") && refused.stderr.contains("--steps"), "\(refused.stderr)")
+                                   "--vocab", "64", "--flop-budget", "0"])
+        #expect(refused.status != 0 && refused.stderr.contains("--flop-budget"), "\(refused.stderr)")
 
         // the resume above repeated the run's shape flags (fine); a different shape is an error, not ignored
         let reshaped = try CLI.run(["train-baseline", "--resume", dir.url.appendingPathComponent("run/checkpoint-2").path,

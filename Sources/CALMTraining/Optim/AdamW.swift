@@ -62,7 +62,7 @@ public final class AdamW: @unchecked Sendable {
         }
     }
 
-    public let options: Options
+    public private(set) var options: Options
     public let parameters: ParameterSet
     /// Steps taken so far.
     public private(set) var step = 0
@@ -85,6 +85,13 @@ public final class AdamW: @unchecked Sendable {
             firstMoment[p.name] = [Float](repeating: 0, count: p.count)
             secondMoment[p.name] = [Float](repeating: 0, count: p.count)
         }
+    }
+
+    /// Sets the step at which the cosine decay reaches its floor, for a run whose length is known
+    /// only once its first step has been measured (`TrainingRunOptions.flopBudget`); call it before
+    /// the first `apply` that should use it.
+    public func setDecaySteps(_ steps: Int) {
+        options.schedule.decaySteps = steps
     }
 
     /// Restores optimiser state (resume).

@@ -24,8 +24,9 @@ public struct TrainingRunOptions: Sendable {
     public var shuffle: Bool = true
     /// Call the evaluation hook every this many steps (0: only at the end, if there is one).
     public var evalEvery: Int = 0
-    /// Stop once the run's useful compute (matmul FLOPs, forward + backward) reaches this many
-    /// FLOPs: `steps` is then set from the first step's count (equal-compute comparisons).
+    /// Stop once the run's useful compute (matmul FLOPs, forward + backward; a resumed run counts
+    /// on from its checkpoint's) reaches this many FLOPs: `steps` is then set from the first step's
+    /// count (equal-compute comparisons), and so is the end of a cosine decay.
     public var flopBudget: Double?
     /// After the warm-up, decay the learning rate along a cosine to `finalLearningRateRatio`·lr at
     /// `steps` (false: constant).
@@ -48,7 +49,7 @@ public struct TrainingProgress: Sendable {
     public var gradientNorm: Double
     public var tokensPerSecond: Double
     public var secondsLeft: Double
-    /// Useful FLOPs spent so far in this run (since start or resume).
+    /// Useful FLOPs spent so far in this run (a resumed run counts on from its checkpoint's figure).
     public var flops: Double = 0
 
     /// `step 10/100  loss 3.2104  lr 1.00e-04  grad-norm 1.234  tokens/s 1234  ETA 0:01:23`
@@ -66,7 +67,9 @@ public struct TrainingProgress: Sendable {
 public enum Trainer {
     public enum Kind: String, Sendable { case autoencoder, calm, baseline, tokenMaturation = "token_maturation" }
 
-    struct State: Codable { var step: Int; var seed: UInt64; var kind: String }
+    /// `flops`: the run's compute up to this checkpoint (absent in checkpoints of older builds, whose
+    /// resumed runs then count from 0).
+    struct State: Codable { var step: Int; var seed: UInt64; var kind: String; var flops: Double? }
 
     /// Optional callbacks of a run besides the per-step progress line.
     public struct Hooks {
@@ -166,6 +169,7 @@ public enum Trainer {
                                                                      finalRatio: o.finalLearningRateRatio),
                               decays: decays)
         var start = 0
+        var flopsAtResume = 0.0
         if let resume {
             let state = try JSONDecoder().decode(State.self, from: Data(contentsOf: resume.appendingPathComponent("trainer_state.json")))
             guard state.kind == kind.rawValue else {
@@ -173,6 +177,7 @@ public enum Trainer {
             }
             try loadOptimizer(optimizer, from: resume.appendingPathComponent("optimizer.safetensors"), step: state.step)
             start = state.step
+            flopsAtResume = state.flops ?? 0
         }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         var last = resume ?? output
@@ -196,12 +201,15 @@ public enum Trainer {
                 loss += part / Float(micro)
             }
             if micro > 1 { parameters.scaleGradients(by: 1 / Float(micro)) }
-            let info = optimizer.apply()
             let done = step + 1
-            let flops = Matmul.flopCount - flopsAtStart
-            if let budget = o.flopBudget, done == start + 1, flops > 0 {
-                totalSteps = start + max(1, Int((budget / flops).rounded(.up)))
+            let flops = flopsAtResume + Matmul.flopCount - flopsAtStart
+            if let budget = o.flopBudget, done == start + 1, flops > flopsAtResume {
+                // Every step of a run costs the same; fixed before the first update so that a cosine
+                // decay ends at the budget's last step exactly as a run given that many --steps.
+                totalSteps = start + max(1, Int(((budget - flopsAtResume) / (flops - flopsAtResume)).rounded(.up)))
+                if o.cosineDecay { optimizer.setDecaySteps(totalSteps) }
             }
+            let info = optimizer.apply()
             let elapsed = Date().timeIntervalSince(began) - paused
             let rate = Double((done - start) * tokensPerStep) / max(elapsed, 1e-9)
             let left = elapsed / Double(done - start) * Double(totalSteps - done)
@@ -217,7 +225,7 @@ public enum Trainer {
                 let dir = output.appendingPathComponent("checkpoint-\(done)")
                 try save(dir)
                 try saveOptimizer(optimizer, to: dir.appendingPathComponent("optimizer.safetensors"))
-                try JSONEncoder().encode(State(step: done, seed: o.seed, kind: kind.rawValue))
+                try JSONEncoder().encode(State(step: done, seed: o.seed, kind: kind.rawValue, flops: flops))
                     .write(to: dir.appendingPathComponent("trainer_state.json"))
                 last = dir
             }
