@@ -28,6 +28,10 @@ enum TrainCommand {
         --lr-schedule constant|cosine (after the warm-up: hold --lr, or decay along a cosine to
         --final-lr-ratio 0.1 of it at --steps; train-tm defaults to cosine)  --weight-decay X (0.1)  --beta1 X (0.9)  --beta2 X (0.95)  --max-grad-norm X (1.0;
         0 disables)  --checkpoint-every N  --seed N (0)  --no-shuffle  --threads N (all cores)
+        --flop-budget X  instead of --steps: as many steps as X FLOPs of training compute buy (e.g.
+        another run's final "compute"), for equal-compute comparisons; the step count, and a cosine
+        decay's end, follow from the first step's cost (exact where every step costs the same;
+        train-tm's batches vary in length); a resumed run counts on from its checkpoint's compute
       Prints one line per step: step/total, loss, lr, grad norm, tokens/s, ETA, compute so far.
     """
 
@@ -85,10 +89,6 @@ enum TrainCommand {
       model (fresh unless --model DIR continues from a baseline folder):
         --hidden 384  --intermediate 1024  --layers 6  --heads 6  --kv-heads (= heads)
         --rope-theta 10000  --vocab (tokenizer's)
-        --flop-budget X   stop when the run's compute reaches X FLOPs (e.g. the "compute" a CALM
-                          run printed), for an equal-compute comparison; overrides --steps (the
-                          step count, and a cosine decay's end, follow from the first step's cost;
-                          a resumed run counts on from its checkpoint's compute)
       held-out: --eval-corpus FILE | --eval-data FILE  --eval-every 250  --eval-batches 4: every N steps
                 and at the end, "step N: held-out cross-entropy L (perplexity P; n predictions)" over
                 the first batches of the held-out stream (the same blocks each time)
@@ -103,7 +103,7 @@ enum TrainCommand {
     static let commonOptions: Set<String> = [
         "output", "resume", "model", "tokenizer", "corpus", "data", "threads", "steps", "batch-size", "block",
         "chunks", "lr", "warmup", "weight-decay", "beta1", "beta2", "max-grad-norm", "checkpoint-every", "seed",
-        "lr-schedule", "final-lr-ratio", "accumulate",
+        "lr-schedule", "final-lr-ratio", "accumulate", "flop-budget",
     ]
     /// `--hidden` … `--rope-theta`, read by `backboneFlags`.
     static let backboneOptions: Set<String> = ["hidden", "intermediate", "layers", "heads", "kv-heads", "rope-theta"]
@@ -113,7 +113,7 @@ enum TrainCommand {
     ])
     static let calmOptions = commonOptions.union(backboneOptions).union(["autoencoder", "targets", "head-blocks", "noise", "samples",
                                                                          "eval-corpus", "eval-data", "eval-every", "eval-batches"])
-    static let baselineOptions = commonOptions.union(backboneOptions).union(["flop-budget", "vocab", "eval-corpus", "eval-data",
+    static let baselineOptions = commonOptions.union(backboneOptions).union(["vocab", "eval-corpus", "eval-data",
                                                                              "eval-every", "eval-batches"])
 
     /// Arguments from `--config FILE` (if any) followed by the command line (which wins); keys of
@@ -171,6 +171,10 @@ enum TrainCommand {
             throw UsageError("--final-lr-ratio must be in [0, 1]")
         }
         o.steps = try a.int("steps") ?? steps
+        o.flopBudget = try a.double("flop-budget")
+        if let budget = o.flopBudget, !(budget > 0) {
+            throw UsageError("--flop-budget must be a positive number of FLOPs, not \(budget)")
+        }
         o.batchSize = try a.int("batch-size") ?? batch
         o.accumulationSteps = try a.int("accumulate") ?? 1
         guard o.accumulationSteps >= 1 else { throw UsageError("--accumulate must be at least 1") }
@@ -484,11 +488,7 @@ enum TrainCommand {
         let modelDir = a.string("model").map { URL(fileURLWithPath: $0) }
         let tok = try tokenizer(&a)
         var options = try runOptions(&a, steps: 2000, batch: 4, block: 512, lr: 3e-4, checkpointEvery: 250)
-        options.flopBudget = try a.double("flop-budget")
         let evalBatches = try evaluationOptions(&a, into: &options)
-        if let budget = options.flopBudget, !(budget > 0) {
-            throw UsageError("--flop-budget must be a positive number of FLOPs, not \(budget)")
-        }
         let pool = try pool(&a)
         let sizes = try backboneFlags(&a)
         var c = LlamaBaselineConfig()

@@ -4,7 +4,7 @@ import Testing
 
 /// `calm train` (the CALM energy model) end to end on the built executable: a random tiny CALM
 /// folder continued for two steps with a held-out report that carries the energy loss, its gap to
-/// the marginal predictor and the engine's Brier scores.
+/// the marginal predictor and the engine's Brier scores; `--flop-budget` sets the step count.
 @Suite("train CLI (calm subprocess)")
 struct TrainCALMCLITests {
     @Test func heldOutEnergyGapAndBrierInTheProgressLog() throws {
@@ -28,5 +28,19 @@ struct TrainCALMCLITests {
         for field in ["marginal ", "gap ", "positions", "Brier-1 ", "BrierLM ", "tokens)"] {
             #expect(report.first?.contains(field) == true, "\(field): \(run.stdout)")
         }
+
+        // --flop-budget is a common run option: 1.5 steps' worth of compute is 2 steps with the same losses.
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        let first = try #require(lines.first { $0.hasPrefix("step 1/2  loss ") })
+        let perStep = try #require(Double(first.components(separatedBy: "compute ").last?.components(separatedBy: " ").first ?? ""))
+        let budgeted = try CLI.run(["train", "--model", model.path, "--data", data.path, "--output", dir.url.appendingPathComponent("budget").path,
+                                    "--flop-budget", String(1.5 * perStep), "--block", "32", "--batch-size", "2", "--targets", "8",
+                                    "--threads", "1"])
+        #expect(budgeted.status == 0, "\(budgeted.stderr)")
+        func loss(_ out: String, _ step: String) -> [String] {
+            out.split(separator: "\n").filter { $0.hasPrefix(step) }.map { $0.components(separatedBy: "  lr ").first ?? "" }
+        }
+        #expect(loss(budgeted.stdout, "step 2/2  loss ") == loss(run.stdout, "step 2/2  loss ") && !loss(run.stdout, "step 2/2  loss ").isEmpty,
+                "\(budgeted.stdout)")
     }
 }
