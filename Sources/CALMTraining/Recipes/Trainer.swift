@@ -204,8 +204,9 @@ public enum Trainer {
             let done = step + 1
             let flops = flopsAtResume + Matmul.flopCount - flopsAtStart
             if let budget = o.flopBudget, done == start + 1, flops > flopsAtResume {
-                // Every step of a run costs the same; fixed before the first update so that a cosine
-                // decay ends at the budget's last step exactly as a run given that many --steps.
+                // Later steps are taken to cost what this one did (so they do with fixed-length
+                // batches); fixed before the first update so that a cosine decay ends on the budget's
+                // last step exactly as in a run given that many steps.
                 totalSteps = start + max(1, Int(((budget - flopsAtResume) / (flops - flopsAtResume)).rounded(.up)))
                 if o.cosineDecay { optimizer.setDecaySteps(totalSteps) }
             }
